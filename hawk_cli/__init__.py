@@ -1,0 +1,1 @@
+"""hawk_cli: the `hawk` command line, thin wrappers over :mod:`hawk_core`."""

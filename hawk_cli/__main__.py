@@ -1,0 +1,3 @@
+from hawk_cli.main import main
+
+main()

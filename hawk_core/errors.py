@@ -1,0 +1,45 @@
+"""Typed errors raised by hawk_core. The CLI catches :class:`HawkError` once and prints
+``error: <message>``; each message is one line that names the problem and, where it can,
+the fix."""
+
+from __future__ import annotations
+
+
+class HawkError(Exception):
+    """Base class of every error hawk raises on purpose."""
+
+    exit_code = 1
+
+
+class InputError(HawkError):
+    """A path, argument or value given by the user is unusable."""
+
+    exit_code = 2
+
+
+class VideoError(InputError):
+    """A video (or folder of frames) cannot be read or has too few frames."""
+
+
+class DataError(InputError):
+    """A dataset / predictions / JSON(L) file is malformed."""
+
+
+class ConfigError(InputError):
+    """A configuration value or key is invalid."""
+
+
+class CheckpointError(HawkError):
+    """A checkpoint folder is missing, corrupt, or of another architecture."""
+
+
+class DependencyError(HawkError):
+    """An optional dependency or model package is not installed."""
+
+
+class RemoteError(HawkError):
+    """A remote (OpenAI-compatible) endpoint failed after the allowed retries."""
+
+
+class TrainingError(HawkError):
+    """Training cannot go on (e.g. the loss became NaN)."""

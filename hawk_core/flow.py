@@ -1,0 +1,184 @@
+"""The `hawk flow` pipeline: motion input of one video or a folder of videos, written to disk.
+
+Per video, an output folder holds:
+
+* ``motion.safetensors``: ``video`` and ``motion`` (T, S, S, 3) uint8 RGB, ``mask`` (T, S, S)
+  float16, ``flow`` (T, S, S, 2) float16, ``indices`` / ``prev_indices`` (T,) int64 and
+  ``timestamps`` (T,) float64; the motion config as JSON metadata. Readable by
+  :func:`load_motion_file` (numpy) or ``safetensors.torch.load_file``.
+* ``stats.json``: per-frame motion statistics (timestamp, mean / p99 magnitude, moving-pixel
+  fraction, dominant direction) plus the video's metadata.
+* ``preview.mp4``: video | motion | flow colour, side by side, one sampled frame per step.
+* ``flow_sheet.png`` and ``motion_sheet.png``: contact sheets a person can glance at.
+
+Each folder is written to a temporary sibling and renamed when complete, so an interrupted or
+failed run leaves nothing half-written; a batch run skips videos whose folder is complete.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import HawkError, InputError
+from .io import atomic_path
+from .motion import MotionConfig, MotionResult, flow_to_color, load_clip_and_motion
+from .video import SampledClip, cv2, find_videos
+
+OUTPUT_FILES = ("motion.safetensors", "stats.json", "preview.mp4", "flow_sheet.png", "motion_sheet.png")
+
+
+@dataclass(frozen=True)
+class FlowJob:
+    num_frames: int = 32
+    size: int = 224
+    resize: str = "squash"
+    folder_fps: float = 25.0
+    motion: MotionConfig = MotionConfig()
+
+
+def contact_sheet(tiles: np.ndarray, labels: list[str] | None = None, cols: int = 8) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB -> one grid image, each tile optionally labelled."""
+    n, h, w, _ = tiles.shape
+    cols = min(cols, n)
+    rows = -(-n // cols)
+    sheet = np.zeros((rows * h, cols * w, 3), dtype=np.uint8)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        tile = np.ascontiguousarray(tiles[i])
+        if labels:
+            cv2.putText(tile, labels[i], (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
+            cv2.putText(tile, labels[i], (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+        sheet[r * h : (r + 1) * h, c * w : (c + 1) * w] = tile
+    return sheet
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise InputError(f"cannot write {path}")
+
+
+def _write_preview(path: Path, clip: SampledClip, res: MotionResult, fps: float = 8.0) -> None:
+    colors = np.stack([flow_to_color(f, res.scale) for f in res.flow])
+    panel = np.concatenate([clip.frames, res.motion, colors], axis=2)  # (T, S, 3S, 3)
+    h, w = panel.shape[1:3]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    if not writer.isOpened():
+        raise InputError(f"cannot write video {path} (no mp4v encoder in this OpenCV build)")
+    try:
+        for frame in panel:
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+
+
+def write_motion_outputs(out_dir: Path, clip: SampledClip, res: MotionResult, job: FlowJob) -> dict:
+    """Write every output of one video into ``out_dir`` atomically; return the stats dict."""
+    from safetensors.numpy import save_file
+
+    summary = {
+        "source": clip.source,
+        "num_native_frames": clip.num_native_frames,
+        "fps": clip.fps,
+        "native_size": list(clip.native_size),
+        "num_frames": clip.num_frames,
+        "num_unique_frames": clip.num_unique,
+        "size": job.size,
+        "resize": job.resize,
+        "motion": job.motion.to_dict(),
+        "mask_scale": res.scale,
+        "frames": res.stats,
+    }
+    with atomic_path(Path(out_dir), is_dir=True) as tmp:
+        save_file(
+            {
+                "video": np.ascontiguousarray(clip.frames),
+                "motion": np.ascontiguousarray(res.motion),
+                "mask": res.mask.astype(np.float16),
+                "flow": res.flow.astype(np.float16),
+                "indices": clip.indices.astype(np.int64),
+                "prev_indices": clip.prev_indices.astype(np.int64),
+                "timestamps": clip.timestamps.astype(np.float64),
+            },
+            str(tmp / "motion.safetensors"),
+            metadata={"hawk": "motion", "config": json.dumps(summary["motion"]), "source": clip.source},
+        )
+        (tmp / "stats.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        _write_preview(tmp / "preview.mp4", clip, res)
+        labels = [f"{s['timestamp']:.2f}s" for s in res.stats]
+        _write_png(tmp / "flow_sheet.png", contact_sheet(np.stack([flow_to_color(f, res.scale) for f in res.flow]), labels))
+        _write_png(tmp / "motion_sheet.png", contact_sheet(res.motion, labels))
+    return summary
+
+
+def load_motion_file(path: Path) -> dict[str, np.ndarray]:
+    """Read a ``motion.safetensors`` written by :func:`write_motion_outputs`."""
+    from safetensors.numpy import load_file
+
+    return load_file(str(path))
+
+
+def is_complete(out_dir: Path) -> bool:
+    return all((Path(out_dir) / f).is_file() for f in OUTPUT_FILES)
+
+
+def process_video(video: Path, out_dir: Path, job: FlowJob = FlowJob()) -> dict:
+    """Motion input of one video -> ``out_dir`` (replaced atomically)."""
+    clip, res = load_clip_and_motion(video, job.num_frames, job.size, job.motion, resize=job.resize, folder_fps=job.folder_fps)
+    return write_motion_outputs(out_dir, clip, res, job)
+
+
+@dataclass
+class BatchItem:
+    video: Path
+    out_dir: Path
+    status: str  # "done" | "skipped" | "failed"
+    error: str | None = None
+    summary: dict | None = None
+
+
+def _worker_init() -> None:
+    cv2.setNumThreads(1)
+
+
+def _run_one(video: Path, out_dir: Path, job: FlowJob) -> BatchItem:
+    try:
+        return BatchItem(video, out_dir, "done", summary=process_video(video, out_dir, job))
+    except HawkError as e:
+        return BatchItem(video, out_dir, "failed", error=str(e))
+
+
+def plan_batch(root: Path, out_root: Path) -> list[tuple[Path, Path]]:
+    """(video, output folder) pairs for every video under ``root``, names kept relative."""
+    videos = find_videos(root)
+    if not videos:
+        raise InputError(f"{root}: no videos found (files with a video extension, or folders of image frames)")
+    pairs = []
+    for v in videos:
+        rel = v.relative_to(root)
+        pairs.append((v, Path(out_root) / rel.with_suffix("") if v.is_file() else Path(out_root) / rel))
+    return pairs
+
+
+def run_batch(pairs: list[tuple[Path, Path]], job: FlowJob, workers: int = 1, overwrite: bool = False) -> Iterator[BatchItem]:
+    """Process (video, out_dir) pairs, yielding one item per video as it finishes. Complete
+    outputs are skipped unless ``overwrite``; one failing video never stops the batch."""
+    todo = []
+    for video, out in pairs:
+        if not overwrite and is_complete(out):
+            yield BatchItem(video, out, "skipped")
+        else:
+            todo.append((video, out))
+    if workers <= 1:
+        for video, out in todo:
+            yield _run_one(video, out, job)
+        return
+    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
+        futures = [pool.submit(_run_one, v, o, job) for v, o in todo]
+        for fut in as_completed(futures):
+            yield fut.result()

@@ -1,0 +1,344 @@
+"""Reading videos: a frame sampler that streams a video once and keeps only what it needs.
+
+A *video* is a file OpenCV can decode (mp4, avi, mkv, ...) or a folder of images taken as
+frames in natural-sort order (UCSD Ped and CUHK Avenue ship .tif/.jpg folders).
+
+Sampling (``uniform``, the default): the video's N native frames are cut into T equal
+segments and the centre frame of each is taken, index ``floor((i + 0.5) * N / T)``. For the
+motion modality each sampled frame also needs its predecessor (native frame ``index - 1``);
+the first native frame has none, so its successor is used instead. Only these <= 2T frames
+are decoded to pixels and kept, resized to the model size, so memory does not grow with the
+video's length.
+
+Videos shorter than T frames are sampled with repetition (indices repeat), so callers always
+get exactly T frames; :attr:`SampledClip.num_unique` tells how many are distinct.
+
+Frame counts from container metadata are not trusted blindly: the stream is read to the
+reported end plus one frame; if it ends early, or goes on past the reported count, the true
+count is measured and the sampling redone (a second pass, only for such files).
+
+Aspect ratio (``resize``): ``squash`` (default) scales the whole frame to ``size x size``
+without keeping the aspect ratio, as the authors' release does: nothing at the edge of a
+surveillance view is lost, at the cost of a stretched image. ``crop`` scales the short side
+to ``size`` and centre-crops; ``pad`` letterboxes with black.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import VideoError
+
+os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+import cv2  # noqa: E402
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
+VIDEO_EXTS = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv", ".ts"}
+RESIZE_MODES = ("squash", "crop", "pad")
+SAMPLING_MODES = ("uniform", "consecutive")
+
+
+@dataclass
+class SampledClip:
+    """T frames sampled from one video, RGB uint8 at the model size."""
+
+    frames: np.ndarray  # (T, S, S, 3) uint8 RGB
+    prev_frames: np.ndarray | None  # (T, S, S, 3) uint8 RGB, the frame before each (for flow)
+    indices: np.ndarray  # (T,) native frame index of each sampled frame
+    prev_indices: np.ndarray  # (T,) native index of the frame paired with each for flow
+    timestamps: np.ndarray  # (T,) seconds
+    num_native_frames: int
+    fps: float
+    native_size: tuple[int, int]  # (width, height)
+    source: str
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def num_unique(self) -> int:
+        return int(len(np.unique(self.indices)))
+
+    @property
+    def duration(self) -> float:
+        return self.num_native_frames / self.fps if self.fps > 0 else 0.0
+
+
+def natural_key(name: str) -> list:
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def is_video_path(path: Path) -> bool:
+    """True for a video file, or a folder holding image frames (and no sub-videos)."""
+    path = Path(path)
+    if path.is_file():
+        return path.suffix.lower() in VIDEO_EXTS
+    if path.is_dir():
+        return any(p.suffix.lower() in IMAGE_EXTS for p in path.iterdir() if p.is_file())
+    return False
+
+
+def find_videos(root: Path) -> list[Path]:
+    """Videos under ``root``: video files (recursively) and leaf folders of image frames."""
+    root = Path(root)
+    if not root.is_dir():
+        raise VideoError(f"not a folder: {root}")
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort(key=natural_key)
+        d = Path(dirpath)
+        if d != root and any(Path(f).suffix.lower() in IMAGE_EXTS for f in filenames):
+            found.append(d)
+            dirnames[:] = []
+            continue
+        for f in sorted(filenames, key=natural_key):
+            if Path(f).suffix.lower() in VIDEO_EXTS:
+                found.append(d / f)
+    return found
+
+
+def uniform_indices(n: int, t: int) -> np.ndarray:
+    """Centre of each of ``t`` equal segments of ``n`` frames (repeats when n < t)."""
+    if n <= 0 or t <= 0:
+        raise VideoError(f"cannot sample {t} frames from {n}")
+    return np.minimum(((np.arange(t) + 0.5) * n / t).astype(np.int64), n - 1)
+
+
+def consecutive_indices(n: int, t: int, start: int = 0) -> np.ndarray:
+    """``t`` consecutive frames from ``start`` (clamped to the video)."""
+    start = max(0, min(start, max(n - t, 0)))
+    return np.minimum(np.arange(start, start + t), n - 1).astype(np.int64)
+
+
+def predecessor_indices(indices: np.ndarray, n: int) -> np.ndarray:
+    prev = indices - 1
+    prev[indices == 0] = 1 if n > 1 else 0
+    return prev
+
+
+def resize_frame(frame: np.ndarray, size: int, mode: str = "squash") -> np.ndarray:
+    """Resize an HxWx3 frame to ``size x size`` by ``mode`` (see module doc)."""
+    h, w = frame.shape[:2]
+    interp = cv2.INTER_AREA if min(h, w) > size else cv2.INTER_LINEAR
+    if mode == "squash":
+        return cv2.resize(frame, (size, size), interpolation=interp)
+    if mode == "crop":
+        s = size / min(h, w)
+        nh, nw = max(size, round(h * s)), max(size, round(w * s))
+        r = cv2.resize(frame, (nw, nh), interpolation=interp)
+        y, x = (nh - size) // 2, (nw - size) // 2
+        return np.ascontiguousarray(r[y : y + size, x : x + size])
+    if mode == "pad":
+        s = size / max(h, w)
+        nh, nw = max(1, round(h * s)), max(1, round(w * s))
+        r = cv2.resize(frame, (nw, nh), interpolation=interp)
+        out = np.zeros((size, size, 3), dtype=frame.dtype)
+        y, x = (size - nh) // 2, (size - nw) // 2
+        out[y : y + nh, x : x + nw] = r
+        return out
+    raise VideoError(f"unknown resize mode {mode!r}; choose one of {', '.join(RESIZE_MODES)}")
+
+
+# --------------------------------------------------------------------------------------
+# Sources: a uniform interface over a cv2 capture and a folder of images.
+
+
+class _Source:
+    reported_count: int
+    fps: float
+    native_size: tuple[int, int]
+
+    def frames(self) -> Iterator[tuple[int, float | None, Callable[[], np.ndarray | None]]]:
+        """Yield (index, timestamp or None, decode) for each frame; decode() -> BGR or None."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class _CaptureSource(_Source):
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.cap = self._open()
+        self.reported_count = int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        self.fps = fps if 0 < fps < 1000 else 0.0
+        self.native_size = (int(self.cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(self.cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+
+    def _open(self) -> cv2.VideoCapture:
+        cap = cv2.VideoCapture(str(self.path))
+        if not cap.isOpened():
+            raise VideoError(f"{self.path}: cannot be opened as a video (not a video, corrupt, or an unsupported codec)")
+        return cap
+
+    def frames(self):
+        cap = self._open()  # a fresh capture per pass: seeking is unreliable in many codecs
+        try:
+            i = 0
+            while cap.grab():
+                ms = cap.get(cv2.CAP_PROP_POS_MSEC)
+                ts = ms / 1000.0 if ms and ms > 0 else None
+
+                def decode(cap=cap) -> np.ndarray | None:
+                    ok, frame = cap.retrieve()
+                    return frame if ok and frame is not None and frame.size else None
+
+                yield i, ts, decode
+                i += 1
+        finally:
+            cap.release()
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+class _FolderSource(_Source):
+    def __init__(self, path: Path, fps: float) -> None:
+        self.files = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS), key=lambda p: natural_key(p.name))
+        if not self.files:
+            raise VideoError(f"{path}: folder holds no image frames ({', '.join(sorted(IMAGE_EXTS))})")
+        self.reported_count = len(self.files)
+        self.fps = fps
+        first = cv2.imread(str(self.files[0]), cv2.IMREAD_COLOR)
+        if first is None:
+            raise VideoError(f"{self.files[0]}: cannot be read as an image")
+        self.native_size = (first.shape[1], first.shape[0])
+
+    def frames(self):
+        for i, f in enumerate(self.files):
+            yield i, None, (lambda f=f: cv2.imread(str(f), cv2.IMREAD_COLOR))
+
+
+def open_source(path: Path, folder_fps: float = 25.0) -> _Source:
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"no such file or folder: {path}")
+    if path.is_dir():
+        return _FolderSource(path, folder_fps)
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: file is empty")
+    return _CaptureSource(path)
+
+
+def probe(path: Path, folder_fps: float = 25.0) -> dict:
+    """Container metadata (not trusted for sampling; see module doc)."""
+    src = open_source(path, folder_fps)
+    try:
+        return {"reported_frames": src.reported_count, "fps": src.fps, "width": src.native_size[0], "height": src.native_size[1]}
+    finally:
+        src.close()
+
+
+def _count_frames(src: _Source) -> int:
+    n = 0
+    for _ in src.frames():
+        n += 1
+    return n
+
+
+def sample_clip(
+    path: Path | str,
+    num_frames: int = 32,
+    size: int = 224,
+    *,
+    resize: str = "squash",
+    sampling: str = "uniform",
+    with_prev: bool = True,
+    folder_fps: float = 25.0,
+    min_frames: int = 1,
+    start_frame: int = 0,
+) -> SampledClip:
+    """Sample ``num_frames`` frames of a video in one streaming pass.
+
+    ``with_prev`` also keeps each sampled frame's predecessor (needed for optical flow).
+    ``min_frames``: raise :class:`VideoError` when the video has fewer native frames
+    (motion needs 2). ``sampling="consecutive"`` takes ``num_frames`` frames in a row from
+    ``start_frame`` (used by sliding-window inference).
+    """
+    if num_frames < 1:
+        raise VideoError(f"frames must be >= 1, got {num_frames}")
+    if size < 16:
+        raise VideoError(f"size must be >= 16 pixels, got {size}")
+    if resize not in RESIZE_MODES:
+        raise VideoError(f"unknown resize mode {resize!r}; choose one of {', '.join(RESIZE_MODES)}")
+    if sampling not in SAMPLING_MODES:
+        raise VideoError(f"unknown sampling {sampling!r}; choose one of {', '.join(SAMPLING_MODES)}")
+    path = Path(path)
+    src = open_source(path, folder_fps)
+    try:
+        n = src.reported_count
+        if n <= 0:
+            n = _count_frames(src)
+        for _attempt in range(2):
+            if n <= 0:
+                raise VideoError(f"{path}: no decodable frames (corrupt file or unsupported codec)")
+            if n < min_frames:
+                raise VideoError(f"{path}: has {n} frame{'s' if n != 1 else ''}; at least {min_frames} are needed for motion")
+            idx = uniform_indices(n, num_frames) if sampling == "uniform" else consecutive_indices(n, num_frames, start_frame)
+            prev = predecessor_indices(idx, n)
+            need = set(idx.tolist()) | (set(prev.tolist()) if with_prev else set())
+            kept: dict[int, np.ndarray] = {}
+            stamps: dict[int, float] = {}
+            seen = 0
+            decode_failed = 0
+            for i, ts, decode in src.frames():
+                seen = i + 1
+                if i in need:
+                    bgr = decode()
+                    if bgr is None:
+                        decode_failed += 1
+                    else:
+                        if bgr.ndim == 2:
+                            bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
+                        elif bgr.shape[2] == 4:
+                            bgr = cv2.cvtColor(bgr, cv2.COLOR_BGRA2BGR)
+                        kept[i] = cv2.cvtColor(resize_frame(bgr, size, resize), cv2.COLOR_BGR2RGB)
+                    if ts is not None:
+                        stamps[i] = ts
+                if i >= n:  # the stream goes past its reported count
+                    break
+            if seen == n and len(kept) == len(need):
+                break
+            # Metadata lied (or frames failed to decode): measure and sample again.
+            true_n = seen if seen != n + 1 else _count_frames(src)
+            if decode_failed and true_n == n:
+                raise VideoError(f"{path}: {decode_failed} frame(s) could not be decoded (corrupt data)")
+            n = true_n
+        else:
+            raise VideoError(f"{path}: frame count is unstable between reads (corrupt file?)")
+    finally:
+        src.close()
+    fps = src.fps if src.fps > 0 else folder_fps
+    frames = np.stack([kept[i] for i in idx.tolist()])
+    prev_frames = np.stack([kept[i] for i in prev.tolist()]) if with_prev else None
+    timestamps = np.array([stamps.get(i, i / fps) for i in idx.tolist()], dtype=np.float64)
+    return SampledClip(
+        frames=frames,
+        prev_frames=prev_frames,
+        indices=idx,
+        prev_indices=prev,
+        timestamps=timestamps,
+        num_native_frames=n,
+        fps=fps,
+        native_size=src.native_size,
+        source=str(path),
+        meta={"resize": resize, "sampling": sampling, "size": size},
+    )
+
+
+def count_frames(path: Path | str, folder_fps: float = 25.0) -> int:
+    """Exact number of decodable frames (reads the whole stream)."""
+    src = open_source(Path(path), folder_fps)
+    try:
+        return _count_frames(src)
+    finally:
+        src.close()

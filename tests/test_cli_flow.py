@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+
+from hawk_core.flow import OUTPUT_FILES, load_motion_file
+from tests.helpers import invoke, moving_square_frames, write_frame_folder, write_video
+
+
+def test_version_and_help():
+    r = invoke("--version")
+    assert r.exit_code == 0 and r.output.startswith("hawk ")
+    r = invoke("flow", "--help")
+    assert r.exit_code == 0 and "Farneback" in r.output and "--mask" in r.output
+
+
+def test_flow_on_real_clip_writes_everything(tmp_path, fighting_video):
+    out = tmp_path / "out"
+    r = invoke("flow", fighting_video, "--out", out, "--frames", "8", "--size", "64")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUT_FILES)
+    t = load_motion_file(out / "motion.safetensors")
+    assert t["video"].shape == (8, 64, 64, 3) and t["motion"].dtype == np.uint8
+    assert t["flow"].shape == (8, 64, 64, 2) and t["mask"].max() <= 1.0
+    stats = json.loads((out / "stats.json").read_text())
+    assert len(stats["frames"]) == 8 and stats["num_native_frames"] == 271
+    assert "peak motion" in r.output
+
+
+def test_flow_json_output(tmp_path, accident_video):
+    r = invoke("flow", accident_video, "--out", tmp_path / "o", "--frames", "4", "--size", "32", "--mask", "threshold", "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["motion"]["mask"] == "threshold" and len(data["frames"]) == 4
+
+
+def test_flow_refuses_to_clobber_without_overwrite(tmp_path, accident_video):
+    out = tmp_path / "o"
+    assert invoke("flow", accident_video, "--out", out, "-T", "2", "--size", "32").exit_code == 0
+    r = invoke("flow", accident_video, "--out", out, "-T", "2", "--size", "32")
+    assert r.exit_code == 2 and "--overwrite" in r.output
+    assert invoke("flow", accident_video, "--out", out, "-T", "2", "--size", "32", "--overwrite").exit_code == 0
+
+
+def test_flow_folder_batch_skips_bad_and_resumes(tmp_path):
+    src = tmp_path / "videos"
+    src.mkdir()
+    write_video(src / "a.mp4", moving_square_frames(8))
+    write_frame_folder(src / "frames_b", moving_square_frames(6))
+    (src / "broken.mp4").write_text("garbage")
+    out = tmp_path / "out"
+    r = invoke("flow", src, "--out", out, "-T", "4", "--size", "32", "--workers", "2")
+    assert r.exit_code == 0, r.output
+    assert "2 written" in r.output and "1 failed" in r.output and "broken.mp4" in r.output
+    assert (out / "a" / "stats.json").exists() and (out / "frames_b" / "stats.json").exists()
+    assert not (out / "broken").exists()
+    r = invoke("flow", src, "--out", out, "-T", "4", "--size", "32")
+    assert "0 written, 2 already complete" in r.output
+
+
+def _leftovers(path):
+    return [p for p in path.rglob("*")] if path.exists() else []
+
+
+def test_bad_inputs_one_line_error_no_leftovers(tmp_path):
+    (tmp_path / "text.mp4").write_text("hello")
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    write_video(tmp_path / "one.mp4", moving_square_frames(1))
+    cases = {
+        "missing.mp4": "no such file",
+        "text.mp4": "cannot be opened",
+        "empty.mp4": "empty",
+        "one.mp4": "at least 2",
+    }
+    for name, msg in cases.items():
+        out = tmp_path / f"out_{name}"
+        r = invoke("flow", tmp_path / name, "--out", out)
+        assert r.exit_code != 0, name
+        lines = [l for l in r.output.strip().splitlines() if l.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error:") and msg in lines[0], (name, r.output)
+        assert "Traceback" not in r.output
+        assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders
+
+
+def test_bad_option_values(tmp_path, accident_video):
+    r = invoke("flow", accident_video, "--out", tmp_path / "o", "--mask", "hard")
+    assert r.exit_code == 2 and "unknown mask mode" in r.output
+    r = invoke("flow", accident_video, "--out", tmp_path / "o", "--pyr-scale", "2")
+    assert r.exit_code == 2 and "pyr_scale" in r.output
+    assert not (tmp_path / "o").exists()

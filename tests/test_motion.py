@@ -1,0 +1,90 @@
+import numpy as np
+import pytest
+
+from hawk_core.errors import ConfigError
+from hawk_core.motion import (
+    FarnebackParams,
+    MotionConfig,
+    direction_label,
+    extract_motion,
+    flow_magnitude,
+    load_clip_and_motion,
+    motion_mask,
+)
+from hawk_core.video import cv2, sample_clip
+from tests.helpers import moving_square_frames, write_video
+
+
+def test_flow_equals_direct_cv2_call(accident_video):
+    params = FarnebackParams(winsize=15, levels=2)
+    clip, res = load_clip_and_motion(accident_video, 6, 96, MotionConfig(flow=params))
+    for t in range(6):
+        g0 = cv2.cvtColor(clip.prev_frames[t], cv2.COLOR_RGB2GRAY)
+        g1 = cv2.cvtColor(clip.frames[t], cv2.COLOR_RGB2GRAY)
+        ref = cv2.calcOpticalFlowFarneback(g0, g1, None, 0.5, 2, 15, 3, 5, 1.2, 0)
+        np.testing.assert_array_equal(res.flow[t], ref)
+
+
+def test_soft_mask_in_unit_range_and_motion_is_masked_frame(fighting_video):
+    clip, res = load_clip_and_motion(fighting_video, 8, 112)
+    assert res.motion.shape == clip.frames.shape and res.motion.dtype == np.uint8
+    assert res.mask.shape == (8, 112, 112) and res.mask.dtype == np.float32
+    assert res.mask.min() >= 0.0 and res.mask.max() <= 1.0
+    assert res.mask.max() == 1.0  # the percentile scale saturates the strongest motion
+    expect = np.rint(clip.frames.astype(np.float32) * res.mask[..., None]).astype(np.uint8)
+    np.testing.assert_array_equal(res.motion, expect)
+    mag = flow_magnitude(res.flow)
+    assert res.scale == pytest.approx(max(float(np.percentile(mag, 99)), 1.0))
+
+
+def test_threshold_mode_is_the_release_rule(fighting_video):
+    clip, res = load_clip_and_motion(fighting_video, 4, 64, MotionConfig(mask="threshold", threshold=0.2))
+    mag = flow_magnitude(res.flow)
+    np.testing.assert_array_equal(res.mask, (mag > 0.2).astype(np.float32))
+    assert set(np.unique(res.mask)) <= {0.0, 1.0}
+    np.testing.assert_array_equal(res.motion, np.where(res.mask[..., None] > 0, clip.frames, 0))
+
+
+def test_soft_floor_keeps_static_video_dark(tmp_path):
+    frame = moving_square_frames(1)[0]
+    v = write_video(tmp_path / "static.mp4", [frame] * 6)
+    _, res = load_clip_and_motion(v, 4, 64)
+    assert res.mask.max() < 0.5
+
+
+def test_stats_find_rightward_motion(tmp_path):
+    v = write_video(tmp_path / "sq.mp4", moving_square_frames(12, 64, 3))
+    clip, res = load_clip_and_motion(v, 4, 64, MotionConfig(mask="threshold", threshold=0.5))
+    assert len(res.stats) == 4
+    for s, i in zip(res.stats, clip.indices):
+        assert s["index"] == i and s["moving_fraction"] > 0
+        assert s["direction"] == "right"
+        assert set(s) >= {"timestamp", "mean_magnitude", "moving_fraction", "direction_deg"}
+
+
+def test_direction_labels_use_image_coordinates():
+    assert direction_label(1, 0) == "right"
+    assert direction_label(0, -1) == "up"  # y grows downwards in images
+    assert direction_label(-1, 1) == "down-left"
+
+
+def test_config_validation_names_the_field():
+    with pytest.raises(ConfigError, match="mask"):
+        MotionConfig(mask="hard")
+    with pytest.raises(ConfigError, match="pyr_scale"):
+        FarnebackParams(pyr_scale=1.5)
+    assert MotionConfig(flow={"winsize": 7}).flow.winsize == 7
+
+
+def test_motion_mask_threshold_and_soft():
+    mag = np.array([[[0.0, 0.1, 0.3, 5.0]]], dtype=np.float32)
+    m, _ = motion_mask(mag, MotionConfig(mask="threshold"))
+    assert m.tolist() == [[[0, 0, 1, 1]]]
+    m, scale = motion_mask(mag, MotionConfig(soft_percentile=100, soft_floor=1.0))
+    assert scale == 5.0 and m[0, 0, 3] == 1.0 and m[0, 0, 2] == pytest.approx(0.06)
+
+
+def test_extract_motion_requires_predecessors(fighting_video):
+    clip = sample_clip(fighting_video, 4, 32, with_prev=False)
+    with pytest.raises(Exception, match="predecessor"):
+        extract_motion(clip)

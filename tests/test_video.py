@@ -1,0 +1,129 @@
+import numpy as np
+import pytest
+
+from hawk_core.errors import VideoError
+from hawk_core.video import (
+    count_frames,
+    find_videos,
+    predecessor_indices,
+    resize_frame,
+    sample_clip,
+    uniform_indices,
+)
+from tests.helpers import moving_square_frames, write_frame_folder, write_video
+
+
+def test_uniform_indices_are_segment_centres():
+    assert uniform_indices(320, 32).tolist() == [5 + 10 * i for i in range(32)]
+    assert uniform_indices(8, 4).tolist() == [1, 3, 5, 7]
+    # shorter than T: repeats, still T entries, never past the end
+    idx = uniform_indices(5, 8)
+    assert len(idx) == 8 and idx.max() == 4 and list(idx) == sorted(idx)
+
+
+def test_predecessor_of_first_frame_is_its_successor():
+    assert predecessor_indices(np.array([0, 3, 7]), 10).tolist() == [1, 2, 6]
+    assert predecessor_indices(np.array([0]), 1).tolist() == [0]
+
+
+def test_sample_real_clip_shapes_and_timestamps(fighting_video):
+    clip = sample_clip(fighting_video, 32, 224)
+    assert clip.frames.shape == (32, 224, 224, 3) and clip.frames.dtype == np.uint8
+    assert clip.prev_frames.shape == clip.frames.shape
+    assert clip.num_native_frames == count_frames(fighting_video) == 271
+    assert clip.indices.tolist() == uniform_indices(271, 32).tolist()
+    assert (clip.prev_indices == clip.indices - 1).all()
+    np.testing.assert_allclose(clip.timestamps, clip.indices / clip.fps, atol=0.05)
+    assert np.all(np.diff(clip.timestamps) > 0)
+
+
+def test_sampled_frames_equal_direct_decode(accident_video):
+    import cv2
+
+    clip = sample_clip(accident_video, 8, 64)
+    cap = cv2.VideoCapture(str(accident_video))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    for t, i in enumerate(clip.indices):
+        expect = cv2.cvtColor(cv2.resize(frames[i], (64, 64), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+        np.testing.assert_array_equal(clip.frames[t], expect)
+
+
+def test_misreported_frame_count_is_measured(dog_video):
+    # this mp4's container claims one frame more than it decodes
+    clip = sample_clip(dog_video, 16, 64)
+    assert clip.num_native_frames == count_frames(dog_video)
+    assert clip.indices.tolist() == uniform_indices(clip.num_native_frames, 16).tolist()
+
+
+def test_short_video_repeats_frames(tmp_path):
+    v = write_video(tmp_path / "short.mp4", moving_square_frames(5))
+    clip = sample_clip(v, 8, 32)
+    assert clip.num_frames == 8 and clip.num_unique == 5
+
+
+def test_image_folder_as_video(tmp_path):
+    frames = moving_square_frames(10)
+    folder = write_frame_folder(tmp_path / "Test001", frames, ".tif")
+    clip = sample_clip(folder, 5, 64, folder_fps=10.0)
+    assert clip.num_native_frames == 10 and clip.fps == 10.0
+    assert clip.indices.tolist() == [1, 3, 5, 7, 9]
+    np.testing.assert_allclose(clip.timestamps, [0.1, 0.3, 0.5, 0.7, 0.9])
+    np.testing.assert_array_equal(clip.frames[0][..., ::-1], frames[1])  # RGB of the BGR file
+
+
+def test_find_videos_mixes_files_and_frame_folders(tmp_path, fighting_video):
+    write_frame_folder(tmp_path / "ped" / "Test001", moving_square_frames(3))
+    write_video(tmp_path / "a.mp4", moving_square_frames(3))
+    (tmp_path / "notes.txt").write_text("x")
+    found = [p.relative_to(tmp_path).as_posix() for p in find_videos(tmp_path)]
+    assert found == ["a.mp4", "ped/Test001"]
+
+
+@pytest.mark.parametrize("mode", ["squash", "crop", "pad"])
+def test_resize_modes_give_square(mode):
+    f = np.full((90, 160, 3), 200, np.uint8)
+    out = resize_frame(f, 32, mode)
+    assert out.shape == (32, 32, 3)
+    if mode == "pad":
+        assert out[0].max() == 0 and out[16, 16, 0] == 200
+
+
+def _file(path, data):
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p / "missing.mp4", "no such file"),
+        (lambda p: _file(p / "empty.mp4", b""), "empty"),
+        (lambda p: _file(p / "text.mp4", b"not a video"), "cannot be opened"),
+        (lambda p: _file(p / "junk.mp4", bytes(range(256)) * 64), "cannot be opened"),
+    ],
+)
+def test_bad_inputs_raise_video_error(tmp_path, make, message):
+    with pytest.raises(VideoError, match=message):
+        sample_clip(make(tmp_path), 4, 32)
+
+
+def test_one_frame_video_rejected_for_motion(tmp_path):
+    v = write_video(tmp_path / "one.mp4", moving_square_frames(1))
+    with pytest.raises(VideoError, match="1 frame"):
+        sample_clip(v, 4, 32, min_frames=2)
+
+
+def test_truncated_video_is_an_error_or_measured(tmp_path, fighting_video):
+    data = fighting_video.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 3])
+    try:
+        clip = sample_clip(cut, 8, 32)
+    except VideoError:
+        return
+    assert clip.num_native_frames == count_frames(cut)
