@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
-PIP=("$PY" -m pip install --disable-pip-version-check -q)
+PIP=("$PY" -m pip install --disable-pip-version-check --root-user-action=ignore -q)
 extra=""
 [[ "${1:-}" == "--dev" ]] && extra="[dev]"
 # A bare `torch` pulls a multi-GB CUDA build; 2.13.0 resolves to the CPU wheel here.
