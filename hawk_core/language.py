@@ -163,8 +163,8 @@ def load_parser(model: str | None = None):
 # ---- entities ----------------------------------------------------------------------------
 
 
-def _entity(tok) -> str:
-    """Short entity phrase: the head with its compounds, adjectives and numbers."""
+def _entity_tokens(tok) -> list:
+    """The head with its compounds, adjectives and numbers, in text order."""
     keep = [tok]
     stack = [c for c in tok.lefts if c.dep_ in ENTITY_MODIFIERS]
     while stack:  # compounds of compounds ("traffic light pole"), adverbs left out
@@ -172,7 +172,23 @@ def _entity(tok) -> str:
         keep.append(c)
         stack.extend(g for g in c.lefts if g.dep_ in ("compound", "amod"))
     keep.sort(key=lambda t: t.i)
-    return " ".join(t.text for t in keep)
+    return keep
+
+
+def _entity(tok) -> str:
+    """Short entity phrase: the head with its compounds, adjectives and numbers."""
+    keep = _entity_tokens(tok)
+    doc = tok.doc
+    span = doc[keep[0].i : keep[-1].i + 1]
+    ids = {t.i for t in keep}
+    if all(t.i in ids or t.tag_ == "HYPH" for t in span):  # "close-up", "multi-lane road"
+        text = span.text
+    else:
+        text = " ".join(t.text for t in keep)
+    first = keep[0]
+    if first.is_sent_start and first.pos_ != "PROPN" and first.text[:1].isupper() and not first.text.isupper():
+        text = text[:1].lower() + text[1:]
+    return text
 
 
 def _conjuncts(tok) -> list:
@@ -207,13 +223,22 @@ def _wearer(noun):
 
 
 def _mistagged_predicate(tok) -> bool:
-    """"the scene transitions to ...", "the camera pans to ...": the tagger reads the verb as
-    a plural noun with the subject as its compound. Repaired for these camera/scene nouns."""
+    """Two frequent tagger errors on third-person verbs read as plural nouns, repaired:
+    "the scene transitions to ..." / "the camera pans to ..." (the subject taken for a
+    compound; only for these camera/scene nouns) and "a man slips and falls" (a bare plural
+    "noun" conjoined directly with a present-tense verb)."""
+    if tok.tag_ not in ("NNS", "VBZ"):
+        return False
+    if tok.dep_ == "ROOT":
+        return any(c.dep_ == "prep" for c in tok.rights) and any(
+            c.dep_ == "compound" and c.lower_ in CAMERA_NOUNS for c in tok.lefts
+        )
     return (
-        tok.dep_ == "ROOT"
+        tok.dep_ == "conj"
         and tok.tag_ == "NNS"
-        and any(c.dep_ == "prep" for c in tok.rights)
-        and any(c.dep_ == "compound" and c.lower_ in CAMERA_NOUNS for c in tok.lefts)
+        and tok.head.pos_ == "VERB"
+        and tok.head.tag_ == "VBZ"
+        and not any(c.dep_ in ("det", "poss", "amod", "nummod", "compound") for c in tok.children)
     )
 
 
@@ -331,6 +356,9 @@ def _inherited_subjects(tok, preds: dict, depth: int = 0) -> list:
         return []
     gov, how = _governor(tok)
     if gov is None:
+        # "the postman's act of beating the dog": the possessor of the action noun
+        if tok.dep_ == "pcomp" and tok.head.dep_ == "prep" and tok.head.head.pos_ == "NOUN":
+            return [c for c in tok.head.head.children if c.dep_ == "poss" and c.pos_ in ("NOUN", "PROPN")][:1]
         return []
     if how == "noun":
         return [_wearer(gov)] if tok.dep_ == "acl" else []
@@ -371,7 +399,7 @@ def _phrase(p: _Pred, offset: int) -> MotionPhrase:
     if isubj:
         parts.append("by " + " and ".join(isubj))
     text = " ".join(x for x in parts if x)
-    span_toks = p.own + p.particles
+    span_toks = [e for t in p.own for e in (_entity_tokens(t) if t is not tok else [t])] + p.particles
     start = min(t.idx for t in span_toks)
     end = max(t.idx + len(t.text) for t in span_toks)
     return MotionPhrase(
@@ -406,9 +434,10 @@ def phrases_from_doc(doc, offset: int = 0) -> list[MotionPhrase]:
     preds = {t.i: _collect(t) for t in doc if _is_predicate(t)}
     for t in doc:
         if _mistagged_predicate(t):
-            p = _collect(t)
-            p.subjects = [c for c in t.lefts if c.dep_ == "compound"][-1:]
-            p.own += p.subjects
+            p = preds.get(t.i) or _collect(t)
+            if not p.subjects and t.dep_ == "ROOT":
+                p.subjects = [c for c in t.lefts if c.dep_ == "compound"][-1:]
+                p.own += p.subjects
             preds[t.i] = p
     if not preds:
         return []
