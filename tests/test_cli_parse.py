@@ -66,7 +66,7 @@ def test_batch_jsonl_hawk_format(tmp_path):
     assert rows[0]["QA"] == RECORDS[0]["QA"]  # the input fields are kept
 
 
-def test_batch_json_list_and_hivau_records(tmp_path, hivau_jsonl):
+def test_batch_json_list(tmp_path):
     src = tmp_path / "data.json"
     src.write_text(json.dumps(RECORDS[:2]))
     out = tmp_path / "out.json"
@@ -79,6 +79,9 @@ def test_batch_json_list_and_hivau_records(tmp_path, hivau_jsonl):
     assert not (tmp_path / "out.json.partial.jsonl").exists()
     r = invoke("parse", "--in", src, "--out", out)
     assert r.exit_code == 2 and "--overwrite" in r.output
+
+
+def test_batch_hivau_records(tmp_path, hivau_jsonl):
     # HIVAU-70k records carry one answer ("anwser")
     lines = hivau_jsonl.read_text().splitlines()[:5]
     hv = tmp_path / "hv.jsonl"
