@@ -2,8 +2,10 @@
 
 from hawk_cli.commands.flow import flow
 from hawk_cli.commands.parse import parse
+from hawk_cli.commands.score import score
 
 REGISTRY = [
     ("flow", flow),
     ("parse", parse),
+    ("score", score),
 ]

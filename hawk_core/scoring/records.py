@@ -1,0 +1,300 @@
+"""Prediction records and their references.
+
+A predictions file is JSONL (or a JSON list) of records::
+
+    {"id": "...", "video": "...", "task": "description" | "qa", "question": "...",
+     "prediction": "...", "reference": "..."}
+
+``video`` and ``question`` are optional except where they are needed (``question`` for the
+``qa`` task; ``video`` to join a reference), ``reference`` may be a string or a list of
+strings (several references). Records without an inline reference are joined from a
+HAWK-format data file (``{"video", "description", "QA": [{"q", "a"}]}``): a description by
+its video, an answer by (video, question). Videos match by exact path first, then by file
+name when that name is unique in the data file; questions match ignoring case and spacing.
+
+Policy for bad records (documented in ``hawk score --help``):
+
+* the file cannot be read / is not JSON(L)                      -> :class:`DataError`
+* a line that is not UTF-8 or not a JSON object, a record without ``id``, ``task`` or
+  ``prediction``, an unknown task, a ``qa`` record without ``question``, a duplicate ``id``
+                                                                 -> :class:`DataError` naming the
+  line, or with ``skip_invalid=True`` a counted skip (the first of duplicate ids is kept)
+* no reference inline and none joinable                         -> counted (``unjoined``), skipped
+* an empty (whitespace-only) prediction                         -> counted (``empty``); scored as
+  an empty answer (BLEU 0 matches, semantic 0, judge 0 without a request), or skipped and
+  counted with ``skip_empty=True``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import DataError, InputError
+from ..io import read_json_or_jsonl
+
+TASKS = ("description", "qa")
+_TASK_ALIASES = {"description": "description", "qa": "qa"}
+
+
+@dataclass(frozen=True)
+class ScoreItem:
+    """One prediction ready to score, with its reference(s)."""
+
+    id: str
+    task: str  # "description" | "qa"
+    prediction: str
+    references: tuple[str, ...]
+    question: str | None = None
+    video: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.prediction.strip()
+
+    def group_value(self, name: str) -> str:
+        """The value of field ``name`` (prediction record first, then the joined reference
+        record), as a string; ``(none)`` when absent."""
+        value = self.fields.get(name)
+        if value is None:
+            return "(none)"
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+@dataclass
+class InvalidRecord:
+    line: int
+    reason: str
+
+
+@dataclass
+class LoadedPredictions:
+    """The scorable items of one predictions file and what was left out, counted."""
+
+    path: Path
+    items: list[ScoreItem]
+    total: int = 0
+    unjoined: int = 0
+    empty: int = 0
+    skipped_empty: int = 0
+    invalid: list[InvalidRecord] = field(default_factory=list)
+    duplicates: int = 0
+    unjoined_examples: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "records": self.total,
+            "scored": len(self.items),
+            "unjoined": self.unjoined,
+            "empty": self.empty,
+            "skipped_empty": self.skipped_empty,
+            "invalid": len(self.invalid),
+            "duplicate_ids": self.duplicates,
+        }
+
+
+def _norm_question(q: str) -> str:
+    return " ".join(q.lower().split()).rstrip(" ?.!")
+
+
+class ReferenceIndex:
+    """References from a HAWK-format data file, looked up by video (and question)."""
+
+    def __init__(self, records: list[dict], source: str = "<refs>") -> None:
+        self.source = source
+        self._desc: dict[str, list[str]] = {}
+        self._qa: dict[tuple[str, str], list[str]] = {}
+        self._extra: dict[str, dict[str, Any]] = {}
+        self._by_name: dict[str, set[str]] = {}
+        self.num_records = len(records)
+        for i, rec in enumerate(records, 1):
+            video = rec.get("video")
+            if not isinstance(video, str) or not video.strip():
+                raise DataError(f"{source}: record {i} has no 'video' path (HAWK format: video, description, QA)")
+            qa = rec.get("QA", rec.get("qa", []))
+            desc = rec.get("description")
+            if desc is not None and not isinstance(desc, str):
+                raise DataError(f"{source}: record {i} ({video}): 'description' must be a string")
+            if not isinstance(qa, list):
+                raise DataError(f"{source}: record {i} ({video}): 'QA' must be a list of {{q, a}}")
+            if isinstance(desc, str) and desc.strip():
+                self._desc.setdefault(video, []).append(desc)
+            for j, pair in enumerate(qa, 1):
+                if not isinstance(pair, dict) or not isinstance(pair.get("q"), str) or not isinstance(pair.get("a"), str):
+                    raise DataError(f"{source}: record {i} ({video}): QA item {j} must be {{\"q\": str, \"a\": str}}")
+                if pair["a"].strip():
+                    self._qa.setdefault((video, _norm_question(pair["q"])), []).append(pair["a"])
+            extra = {k: v for k, v in rec.items() if k not in ("video", "description", "QA", "qa")}
+            self._extra.setdefault(video, extra)
+            self._by_name.setdefault(_basename(video), set()).add(video)
+
+    @classmethod
+    def from_file(cls, path: Path) -> ReferenceIndex:
+        return cls(read_json_or_jsonl(Path(path)), source=str(path))
+
+    def resolve_video(self, video: str) -> str | None:
+        if video in self._extra:
+            return video
+        candidates = self._by_name.get(_basename(video), set())
+        return next(iter(candidates)) if len(candidates) == 1 else None
+
+    def lookup(self, task: str, video: str | None, question: str | None) -> tuple[list[str], dict[str, Any]]:
+        """References (possibly several) and the data record's extra fields; ([], {}) if none."""
+        if not video:
+            return [], {}
+        key = self.resolve_video(video)
+        if key is None:
+            return [], {}
+        if task == "description":
+            refs = self._desc.get(key, [])
+        else:
+            refs = self._qa.get((key, _norm_question(question or "")), [])
+        return list(refs), self._extra.get(key, {})
+
+
+def _basename(video: str) -> str:
+    return os.path.basename(video.replace("\\", "/"))
+
+
+def _iter_raw_records(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    """(line number, record or None, problem or None) for every record in a JSONL / JSON file."""
+    if not path.is_file():
+        raise InputError(f"no such file: {path}")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise DataError(f"{path}: file is empty")
+    if raw.lstrip()[:1] == b"[":
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from None
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+        for i, rec in enumerate(obj, 1):
+            yield (i, rec, None) if isinstance(rec, dict) else (i, None, "not a JSON object")
+        return
+    for lineno, line in enumerate(raw.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield lineno, None, f"not UTF-8 (byte {e.start} of the line)"
+            continue
+        try:
+            rec = json.loads(text)
+        except json.JSONDecodeError as e:
+            yield lineno, None, f"invalid JSON ({e.msg})"
+            continue
+        if not isinstance(rec, dict):
+            yield lineno, None, "not a JSON object"
+            continue
+        yield lineno, rec, None
+
+
+def _as_refs(value: Any) -> list[str] | None:
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [v for v in value if v.strip()]
+    return None
+
+
+def load_predictions(
+    path: Path,
+    refs: ReferenceIndex | None = None,
+    *,
+    skip_invalid: bool = False,
+    skip_empty: bool = False,
+) -> LoadedPredictions:
+    """Read a predictions file, validate every record and attach references.
+
+    Raises :class:`DataError` on the first invalid record unless ``skip_invalid``; raises
+    when nothing at all can be scored (every record invalid or unjoined).
+    """
+    path = Path(path)
+    out = LoadedPredictions(path=path, items=[])
+    seen: dict[str, int] = {}
+
+    def bad(line: int, reason: str) -> None:
+        if not skip_invalid:
+            raise DataError(f"{path}: line {line}: {reason} (pass --skip-invalid to skip and count such records)")
+        out.invalid.append(InvalidRecord(line, reason))
+
+    for lineno, rec, problem in _iter_raw_records(path):
+        out.total += 1
+        if problem:
+            bad(lineno, problem)
+            continue
+        assert rec is not None
+        rid = rec.get("id")
+        if rid is None or isinstance(rid, (dict, list, bool)) or (isinstance(rid, str) and not rid.strip()):
+            bad(lineno, "record has no 'id'")
+            continue
+        rid = str(rid)
+        if rid in seen:
+            out.duplicates += 1
+            bad(lineno, f"duplicate id {rid!r} (first on line {seen[rid]})")
+            continue
+        seen[rid] = lineno
+        task = rec.get("task")
+        task_key = _TASK_ALIASES.get(task.strip().lower()) if isinstance(task, str) else None
+        if task_key is None:
+            bad(lineno, f"id {rid!r}: task must be one of {', '.join(TASKS)} (got {task!r})")
+            continue
+        pred = rec.get("prediction")
+        if not isinstance(pred, str):
+            bad(lineno, f"id {rid!r}: 'prediction' is missing or not a string")
+            continue
+        question = rec.get("question")
+        if question is not None and not isinstance(question, str):
+            bad(lineno, f"id {rid!r}: 'question' must be a string")
+            continue
+        if task_key == "qa" and not (question or "").strip():
+            bad(lineno, f"id {rid!r}: a qa record needs its 'question'")
+            continue
+        video = rec.get("video")
+        if video is not None and not isinstance(video, str):
+            bad(lineno, f"id {rid!r}: 'video' must be a string")
+            continue
+
+        extra: dict[str, Any] = {}
+        references = _as_refs(rec["reference"]) if "reference" in rec and rec["reference"] is not None else []
+        if references is None:
+            bad(lineno, f"id {rid!r}: 'reference' must be a string or a list of strings")
+            continue
+        if not references and refs is not None:
+            references, extra = refs.lookup(task_key, video, question)
+        if not references:
+            out.unjoined += 1
+            if len(out.unjoined_examples) < 3:
+                out.unjoined_examples.append(rid)
+            continue
+        if not pred.strip():
+            out.empty += 1
+            if skip_empty:
+                out.skipped_empty += 1
+                continue
+        fields = {**extra, **rec}
+        out.items.append(
+            ScoreItem(
+                id=rid, task=task_key, prediction=pred, references=tuple(references),
+                question=question, video=video, fields=fields,
+            )
+        )
+    if not out.items:
+        why = []
+        if out.unjoined:
+            why.append(f"{out.unjoined} without a reference" + ("" if refs is not None else " (no inline 'reference'; pass --refs DATA.json)"))
+        if out.invalid:
+            why.append(f"{len(out.invalid)} invalid (first: line {out.invalid[0].line}: {out.invalid[0].reason})")
+        if out.skipped_empty:
+            why.append(f"{out.skipped_empty} empty")
+        raise DataError(f"{path}: no record can be scored" + (f": {'; '.join(why)}" if why else ""))
+    return out
+
