@@ -205,7 +205,12 @@ def _print_tables(report: dict) -> None:
             continue
         # Columns of metrics that were not computed (no --judge, --no-semantic) are left out.
         columns = [(k, h) for k, h in _COLUMNS if any(s.get(k) is not None for _, s, _ in rows) or k.startswith("bleu")]
-        table = Table(title=title, caption=f"BLEU: {bleu['mode']}, {bleu['smoothing']}", title_justify="left")
+        caption = f"BLEU: {bleu['mode']}, {bleu['smoothing']}"
+        failures = [f"{label.strip()}: " + ", ".join(f"{d} {n}" for d, n in s["counts"]["judge_failed"].items() if n)
+                    for label, s, _ in rows if any((s["counts"].get("judge_failed") or {}).values())]
+        if failures:
+            caption += "\n* judge verdicts failed, left out of the mean: " + "; ".join(failures)
+        table = Table(title=title, caption=caption, title_justify="left")
         table.add_column("run", no_wrap=True)
         table.add_column("n", justify="right")
         for _, head in columns:
@@ -214,9 +219,8 @@ def _print_tables(report: dict) -> None:
             cells = []
             for key, _ in columns:
                 cell = _fmt(s.get(key))
-                failed = (s["counts"].get("judge_failed") or {}).get(key)
-                if failed:
-                    cell += f" [red]({failed} failed)[/]"
+                if (s["counts"].get("judge_failed") or {}).get(key):
+                    cell += "[red]*[/]"
                 cells.append(cell)
             table.add_row(label, str(s["counts"]["n"]), *cells, style="dim" if is_group else None)
         console.print(table)

@@ -410,7 +410,7 @@ class Judge:
                         results[(i, dim)] = JudgeOutcome(status="empty", score=0.0)
                         continue
                     key = self.key(item, dim)
-                    hit = cache.get(key) if cache else None
+                    hit = cache.get(key) if cache is not None else None
                     if hit is not None and (hit.get("status") == "ok" or not cfg.retry_failed):
                         results[(i, dim)] = JudgeOutcome(
                             status="ok" if hit.get("status") == "ok" else "failed", score=hit.get("score"),
@@ -427,7 +427,7 @@ class Judge:
                 progress(0, total)
             fatal = self._dispatch(todo, messages, results, usage, cache, progress, total)
         finally:
-            if cache:
+            if cache is not None:
                 cache.close()
         usage.failed = sum(1 for o in results.values() if o.status == "failed")
         if fatal:
@@ -466,7 +466,7 @@ class Judge:
                     usage.calls += 1
                     usage.prompt_tokens += outcome.prompt_tokens
                     usage.completion_tokens += outcome.completion_tokens
-                    if cache and (outcome.status == "ok" or outcome.failure == "invalid"):
+                    if cache is not None and (outcome.status == "ok" or outcome.failure == "invalid"):
                         cache.put({
                             "key": key, "model": cfg.model, "dimension": todo[key][0][1],
                             "status": "ok" if outcome.status == "ok" else "invalid", "score": outcome.score,
