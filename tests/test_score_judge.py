@@ -252,3 +252,22 @@ def test_cli_judge_needs_a_key(tmp_path, real):
     path = write_jsonl(tmp_path / "p.jsonl", [dict(p, reference="x") for p in preds])
     r = invoke("score", path, "--no-semantic", "--judge", "--judge-cache", tmp_path / "c.jsonl")
     assert r.exit_code == 2 and "OPENAI_API_KEY" in r.output and "Traceback" not in r.output
+
+
+def test_interrupted_run_resumes_without_asking_twice(server, tmp_path, real):
+    items = _items(real, ["good"] * 6, empty=False)
+
+    def interrupt(done, total):
+        if done == 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Judge(_config(server, tmp_path, workers=1)).run(items, progress=interrupt)
+    first = len(server.requests)
+    assert first == 5  # one worker: the sixth was never submitted
+    server.reset()
+    outcomes, usage = Judge(_config(server, tmp_path, workers=1)).run(items)
+    assert usage.cached == 5 and usage.calls == 13 and first + len(server.requests) == 18  # nothing asked twice
+    assert all(o.status == "ok" for o in outcomes.values())
+    sent = [b["messages"][1]["content"] for b in server.requests]
+    assert len(set(sent)) == len(sent)

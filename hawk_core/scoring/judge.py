@@ -385,8 +385,10 @@ class Judge:
                 delay = min(cfg.max_backoff, cfg.backoff * 2 ** (attempt - 1)) * random.uniform(0.75, 1.0)
                 if retry_after is not None:
                     delay = max(delay, min(cfg.max_backoff, retry_after))
-                if delay > 0:
-                    self._stop.wait(delay) if self._sleep is time.sleep else self._sleep(delay)
+                if delay > 0 and self._sleep is time.sleep:
+                    self._stop.wait(delay)  # wakes at once when the run is stopped
+                elif delay > 0:
+                    self._sleep(delay)
         return out
 
     def run(
@@ -481,9 +483,12 @@ class Judge:
                         progress(done, total)
                     if not self._stop.is_set():
                         submit_next()
-        except BaseException:
+        except BaseException:  # Ctrl-C: verdicts already cached are kept; abort requests in flight
             self._stop.set()
             pool.shutdown(wait=False, cancel_futures=True)
+            close = getattr(self._client, "close", None)
+            if callable(close):
+                close()
             raise
         pool.shutdown(wait=True)
         if fatal:
