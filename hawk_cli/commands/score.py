@@ -170,7 +170,7 @@ class _progress:
     def __init__(self, con, name: str) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.p = Progress(TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=con, transient=True)
+        self.p = Progress(TextColumn(f"[bold]{name}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=con, transient=True, disable=not con.is_terminal)
 
     def __enter__(self):
         self.p.__enter__()
@@ -181,8 +181,8 @@ class _progress:
 
 
 _TASK_TITLES = {"description": "(A) Anomaly video description generation", "qa": "(B) Anomaly video question-answering"}
-_COLUMNS = (("bleu1", "BLEU-1"), ("bleu2", "BLEU-2"), ("bleu3", "BLEU-3"), ("bleu4", "BLEU-4"), ("semantic", "Semantic"),
-            ("reasonability", "Reasonability"), ("detail", "Detail"), ("consistency", "Consistency"))
+_COLUMNS = (("bleu1", "BLEU-1"), ("bleu2", "BLEU-2"), ("bleu3", "BLEU-3"), ("bleu4", "BLEU-4"), ("semantic", "Sem."),
+            ("reasonability", "Reas."), ("detail", "Detail"), ("consistency", "Cons."))
 
 
 def _fmt(v: float | None) -> str:
@@ -190,6 +190,7 @@ def _fmt(v: float | None) -> str:
 
 
 def _print_tables(report: dict) -> None:
+    from rich import box
     from rich.table import Table
 
     bleu = report["settings"]["bleu"]
@@ -200,21 +201,27 @@ def _print_tables(report: dict) -> None:
                 rows.append((run["label"], run["tasks"][task], False))
             for value, tasks in (run.get("groups") or {}).items():
                 if task in tasks:
-                    rows.append((f"  {run['by']}={value}", tasks[task], True))
+                    rows.append((f"  {value}", tasks[task], True))
         if not rows:
             continue
         # Columns of metrics that were not computed (no --judge, --no-semantic) are left out.
         columns = [(k, h) for k, h in _COLUMNS if any(s.get(k) is not None for _, s, _ in rows) or k.startswith("bleu")]
         caption = f"BLEU: {bleu['mode']}, {bleu['smoothing']}"
+        if any(g for _, _, g in rows):
+            caption += f"; indented rows: by {report['runs'][0]['by']}"
+        if any(s.get("semantic") is not None for _, s, _ in rows):
+            caption += "; Sem.: MiniLM cosine"
+        if any(s.get("reasonability") is not None for _, s, _ in rows):
+            caption += "; judge: Reas(onability), Detail, Cons(istency)"
         failures = [f"{label.strip()}: " + ", ".join(f"{d} {n}" for d, n in s["counts"]["judge_failed"].items() if n)
                     for label, s, _ in rows if any((s["counts"].get("judge_failed") or {}).values())]
         if failures:
             caption += "\n* judge verdicts failed, left out of the mean: " + "; ".join(failures)
-        table = Table(title=title, caption=caption, title_justify="left")
-        table.add_column("run", no_wrap=True)
-        table.add_column("n", justify="right")
+        table = Table(title=title, caption=caption, title_justify="left", caption_justify="left", box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+        table.add_column("run", overflow="fold", min_width=8)
+        table.add_column("n", justify="right", no_wrap=True)
         for _, head in columns:
-            table.add_column(head, justify="right")
+            table.add_column(head, justify="right", no_wrap=True, min_width=5)
         for label, s, is_group in rows:
             cells = []
             for key, _ in columns:
