@@ -271,3 +271,28 @@ def test_interrupted_run_resumes_without_asking_twice(server, tmp_path, real):
     assert all(o.status == "ok" for o in outcomes.values())
     sent = [b["messages"][1]["content"] for b in server.requests]
     assert len(set(sent)) == len(sent)
+
+
+def test_an_unreachable_endpoint_stops_the_run(server, tmp_path, real):
+    items = _items(real, ["good"] + ["down"] * 5, empty=False)
+    cfg = _config(server, tmp_path, retries=1, workers=1, max_consecutive_failures=4)
+    with pytest.raises(RemoteError, match="failed 4 verdicts in a row.*HTTP 503"):
+        Judge(cfg).run(items)
+    assert len(server.requests) == 3 + 4 * 2  # the good item's 3 verdicts, then 4 failed verdicts x 2 attempts
+    server.reset()
+    with pytest.raises(RemoteError):
+        Judge(cfg).run(items)
+    assert len(server.requests) == 4 * 2  # the good item's verdicts came from the cache
+
+
+def test_connection_refused_is_a_transport_failure(tmp_path, real):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = JudgeConfig(model="m", base_url=f"http://127.0.0.1:{port}/v1", api_key="k", retries=1, backoff=0, cache_path=None, max_consecutive_failures=0)
+    outcomes, usage = Judge(cfg).run(_items(real, ["good"], empty=False), dimensions=("detail",))
+    o = outcomes[(0, "detail")]
+    assert o.status == "failed" and o.failure == "transport" and o.attempts == 2 and "APIConnectionError" in o.error
+    assert usage.failed == 1

@@ -13,7 +13,9 @@ Consistency, each a float in [0, 1].
   a dropped connection is retried ``retries`` times with exponential backoff (honouring
   ``Retry-After``), then recorded as failed: excluded from the mean and counted. A 400 is
   not retried. A rejected key (401/403) or an unknown model (404) stops the run at once
-  (:class:`RemoteError`) since every request would fail the same way. Never an endless loop.
+  (:class:`RemoteError`) since every request would fail the same way, and so do
+  ``max_consecutive_failures`` verdicts in a row lost to transport errors (endpoint down).
+  Never an endless loop.
 * Bounded concurrency (a thread pool of ``workers``), identical requests sent once.
 * Cache: one JSONL line per answered request, keyed by (model, template hash, dimension,
   item content). A rerun or a resumed interrupted run sends no request twice. Answers that
@@ -202,6 +204,7 @@ class JudgeConfig:
     retry_failed: bool = False
     prompts: Path | None = None
     price_per_mtok: tuple[float, float] | None = None  # USD per 1M (input, output) tokens
+    max_consecutive_failures: int = 12  # transport-failed verdicts in a row that stop the run (0: never)
 
     def __post_init__(self) -> None:
         if not self.model.strip():
@@ -216,6 +219,8 @@ class JudgeConfig:
             raise ConfigError(f"judge timeout must be > 0 (got {self.timeout})")
         if self.max_tokens < 1:
             raise ConfigError(f"judge max_tokens must be >= 1 (got {self.max_tokens})")
+        if self.max_consecutive_failures < 0:
+            raise ConfigError("judge max_consecutive_failures must be >= 0")
         if self.price_per_mtok is not None and (len(self.price_per_mtok) != 2 or min(self.price_per_mtok) < 0):
             raise ConfigError("judge price must be two non-negative numbers: input,output USD per 1M tokens")
 
@@ -443,6 +448,7 @@ class Judge:
         self._stop.clear()
         fatal: str | None = None
         done = 0
+        streak = 0  # verdicts in a row that failed in transport (endpoint down or unreachable)
         keys = iter(list(todo))
         pool = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="hawk-judge")
         running: dict[Future, str] = {}
@@ -478,6 +484,11 @@ class Judge:
                         })
                     for slot in todo[key]:
                         results[slot] = outcome
+                    streak = streak + 1 if outcome.failure == "transport" else 0
+                    if cfg.max_consecutive_failures and streak >= cfg.max_consecutive_failures and not fatal:
+                        fatal = (f"the judge endpoint failed {streak} verdicts in a row, each after {cfg.retries + 1} attempts "
+                                 f"(last: {outcome.error}); answered verdicts are cached, rerun to resume")
+                        self._stop.set()
                     done += 1
                     if progress:
                         progress(done, total)
