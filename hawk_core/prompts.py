@@ -1,0 +1,78 @@
+"""The paper's prompts, read from the editable text files under the top-level ``prompts/``.
+
+* ``describe_prompts.txt``: the 20 <DESCRIBE_VIDEO> prompts of appendix D (one drawn per
+  training sample);
+* ``open_questions.txt``: the 100 open-world 5W2H <QUESTION>s of appendix D;
+* ``instruction.txt``: the LLM instruction template of section 4.1, with the placeholders
+  ``<VIDEO_EMBEDDING>`` and ``<MOTION_EMBEDDING>`` where the model splices its 32 appearance
+  and 32 motion tokens, and ``{question}`` for the prompt or question;
+* ``instruction_no_motion.txt``: the same without the motion embedding (the "w/o motion"
+  ablation of the paper's Table 3).
+
+``$HAWK_PROMPTS`` points hawk at another folder with the same file names.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from .errors import ConfigError
+
+VIDEO_PLACEHOLDER = "<VIDEO_EMBEDDING>"
+MOTION_PLACEHOLDER = "<MOTION_EMBEDDING>"
+
+
+def prompts_dir() -> Path:
+    """``$HAWK_PROMPTS`` if set, else the repository's top-level ``prompts/``."""
+    env = os.environ.get("HAWK_PROMPTS")
+    return Path(env).expanduser() if env else Path(__file__).resolve().parents[1] / "prompts"
+
+
+def _read(name: str) -> str:
+    path = prompts_dir() / name
+    if not path.is_file():
+        raise ConfigError(f"prompt file not found: {path} (set HAWK_PROMPTS to a folder holding {name})")
+    return path.read_text(encoding="utf-8")
+
+
+@functools.lru_cache(maxsize=None)
+def _lines(name: str, folder: str) -> tuple[str, ...]:
+    del folder  # part of the cache key only
+    out = tuple(s.strip() for s in _read(name).splitlines() if s.strip() and not s.lstrip().startswith("#"))
+    if not out:
+        raise ConfigError(f"prompt file {prompts_dir() / name} holds no prompts")
+    return out
+
+
+def load_lines(name: str) -> list[str]:
+    """Non-empty, non-comment lines of ``prompts/<name>``."""
+    return list(_lines(name, str(prompts_dir())))
+
+
+def load_template(name: str) -> str:
+    """A template file's text without its trailing newline."""
+    return _read(name).rstrip("\n")
+
+
+def render_instruction(question: str, *, motion: bool = True) -> str:
+    """The paper's instruction for ``question`` (a describe prompt or an open question).
+
+    With ``motion=False`` the motion embedding is left out (the model without its motion
+    branch).
+    """
+    template = load_template("instruction.txt" if motion else "instruction_no_motion.txt")
+    if "{question}" not in template or VIDEO_PLACEHOLDER not in template:
+        raise ConfigError(f"instruction template must contain {{question}} and {VIDEO_PLACEHOLDER}: {template!r}")
+    if motion and MOTION_PLACEHOLDER not in template:
+        raise ConfigError(f"instruction template must contain {MOTION_PLACEHOLDER}: {template!r}")
+    return template.replace("{question}", question.strip())
+
+
+def __getattr__(name: str):  # module attributes read from the files on first use
+    if name == "DESCRIBE_PROMPTS":
+        return load_lines("describe_prompts.txt")
+    if name == "OPEN_QUESTIONS":
+        return load_lines("open_questions.txt")
+    raise AttributeError(name)
