@@ -132,12 +132,11 @@ class HawkModel(nn.Module):
         if dtype is not None:
             vision = vision.to(dtype)
         llm, tok = build_llm(config.llm, seed=config.seed, dtype=dtype)
+        if config.llm.gradient_checkpointing:
+            enable = getattr(llm, "activation_checkpointing_enable", None) or llm.gradient_checkpointing_enable
+            enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if config.llm.lora.enabled:
             llm = _apply_lora(llm, config)
-        if config.llm.gradient_checkpointing:
-            llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-            if hasattr(llm, "enable_input_require_grads"):
-                llm.enable_input_require_grads()
         model = cls(config, vision, llm, tok)
         return model.to(device).train(False)
 
