@@ -133,8 +133,10 @@ class HawkModel(nn.Module):
             vision = vision.to(dtype)
         llm, tok = build_llm(config.llm, seed=config.seed, dtype=dtype)
         if config.llm.gradient_checkpointing:
-            enable = getattr(llm, "activation_checkpointing_enable", None) or llm.gradient_checkpointing_enable
-            enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            if hasattr(llm, "activation_checkpointing_enable"):  # transformers >= 5.x
+                llm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            else:
+                llm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         if config.llm.lora.enabled:
             llm = _apply_lora(llm, config)
         model = cls(config, vision, llm, tok)
