@@ -143,7 +143,7 @@ class VideoQFormerConfig:
         _positive(self, "hidden_size", "num_layers", "num_heads", "intermediate_size", "num_query_tokens", "max_frames")
         _choice(self, "position_extend", POSITION_EXTEND)
         if self.hidden_size % self.num_heads:
-            raise ConfigError(f"video_qformer.hidden_size {self.hidden_size} is not divisible by num_heads {self.num_heads}")
+            raise ConfigError(f"video_qformer.hidden_size {self.hidden_size} is not divisible by video_qformer.num_heads {self.num_heads}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"video_qformer.dropout must be in [0, 1), got {self.dropout}")
 
@@ -317,7 +317,12 @@ def _build(cls, d: Any, section: str):
         elif isinstance(v, list):
             v = tuple(v)
         kwargs[f.name] = v
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:
+        if str(e).startswith(section):
+            raise
+        raise ConfigError(f"{section}: {e}") from None
 
 
 def _merge(base: dict, over: dict, path: str = "") -> dict:
