@@ -303,3 +303,16 @@ def test_input_errors(model):
         model(fv[:1], fm[:1], batch)
     with pytest.raises(InputError, match="empty batch"):
         model.collate([])
+
+
+def test_bfloat16_backbones_keep_float32_trainable_parts():
+    m = HawkModel.build(HawkConfig.from_preset("tiny"), dtype=torch.bfloat16).train()
+    assert next(m.llm.parameters()).dtype == torch.bfloat16 and next(m.vision.parameters()).dtype == torch.bfloat16
+    assert {p.dtype for p in m.trainable_parameters()} == {torch.float32}
+    x = m.preprocess(np.zeros((T, 32, 32, 3), np.uint8))[None]
+    fv, fm = m.encode_visual(x, x)
+    assert fv.dtype == torch.bfloat16
+    out = m(fv, fm, m.collate(samples()[:1]))
+    out.loss.backward()
+    assert all(p.grad is not None for p in m.trainable_parameters())
+    assert len(m.generate(fv, fm, ["Why?"], max_new_tokens=2)) == 1

@@ -443,10 +443,12 @@ class HawkModel(nn.Module):
         temperature: float = 0.0,
         top_p: float = 1.0,
         seed: int | None = None,
+        min_new_tokens: int = 0,
     ) -> list[str]:
         """Answers to ``instructions`` (one per video; features of one video are shared by
         all instructions). Greedy at temperature 0, else nucleus sampling (``seed`` makes it
-        repeatable). ``history``: per instruction, earlier (question, answer) turns."""
+        repeatable). ``history``: per instruction, earlier (question, answer) turns.
+        ``min_new_tokens`` keeps the end-of-text token away that long (benchmarks)."""
         if isinstance(instructions, str):
             instructions = [instructions]
         n = len(instructions)
@@ -469,7 +471,7 @@ class HawkModel(nn.Module):
             tok_v, _, tok_m, _ = self.visual_tokens(feats_v, feats_m)
             embeds = self.embed(batch.input_ids, tok_v, tok_m)
             kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
-                          eos_token_id=self.tokenizer.eos_token_id)
+                          eos_token_id=self.tokenizer.eos_token_id, min_new_tokens=min(min_new_tokens, max_new_tokens))
             if temperature > 0:
                 kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
             else:
