@@ -316,3 +316,12 @@ def test_bfloat16_backbones_keep_float32_trainable_parts():
     out.loss.backward()
     assert all(p.grad is not None for p in m.trainable_parameters())
     assert len(m.generate(fv, fm, ["Why?"], max_new_tokens=2)) == 1
+
+
+def test_plain_prompt_format_without_chat_template():
+    m = tiny(llm={"prompt_format": "plain", "system_prompt": "You watch surveillance video."}).eval()
+    text = m.render_prompt("Why?", [("What happened?", "A fight.")])
+    assert text.startswith("<|endoftext|>You watch surveillance video.\nUSER: Here is the input video embedding: <VIDEO_EMBEDDING>")
+    assert text.endswith("USER: Why?\nASSISTANT:") and " A fight.<|im_end|>\n" in text
+    fv, fm = feats()
+    assert torch.isfinite(m(fv, fm, m.collate(samples())).loss)
