@@ -164,3 +164,36 @@ def test_import_release_checkpoint(tmp_path):
         import_release_state(HawkModel.from_pretrained("tiny"), bad)
     with pytest.raises(CheckpointError, match="no place in this model: mystery"):
         import_release_state(HawkModel.from_pretrained("tiny"), state | {"mystery": torch.zeros(1)})
+
+
+def test_video_qformer_equals_blip2_qformer_under_the_release_names():
+    """hawk's video Q-Former computes what BLIP-2's BERT-style Q-Former computes, once the
+    weights go through the release key-rename map (HF names -> LAVIS/release names -> hawk)."""
+    from transformers import Blip2QFormerConfig, Blip2QFormerModel
+
+    from hawk_core.model.config import VideoQFormerConfig
+    from hawk_core.model.qformer import VideoQFormer
+
+    torch.manual_seed(0)
+    ref = Blip2QFormerModel(Blip2QFormerConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                               intermediate_size=64, encoder_hidden_size=24, cross_attention_frequency=1)).eval()
+    ours = VideoQFormer(VideoQFormerConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64,
+                                           num_query_tokens=8, max_frames=4, dropout=0.0), feature_dim=24).eval()
+    prefix = "branches.video.video_qformer."
+    state = {}
+    for k, v in ref.state_dict().items():
+        release = "video_Qformer.bert." + (k.replace("attention.attention.", "attention.self.")
+                                            .replace("crossattention.attention.", "crossattention.self.")
+                                            .replace("layernorm.", "embeddings.LayerNorm."))
+        name = rename_release_key(release)
+        assert name is not None and name.startswith(prefix), release
+        state[name[len(prefix):]] = v
+    queries, positions = torch.randn(1, 8, 32), torch.randn(4, 24)
+    state["query_tokens"], state["frame_position.weight"] = queries, positions
+    assert set(state) == set(ours.state_dict())
+    ours.load_state_dict(state)
+    feats = torch.randn(2, 4, 5, 24)  # (B, T, N, D)
+    with torch.no_grad():
+        ctx = (feats + positions[None, :, None, :]).reshape(2, 20, 24)
+        expected = ref(query_embeds=queries.expand(2, -1, -1), encoder_hidden_states=ctx).last_hidden_state
+        torch.testing.assert_close(ours(feats), expected, rtol=1e-5, atol=1e-5)
