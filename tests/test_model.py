@@ -325,3 +325,11 @@ def test_plain_prompt_format_without_chat_template():
     assert text.endswith("USER: Why?\nASSISTANT:") and " A fight.<|im_end|>\n" in text
     fv, fm = feats()
     assert torch.isfinite(m(fv, fm, m.collate(samples())).loss)
+
+
+def test_long_answers_are_truncated_to_max_length():
+    m = tiny(llm={"max_length": 200}).eval()
+    batch = m.collate([TextSample("Why?", "x" * 1000, "y" * 1000)])
+    text_positions = int((batch.input_ids[0] >= 0).sum())
+    assert text_positions == 200 and int((batch.labels[0] != IGNORE_INDEX).sum()) > 0
+    assert batch.motion_ids.size(1) <= 200 + 1 + Q
