@@ -43,6 +43,7 @@ from typing import Any
 
 from ..errors import ConfigError, InputError, RemoteError
 from ..io import JsonlAppender
+from ..prompts import prompts_dir
 from .records import TASKS, ScoreItem
 
 DIMENSIONS = ("reasonability", "detail", "consistency")
@@ -52,12 +53,6 @@ PLACEHOLDERS = {
     "qa": ("<DIMENSION>", "<QUESTION>", "<ANSWER_GT>", "<ANSWER_Ours>"),
 }
 DEFAULT_MODEL = "gpt-4"
-
-
-def prompts_dir() -> Path:
-    """$HAWK_PROMPTS, else the repository's top-level ``prompts/``."""
-    env = os.environ.get("HAWK_PROMPTS")
-    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "prompts"
 
 
 # ---- templates ---------------------------------------------------------------------------
