@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -88,3 +88,29 @@ FolderFps = Annotated[float, typer.Option("--folder-fps", min=0.001, help="Frame
 Workers = Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel worker processes for folders of videos.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 OutPath = Annotated[Path, typer.Option("--out", "-o", help="Output path.")]
+
+# ---- inference (describe, ask, chat, predict) -----------------------------------------
+
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--model",
+        "-m",
+        help="A checkpoint folder from `hawk train` (or its run folder: the latest checkpoint is used), "
+        "or a preset: embedded, tiny, paper. Default: the embedded model (offline, CPU).",
+        show_default=False,
+    ),
+]
+InferFrames = Annotated[
+    Optional[int],
+    typer.Option("--frames", "-T", min=2, help="Frames sampled from the video (default: the model's, 32 as in the paper).", show_default=False),
+]
+MaxNewTokens = Annotated[int, typer.Option("--max-new-tokens", min=1, help="Longest answer, in tokens.")]
+Temperature = Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature; 0 = greedy (deterministic).")]
+TopP = Annotated[float, typer.Option("--top-p", min=0.0, max=1.0, help="Nucleus sampling mass (with --temperature > 0).")]
+Seed = Annotated[Optional[int], typer.Option("--seed", help="Random seed for sampling (with --temperature > 0).", show_default=False)]
+Device = Annotated[str, typer.Option("--device", help="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps.")]
+DType = Annotated[str, typer.Option("--dtype", help="auto (bfloat16/float16 on a GPU, float32 on a CPU), float32, float16 or bfloat16.")]
+Threads = Annotated[
+    Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch (default: 1 on small machines, faster for small models).", show_default=False)
+]

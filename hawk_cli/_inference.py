@@ -1,0 +1,84 @@
+"""What the inference commands (describe, ask, chat, predict) share: loading the model with
+an honest status line, generation options, the --json payload."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hawk_cli._common import err_console, set_torch_threads
+
+if TYPE_CHECKING:  # pragma: no cover
+    from hawk_core.inference import Answer, GenerationOptions, PreparedVideo, Predictor
+
+
+@contextlib.contextmanager
+def status(message: str) -> Iterator[None]:
+    """A spinner on a terminal (stderr); nothing when stderr is not one."""
+    if err_console.is_terminal:
+        with err_console.status(message):
+            yield
+    else:
+        yield
+
+
+def load_predictor(model: str | None, *, device: str, dtype: str, frames: int | None, threads: int | None, quiet: bool = False) -> Predictor:
+    """Load once; say what was loaded and any caveat (stderr, so stdout stays the answer)."""
+    set_torch_threads(threads)
+    from hawk_core.inference import Predictor
+
+    def on_status(line: str) -> None:
+        err_console.print(f"[cyan]{line}[/]")
+
+    with status("loading the model"):
+        predictor = Predictor.load(model, device=device, dtype=dtype, frames=frames, on_status=on_status)
+    if predictor.spec.note and not quiet:
+        err_console.print(f"[yellow]note:[/] {predictor.spec.note}")
+    return predictor
+
+
+def generation_options(max_new_tokens: int, temperature: float, top_p: float, seed: int | None) -> GenerationOptions:
+    from hawk_core.inference import GenerationOptions
+
+    return GenerationOptions(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
+
+
+def prepare(predictor: Predictor, video: Path) -> PreparedVideo:
+    with status(f"reading {video.name}: frames, motion, encoders"):
+        return predictor.prepare(video)
+
+
+def warn(lines: list[str]) -> None:
+    for w in lines:
+        err_console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+
+
+def answer_payload(predictor: Predictor, video: PreparedVideo, answer: Answer, task: str, options: GenerationOptions, *, started: float) -> dict:
+    """The --json object of describe / ask: text, model, frames with timestamps, timings."""
+    return {
+        "task": task,
+        "question": answer.question,
+        "text": answer.text,
+        "model": predictor.describe_model(),
+        **video.to_dict(),
+        "generation": options.to_dict(),
+        "timings": {
+            "load_s": round(predictor.load_s, 3),
+            **{k: round(v, 3) for k, v in video.timings.items()},
+            "generate_s": round(answer.generate_s, 3),
+            "new_tokens": answer.tokens,
+            "tokens_per_s": round(answer.tokens_per_s, 2),
+            "total_s": round(time.perf_counter() - started, 3),
+        },
+        "warnings": answer.warnings,
+    }
+
+
+def check_video(video: Path) -> None:
+    """Fail fast, before the model loads, on a missing or unreadable video."""
+    from hawk_core.video import probe
+
+    probe(video)

@@ -1,0 +1,135 @@
+"""`hawk chat`: a multi-turn conversation about one video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hawk_cli._common import (
+    Device,
+    DType,
+    InferFrames,
+    JsonOut,
+    MaxNewTokens,
+    ModelOpt,
+    Seed,
+    Temperature,
+    Threads,
+    TopP,
+    console,
+    err_console,
+    guarded,
+)
+
+HELP = "commands: /reset (forget the conversation), /history, /describe (the paper's describe prompt), /quit"
+
+
+@guarded
+def chat(
+    video: Annotated[Path, typer.Argument(help="A video file or a folder of image frames.", show_default=False)],
+    model: ModelOpt = None,
+    frames: InferFrames = None,
+    max_new_tokens: MaxNewTokens = 128,
+    temperature: Temperature = 0.0,
+    top_p: TopP = 1.0,
+    seed: Seed = None,
+    device: Device = "auto",
+    dtype: DType = "auto",
+    threads: Threads = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Talk about one video: each question is answered with the earlier turns in the prompt.
+
+    The video is read and encoded once. Type a question per line; /reset forgets the
+    conversation, /history shows it, /describe asks the paper's describe prompt, /quit (or
+    Ctrl-D) ends. When the history outgrows the model's context window the oldest turns are
+    dropped (with a warning).
+
+    When stdin is not a terminal, every line is a question (or a /command), so a
+    conversation can be scripted; each answer is printed after its question, or with
+    --json as one JSON object per line ({turn, question, answer, warnings}).
+
+    Examples:
+      hawk chat clip.mp4
+      printf 'What happens?\\nWho is involved?\\n' | hawk chat clip.mp4
+      hawk chat clip.mp4 --json < questions.txt > answers.jsonl
+    """
+    import json
+
+    import click
+    from rich.markup import escape
+
+    from hawk_core.errors import InputError
+
+    from hawk_cli._inference import check_video, generation_options, load_predictor, prepare, status, warn
+
+    options = generation_options(max_new_tokens, temperature, top_p, seed)
+    check_video(video)
+    stdin = click.get_text_stream("stdin")
+    interactive = stdin.isatty()
+    predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads)
+    prepared = prepare(predictor, video)
+    session = predictor.chat(prepared, options)
+    if interactive:
+        err_console.print(
+            f"[bold]hawk chat[/] on {video.name} ({len(prepared.frames)} frames of {prepared.duration:.1f} s, "
+            f"{predictor.spec.label}). {HELP}"
+        )
+
+    def lines():
+        if not interactive:
+            for raw in stdin:
+                yield raw.rstrip("\r\n")
+            return
+        while True:
+            try:
+                yield console.input("[bold green]you>[/] ")
+            except EOFError:
+                console.print()
+                return
+
+    turn = 0
+    for line in lines():
+        text = line.strip()
+        if not text:
+            continue
+        command = text.lower()
+        if command in ("/quit", "/exit", "/q"):
+            break
+        if command == "/reset":
+            session.reset()
+            err_console.print("[dim](conversation reset)[/]")
+            continue
+        if command == "/history":
+            for i, (q, a) in enumerate(session.history, 1):
+                console.print(f"[bold]{i}.[/] {escape(q)}\n   {escape(a)}", soft_wrap=True)
+            continue
+        if command in ("/help", "/?"):
+            err_console.print(HELP)
+            continue
+        if command == "/describe":
+            text = predictor.describe_prompt()
+        elif text.startswith("/"):
+            err_console.print(f"[yellow]unknown command {text.split()[0]}[/]; {HELP}")
+            continue
+        try:
+            if interactive:
+                with status("thinking"):
+                    answer = session.ask(text)
+            else:
+                answer = session.ask(text)
+        except InputError as e:  # e.g. an over-long --max-new-tokens: report and go on
+            err_console.print(f"[yellow]skipped:[/] {e}")
+            continue
+        turn += 1
+        warn(answer.warnings)
+        if json_out:
+            typer.echo(json.dumps({"turn": turn, "question": answer.question, "answer": answer.text, "warnings": answer.warnings}, ensure_ascii=False))
+        elif interactive:
+            console.print(f"[bold cyan]hawk>[/] {escape(answer.text)}", soft_wrap=True)
+        else:
+            typer.echo(f"> {answer.question}\n{answer.text}\n")
+    if turn == 0 and not interactive:
+        raise InputError("no question on stdin (one question a line)")

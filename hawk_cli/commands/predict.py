@@ -1,0 +1,118 @@
+"""`hawk predict`: a model's answers over a whole HAWK-format split, for `hawk score`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hawk_cli._common import (
+    Device,
+    DType,
+    InferFrames,
+    JsonOut,
+    MaxNewTokens,
+    ModelOpt,
+    Seed,
+    Temperature,
+    Threads,
+    TopP,
+    console,
+    err_console,
+    guarded,
+)
+
+
+@guarded
+def predict(
+    data: Annotated[Path, typer.Argument(help="A HAWK-format JSON/JSONL split: {video, description, QA: [{q, a}]} per video.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Predictions file (JSONL), appended to as answers come; rerun to resume.")] = Path("predictions.jsonl"),
+    model: ModelOpt = None,
+    frames: InferFrames = None,
+    video_root: Annotated[
+        Optional[Path],
+        typer.Option("--video-root", help="Folder the data's relative video paths start from (default: the data file's folder, then the working directory).", show_default=False),
+    ] = None,
+    tasks: Annotated[str, typer.Option("--tasks", help="What to predict: description, qa, or description,qa.")] = "description,qa",
+    prompt_index: Annotated[int, typer.Option("--prompt-index", min=0, max=19, help="Which of the paper's 20 describe prompts to use for descriptions.")] = 0,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Videos per encoder batch.")] = 4,
+    gen_batch: Annotated[int, typer.Option("--gen-batch", min=1, help="Answers per LLM generate call.")] = 8,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N videos of the split.", show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Start OUT afresh instead of resuming it.")] = False,
+    max_new_tokens: MaxNewTokens = 128,
+    temperature: Temperature = 0.0,
+    top_p: TopP = 1.0,
+    seed: Seed = None,
+    device: Device = "auto",
+    dtype: DType = "auto",
+    threads: Threads = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Predict over a HAWK-format split: one description record and one record per QA pair.
+
+    Each line of OUT is {id, video, task, question?, prediction, reference}, with task
+    "description" or "qa": exactly what `hawk score` reads. Ids are stable
+    (<video>#description, <video>#qa<j>), so a rerun skips what OUT already holds and an
+    interrupted run resumes where it stopped (a torn last line is repaired). The settings
+    are recorded in OUT.meta.json; resuming with other settings is refused (use --overwrite
+    or another --out). The model is loaded once; videos are encoded --batch-size at a time
+    and answers generated --gen-batch at a time. A video that cannot be read is skipped and
+    reported (its questions are retried by the next run).
+
+    Examples:
+      hawk predict data/test.json --out preds.jsonl
+      hawk predict data/test.json --out preds.jsonl --model runs/ucf/ --tasks qa
+      hawk score preds.jsonl
+    """
+    import json
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from hawk_core.errors import ConfigError, InputError
+    from hawk_core.inference import load_split, plan_predictions, run_predictions, check_prediction_meta
+
+    from hawk_cli._inference import generation_options, load_predictor, warn
+
+    task_list = tuple(t.strip() for t in tasks.split(",") if t.strip())
+    if not task_list:
+        raise ConfigError("--tasks is empty; use description, qa or description,qa")
+    options = generation_options(max_new_tokens, temperature, top_p, seed)
+    records = load_split(data)
+    if limit is not None:
+        records = records[:limit]
+    if overwrite:
+        from hawk_core.inference import meta_path
+
+        out.unlink(missing_ok=True)
+        meta_path(out).unlink(missing_ok=True)
+    predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads)
+    items = plan_predictions(records, data, describe_prompt=predictor.describe_prompt(prompt_index), video_root=video_root, tasks=task_list)
+    if not items:
+        raise InputError(f"{data}: nothing to predict for tasks {', '.join(task_list)}")
+    check_prediction_meta(out, predictor, options, task_list, prompt_index)
+
+    with Progress(
+        TextColumn("[bold]predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+        TextColumn("{task.description}"), console=err_console, transient=not err_console.is_terminal,
+    ) as progress:
+        bar = progress.add_task("", total=len(items))
+        summary = run_predictions(
+            predictor, items, out, options, video_batch=batch_size, gen_batch=gen_batch,
+            on_progress=lambda n, label: progress.update(bar, advance=n, description=label),
+        )
+    warn(summary.warnings[:5] + ([f"... and {len(summary.warnings) - 5} more"] if len(summary.warnings) > 5 else []))
+    for video, err in summary.failed_videos.items():
+        err_console.print(f"[yellow]skipped[/] {video}: {err}", soft_wrap=True)
+    if json_out:
+        typer.echo(json.dumps({"out": str(out), "model": predictor.describe_model(), **summary.to_dict()}, indent=2, ensure_ascii=False))
+    else:
+        t = summary.timings
+        rate = f", {t['tokens'] / t['generate_s']:.1f} tokens/s" if t["generate_s"] > 0 else ""
+        console.print(
+            f"[bold]{summary.written}[/] written, {summary.already_done} already in {out}, "
+            f"{len(summary.failed_videos)} video(s) skipped (of {len(items)} predictions{rate}) -> {out}",
+            soft_wrap=True,
+        )
+    if summary.failed_videos and summary.written == 0 and summary.already_done == 0:
+        raise InputError(f"no video could be read; first: {next(iter(summary.failed_videos.values()))}")
