@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,8 +47,6 @@ DEFAULT_ADAPTER_DIR = Path(__file__).resolve().parent / "assets" / "embedded"
 CHECKPOINT_FILES = ("config.json", "adapter.safetensors")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
-#: Tokens kept free for the chat template's own markup around the prompt (system turn, roles).
-TEMPLATE_MARGIN = 48
 
 
 # ---- what to load, where ----------------------------------------------------------------
@@ -154,9 +152,6 @@ def resolve_dtype(dtype: str | None, device: str) -> torch.dtype:
         if device.startswith("cuda"):
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.float32
-    if dtype != "float32" and device == "cpu":
-        # Half precision on a CPU is slower and less accurate than float32 for these models.
-        pass
     return getattr(torch, dtype)
 
 
@@ -240,10 +235,15 @@ def _frame_records(clip: SampledClip, motion: MotionResult) -> list[dict]:
 class Predictor:
     """A loaded HAWK model plus the data settings it was trained with."""
 
-    def __init__(self, model: HawkModel, spec: ModelSpec, *, device: str, num_frames: int | None = None, load_s: float = 0.0) -> None:
+    def __init__(
+        self, model: HawkModel, spec: ModelSpec, *, device: str, dtype=None, num_frames: int | None = None, load_s: float = 0.0
+    ) -> None:
+        import torch
+
         self.model = model
         self.spec = spec
         self.device = device
+        self.dtype = dtype or torch.float32
         cfg = model.config.data
         self.num_frames = int(num_frames or cfg.num_frames)
         if self.num_frames < 2:
@@ -281,8 +281,7 @@ class Predictor:
             on_status("first run: converting the embedded LLM (SmolLM2 GGUF) once and caching it (~30 s)")
         t0 = time.perf_counter()
         m = HawkModel.from_pretrained(spec.source, device=dev, dtype=torch_dtype)
-        m.eval()
-        return cls(m, spec, device=dev, num_frames=frames, load_s=time.perf_counter() - t0)
+        return cls(m, spec, device=dev, dtype=torch_dtype, num_frames=frames, load_s=time.perf_counter() - t0)
 
     @property
     def config(self):
@@ -294,13 +293,12 @@ class Predictor:
 
     @property
     def has_motion(self) -> bool:
-        return bool(self.config.loss.use_motion)
+        return bool(self.model.use_motion)
 
     def describe_model(self) -> dict:
         import torch
 
-        dtype = next((p.dtype for p in self.model.parameters()), torch.float32)
-        return {**self.spec.to_dict(), "device": self.device, "dtype": str(dtype).replace("torch.", ""), "frames": self.num_frames}
+        return {**self.spec.to_dict(), "device": self.device, "dtype": str(self.dtype).replace("torch.", ""), "frames": self.num_frames}
 
     # -- videos -----------------------------------------------------------------------------
 
@@ -341,9 +339,8 @@ class Predictor:
         if loaded:
             t0 = time.perf_counter()
             m = self.model
-            dev, dtype = _model_device_dtype(m)
-            vid = torch.stack([m.preprocess(clip.frames) for _, clip, _, _ in loaded]).to(dev, dtype)  # (B, T, 3, S, S)
-            mot = torch.stack([m.preprocess(mo.motion) for _, _, mo, _ in loaded]).to(dev, dtype)  # (B, T, 3, S, S)
+            vid = torch.stack([m.preprocess(clip.frames) for _, clip, _, _ in loaded])  # (B, T, 3, S, S)
+            mot = torch.stack([m.preprocess(mo.motion) for _, _, mo, _ in loaded]) if self.has_motion else None  # (B, T, 3, S, S)
             with torch.inference_mode():
                 feats_v, feats_m = m.encode_visual(vid, mot)  # (B, T, N, D) each; feats_m None when ablated
             encode_s = (time.perf_counter() - t0) / len(loaded)
@@ -426,58 +423,54 @@ class Predictor:
 
     # -- the context window ------------------------------------------------------------------
 
-    def count_tokens(self, text: str) -> int:
-        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+    def prompt_length(self, question: str, history: list[tuple[str, str]] | None = None) -> int:
+        """Positions the LLM sees before the answer: template, visual tokens, history, question."""
+        from .model import TextSample
 
-    def prompt_budget(self, max_new_tokens: int) -> int:
-        """Tokens left for the question and the history once the visual tokens, the
-        instruction template and the answer are accounted for."""
-        from .prompts import render_instruction
-
-        visual = self.visual_tokens
-        template = self.count_tokens(render_instruction(""))
-        return self.context_window - visual - template - TEMPLATE_MARGIN - max_new_tokens
-
-    @property
-    def visual_tokens(self) -> int:
-        n = _query_tokens(self.model)
-        return n * (2 if self.has_motion else 1)
+        batch = self.model.collate([TextSample(question, history=list(history or []))], for_generation=True)
+        return int(batch.input_ids.shape[1])
 
     def fit_to_context(
         self, question: str, history: list[tuple[str, str]], max_new_tokens: int
     ) -> tuple[str, list[tuple[str, str]], list[str]]:
         """Check ``question``; drop the oldest history turns, then cut the question, until the
-        prompt fits the LLM's context window. Returns (question, history, warnings)."""
+        prompt plus ``max_new_tokens`` fits the LLM's context window.
+        Returns (question, history, warnings)."""
         question = (question or "").strip()
         if not question:
             raise InputError("the question is empty")
-        budget = self.prompt_budget(max_new_tokens)
-        if budget < 8:
+        limit = self.context_window - max_new_tokens
+        overhead = self.prompt_length("?")
+        if overhead >= limit:
             raise ConfigError(
                 f"--max-new-tokens {max_new_tokens} leaves no room for a question in the model's "
-                f"{self.context_window}-token context ({self.visual_tokens} visual tokens)"
+                f"{self.context_window}-token context window (the prompt alone takes {overhead})"
             )
         warns: list[str] = []
-        q_ids = self.tokenizer(question, add_special_tokens=False)["input_ids"]
-        if len(q_ids) > budget:
-            question = self.tokenizer.decode(q_ids[:budget], skip_special_tokens=True).strip()
-            warns.append(
-                f"question truncated to {budget} of its {len(q_ids)} tokens to fit the model's "
-                f"{self.context_window}-token context window"
-            )
-            return question, [], warns + (["conversation history dropped to make room"] if history else [])
-        left = budget - len(q_ids)
-        kept: list[tuple[str, str]] = []
-        for q, a in reversed(history):
-            n = self.count_tokens(q) + self.count_tokens(a) + 8  # role markup per turn
-            if n > left:
+        history = list(history)
+        if self.prompt_length(question, history) <= limit:
+            return question, history, warns
+        dropped = 0
+        while history and self.prompt_length(question, history) > limit:
+            history.pop(0)
+            dropped += 1
+        if dropped:
+            warns.append(f"dropped the {dropped} oldest turn(s) of the conversation to fit the {self.context_window}-token context window")
+        n = self.prompt_length(question, history)
+        if n <= limit:
+            return question, history, warns
+        ids = self.tokenizer(question, add_special_tokens=False)["input_ids"]
+        keep = max(1, len(ids) - (n - limit))
+        while True:
+            cut = self.tokenizer.decode(ids[:keep], skip_special_tokens=True).strip()
+            if (cut and self.prompt_length(cut, history) <= limit) or keep <= 1:
                 break
-            kept.append((q, a))
-            left -= n
-        kept.reverse()
-        if len(kept) < len(history):
-            warns.append(f"dropped the {len(history) - len(kept)} oldest turn(s) of the conversation to fit the context window")
-        return question, kept, warns
+            keep -= max(1, (self.prompt_length(cut, history) - limit) if cut else 1)
+        warns.append(
+            f"question truncated to its first {keep} of {len(ids)} tokens to fit the model's "
+            f"{self.context_window}-token context window (with {max_new_tokens} new tokens)"
+        )
+        return cut, history, warns
 
     # -- chat ----------------------------------------------------------------------------------
 
@@ -722,15 +715,6 @@ def check_prediction_meta(out: Path, predictor: Predictor, options: GenerationOp
 # ---- helpers on the model object ---------------------------------------------------------
 
 
-def _model_device_dtype(model) -> tuple[Any, Any]:
-    import torch
-
-    for p in model.parameters():
-        if p.is_floating_point():
-            return p.device, p.dtype
-    return torch.device("cpu"), torch.float32
-
-
 def _context_window(model) -> int:
     """The LLM's context length in tokens."""
     for obj in (getattr(model, "llm", None), getattr(model, "language_model", None)):
@@ -745,10 +729,6 @@ def _context_window(model) -> int:
     if isinstance(n, int) and 0 < n < 10**7:
         return n
     return 2048
-
-
-def _query_tokens(model) -> int:
-    return int(model.config.video_qformer.num_query_tokens)
 
 
 def _peek_config(spec: ModelSpec, config_cls) -> Any:
@@ -768,9 +748,3 @@ def needs_llm_conversion(config) -> bool:
 
     llm = config.llm
     return llm.kind == "smollm2" and not llm.source and not smollm2_is_cached()
-
-
-def iter_lines(stream) -> Iterator[str]:
-    """Lines of a text stream without their newline (scripted chat)."""
-    for line in stream:
-        yield line.rstrip("\r\n")

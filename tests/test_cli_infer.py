@@ -26,6 +26,15 @@ def _no_traceback(r) -> None:
     assert "Traceback" not in r.output
 
 
+def _one_error(r) -> str:
+    """The run failed with exactly one `error:` line, last on stderr, and no traceback."""
+    assert r.exit_code != 0, r.output
+    _no_traceback(r)
+    lines = r.stderr.strip().splitlines()
+    assert lines and lines[-1].startswith("error:") and sum(x.startswith("error:") for x in lines) == 1, r.output
+    return lines[-1]
+
+
 # ---- describe / ask ----------------------------------------------------------------------
 
 
@@ -199,8 +208,7 @@ def test_bad_videos_are_one_line_errors(tmp_path, kind):
         path = write_video(tmp_path / "one.mp4", moving_square_frames(1))
     r = invoke("describe", path, *TINY)
     assert r.exit_code == 2, r.output
-    assert r.output.startswith("error:") and r.output.count("\n") == 1, r.output
-    _no_traceback(r)
+    _one_error(r)
 
 
 def test_missing_and_corrupt_checkpoints(tmp_path, accident_video):
@@ -211,7 +219,7 @@ def test_missing_and_corrupt_checkpoints(tmp_path, accident_video):
     (bad / "config.json").write_text("{not json")
     (bad / "adapter.safetensors").write_bytes(b"garbage")
     r = invoke("describe", accident_video, "--model", bad)
-    assert r.exit_code != 0 and r.output.startswith("error:") and r.output.count("\n") == 1, r.output
+    _one_error(r)
     empty = tmp_path / "empty"
     empty.mkdir()
     r = invoke("describe", accident_video, "--model", empty)
@@ -233,8 +241,7 @@ def test_checkpoint_of_another_architecture_names_keys(tmp_path, accident_video)
     renamed = {("alien." + k if i == 0 else k): v for i, (k, v) in enumerate(sorted(weights.items()))}
     save_file(renamed, ckpt / "adapter.safetensors")
     r = invoke("describe", accident_video, "--model", ckpt)
-    assert r.exit_code != 0 and "alien." in r.output and r.output.count("\n") == 1, r.output
-    _no_traceback(r)
+    assert "alien." in _one_error(r)
 
 
 def test_run_folder_resolves_to_latest_checkpoint(tmp_path):

@@ -58,7 +58,8 @@ def chat(
     """
     import json
 
-    import click
+    import sys
+
     from rich.markup import escape
 
     from hawk_core.errors import InputError
@@ -67,7 +68,7 @@ def chat(
 
     options = generation_options(max_new_tokens, temperature, top_p, seed)
     check_video(video)
-    stdin = click.get_text_stream("stdin")
+    stdin = sys.stdin
     interactive = stdin.isatty()
     predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads)
     prepared = prepare(predictor, video)
@@ -104,7 +105,7 @@ def chat(
             continue
         if command == "/history":
             for i, (q, a) in enumerate(session.history, 1):
-                console.print(f"[bold]{i}.[/] {escape(q)}\n   {escape(a)}", soft_wrap=True)
+                (err_console if json_out else console).print(f"[bold]{i}.[/] {escape(q)}\n   {escape(a)}", soft_wrap=True)
             continue
         if command in ("/help", "/?"):
             err_console.print(HELP)
