@@ -322,8 +322,6 @@ class Predictor:
         A video that cannot be read gives its :class:`HawkError` in its slot, so one bad
         file does not sink a batch.
         """
-        import torch
-
         loaded: list[tuple[int, SampledClip, MotionResult, float]] = []
         results: list[PreparedVideo | HawkError | None] = [None] * len(videos)
         for i, v in enumerate(videos):
@@ -337,25 +335,37 @@ class Predictor:
             if on_video is not None:
                 on_video(str(v))
         if loaded:
-            t0 = time.perf_counter()
-            m = self.model
-            vid = torch.stack([m.preprocess(clip.frames) for _, clip, _, _ in loaded])  # (B, T, 3, S, S)
-            mot = torch.stack([m.preprocess(mo.motion) for _, _, mo, _ in loaded]) if self.has_motion else None  # (B, T, 3, S, S)
-            with torch.inference_mode():
-                feats_v, feats_m = m.encode_visual(vid, mot)  # (B, T, N, D) each; feats_m None when ablated
-            encode_s = (time.perf_counter() - t0) / len(loaded)
-            for b, (i, clip, motion, fm_s) in enumerate(loaded):
-                results[i] = PreparedVideo(
-                    source=str(videos[i]),
-                    feats_v=feats_v[b : b + 1],
-                    feats_m=None if feats_m is None else feats_m[b : b + 1],
-                    frames=_frame_records(clip, motion),
-                    num_native_frames=clip.num_native_frames,
-                    fps=clip.fps,
-                    duration=clip.duration,
-                    timings={"frames_motion_s": round(fm_s, 4), "encode_s": round(encode_s, 4)},
-                )
+            encoded = self.encode([(clip, motion) for _, clip, motion, _ in loaded])
+            for (i, _, _, fm_s), p in zip(loaded, encoded):
+                p.source = str(videos[i])
+                p.timings["frames_motion_s"] = round(fm_s, 4)
+                results[i] = p
         return results  # type: ignore[return-value]
+
+    def encode(self, clips: Sequence[tuple[SampledClip, MotionResult]]) -> list[PreparedVideo]:
+        """Run the frozen encoders of both branches once over a batch of sampled clips."""
+        import torch
+
+        t0 = time.perf_counter()
+        m = self.model
+        vid = torch.stack([m.preprocess(clip.frames) for clip, _ in clips])  # (B, T, 3, S, S)
+        mot = torch.stack([m.preprocess(mo.motion) for _, mo in clips]) if self.has_motion else None  # (B, T, 3, S, S)
+        with torch.inference_mode():
+            feats_v, feats_m = m.encode_visual(vid, mot)  # (B, T, N, D) each; feats_m None without a motion branch
+        encode_s = (time.perf_counter() - t0) / len(clips)
+        return [
+            PreparedVideo(
+                source=clip.source,
+                feats_v=feats_v[b : b + 1],
+                feats_m=None if feats_m is None else feats_m[b : b + 1],
+                frames=_frame_records(clip, motion),
+                num_native_frames=clip.num_native_frames,
+                fps=clip.fps,
+                duration=clip.duration,
+                timings={"encode_s": round(encode_s, 4)},
+            )
+            for b, (clip, motion) in enumerate(clips)
+        ]
 
     # -- questions --------------------------------------------------------------------------
 
@@ -420,6 +430,74 @@ class Predictor:
             n = len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
             out.append(Answer(question=q, text=text, tokens=n, generate_s=dt, batch=len(items), warnings=w))
         return out
+
+    # -- long videos: sliding windows ---------------------------------------------------------
+
+    def describe_windows(
+        self,
+        video: str | Path,
+        window_s: float,
+        stride_s: float | None = None,
+        options: GenerationOptions = GenerationOptions(),
+        *,
+        top: int | None = None,
+        prompt: str | None = None,
+        batch: int = 4,
+        on_plan: Callable[[int], None] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list:
+        """Describe ``window_s``-second windows every ``stride_s`` seconds (see
+        :mod:`hawk_core.windows`); with ``top``, only the K windows with the most motion are
+        described (the others keep their motion energy and rank). Returns
+        :class:`~hawk_core.windows.WindowResult` s in time order. ``on_plan(n)`` is told how
+        many windows will be encoded and described; ``on_progress(k)`` after each batch."""
+        from .motion import extract_motion
+        from .video import count_frames, probe
+        from .windows import iter_window_clips, plan_windows, rank, window_result
+
+        if top is not None and top < 1:
+            raise ConfigError(f"top must be >= 1, got {top}")
+        if batch < 1:
+            raise ConfigError(f"batch must be >= 1, got {batch}")
+        d = self.config.data
+        n = count_frames(video)
+        fps = probe(video)["fps"] or 25.0
+        windows = plan_windows(n, fps, window_s, stride_s)
+        prompt = prompt or self.describe_prompt()
+        results: dict[int, Any] = {}
+
+        def describe(pairs):
+            prepared = self.encode(pairs)
+            answers = self.answer([(p, prompt, None) for p in prepared], options)
+            for (clip, _), a in zip(pairs, answers):
+                results[clip.meta["window"]].text = a.text
+            if on_progress is not None:
+                on_progress(len(pairs))
+
+        def clips(ws):
+            for w, clip in iter_window_clips(video, ws, self.num_frames, d.size, total_frames=n, resize=d.resize):
+                clip.meta["window"] = w.index
+                yield w, clip, extract_motion(clip, d.motion)
+
+        chosen = windows
+        if top is not None and top < len(windows):
+            for w, _, motion in clips(windows):  # pass 1: motion energy of every window
+                results[w.index] = window_result(w, motion)
+            rank(list(results.values()))
+            chosen = [w for w in windows if results[w.index].rank <= top]
+        if on_plan is not None:
+            on_plan(len(chosen))
+        pending: list = []
+        for w, clip, motion in clips(chosen):
+            if w.index not in results:
+                results[w.index] = window_result(w, motion)
+            pending.append((clip, motion))
+            if len(pending) == batch:
+                describe(pending)
+                pending = []
+        if pending:
+            describe(pending)
+        return rank(list(results.values()))
 
     # -- the context window ------------------------------------------------------------------
 

@@ -281,3 +281,31 @@ def test_embedded_default_describes_a_real_clip(fighting_video):
     d = _json(r)
     assert d["model"]["label"].startswith("embedded") and len(d["frames"]) == 8
     assert d["text"].strip() and d["timings"]["new_tokens"] >= 1
+
+
+# ---- long videos -------------------------------------------------------------------------
+
+
+def _half_static_video(tmp_path: Path) -> Path:
+    """6 s at 10 fps: still for 3 s, then a square moves fast."""
+    still = moving_square_frames(1, size=64)[0]
+    moving = moving_square_frames(30, size=64, step=2)[::-1]
+    return write_video(tmp_path / "half.mp4", [still] * 30 + moving, fps=10)
+
+
+def test_describe_windows_localises_the_motion(tmp_path):
+    video = _half_static_video(tmp_path)
+    r = invoke("describe", video, *TINY, "--window", "1", "--stride", "1", "--top", "2", "--max-new-tokens", "2", "--json")
+    assert r.exit_code == 0, r.output
+    d = _json(r)
+    ws = d["windows"]
+    assert len(ws) == 6 and [w["start_s"] for w in ws] == [0, 1, 2, 3, 4, 5]
+    assert sorted(w["rank"] for w in ws) == [1, 2, 3, 4, 5, 6]
+    top = [w for w in ws if w["rank"] <= 2]
+    assert all(w["start_s"] >= 3 for w in top) and all(isinstance(w["text"], str) for w in top)
+    assert all(w["text"] is None for w in ws if w["rank"] > 2)
+    assert all(w["motion_energy"] < 0.05 for w in ws[:2])  # the still part
+    r = invoke("describe", video, *TINY, "--window", "2", "--max-new-tokens", "2")
+    assert r.exit_code == 0 and "[00:00.0-00:02.0] motion" in r.output and "most motion: 00:0" in r.output
+    r = invoke("describe", video, *TINY, "--top", "2")
+    assert r.exit_code == 2 and "need --window" in r.output
