@@ -7,7 +7,8 @@
 
 Stages: model load, frame sampling + motion (Farneback), vision encoding (frozen encoders of
 both branches), generation (new tokens / second). The clip is ../shared/data/videos/
-fighting_ucf033.mp4 (271 frames at 30 fps, 9 s, 320x240) unless --video is given.
+fighting_ucf033.mp4 (271 frames at 30 fps, 9 s, 320x240; $HAWK_SHARED_DATA overrides
+../shared/data) unless --video is given.
 Threads: one torch thread (the CLI's default on small machines) unless --threads.
 """
 
@@ -23,7 +24,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_VIDEO = ROOT.parent / "shared/data/videos/fighting_ucf033.mp4"
+SHARED = Path(os.environ.get("HAWK_SHARED_DATA", ROOT.parent / "shared" / "data"))
+DEFAULT_VIDEO = SHARED / "videos" / "fighting_ucf033.mp4"
 
 
 def cold(video: Path, frames: int, args: argparse.Namespace, env: dict | None = None) -> dict:

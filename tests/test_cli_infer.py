@@ -47,7 +47,10 @@ def test_describe_json_reports_text_frames_and_timings(fighting_video):
     assert d["task"] == "description" and d["question"] == DESCRIBE_PROMPTS[0]
     assert isinstance(d["text"], str)
     assert d["model"]["source"] == "tiny" and d["model"]["kind"] == "preset" and d["model"]["trained"] is False
-    assert d["model"]["device"] == "cpu" and d["model"]["dtype"] == "float32"
+    from hawk_core.inference import resolve_device, resolve_dtype
+
+    device = resolve_device("auto")
+    assert d["model"]["device"] == device and d["model"]["dtype"] == str(resolve_dtype("auto", device)).replace("torch.", "")
     assert d["num_frames"] == 8 and d["num_native_frames"] == 271 and len(d["frames"]) == 8
     stamps = [f["timestamp"] for f in d["frames"]]
     assert stamps == sorted(stamps) and 0 <= stamps[0] < stamps[-1] <= d["duration_s"]
