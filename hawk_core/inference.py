@@ -214,12 +214,13 @@ class Answer:
     text: str
     tokens: int  # generated tokens
     generate_s: float  # wall time of the generate call this answer was part of
-    batch: int = 1  # how many answers that call produced
+    batch_tokens: int = 0  # tokens that call generated for all its answers
     warnings: list[str] = field(default_factory=list)
 
     @property
     def tokens_per_s(self) -> float:
-        return self.tokens * self.batch / self.generate_s if self.generate_s > 0 else 0.0
+        """Generation throughput of the call this answer was part of."""
+        return max(self.batch_tokens, self.tokens) / self.generate_s if self.generate_s > 0 else 0.0
 
 
 def _frame_records(clip: SampledClip, motion: MotionResult) -> list[dict]:
@@ -296,8 +297,6 @@ class Predictor:
         return bool(self.model.use_motion)
 
     def describe_model(self) -> dict:
-        import torch
-
         return {**self.spec.to_dict(), "device": self.device, "dtype": str(self.dtype).replace("torch.", ""), "frames": self.num_frames}
 
     # -- videos -----------------------------------------------------------------------------
@@ -424,12 +423,12 @@ class Predictor:
             seed=options.seed,
         )
         dt = time.perf_counter() - t0
-        out = []
-        for q, text, w in zip(questions, texts, warns):
-            text = text.strip()
-            n = len(self.tokenizer(text, add_special_tokens=False)["input_ids"]) if text else 0
-            out.append(Answer(question=q, text=text, tokens=n, generate_s=dt, batch=len(items), warnings=w))
-        return out
+        texts = [t.strip() for t in texts]
+        counts = [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) if t else 0 for t in texts]
+        return [
+            Answer(question=q, text=t, tokens=n, generate_s=dt, batch_tokens=sum(counts), warnings=w)
+            for q, t, n, w in zip(questions, texts, counts, warns)
+        ]
 
     # -- long videos: sliding windows ---------------------------------------------------------
 
