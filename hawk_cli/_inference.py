@@ -31,12 +31,12 @@ def load_predictor(model: str | None, *, device: str, dtype: str, frames: int | 
     from hawk_core.inference import Predictor
 
     def on_status(line: str) -> None:
-        err_console.print(f"[cyan]{line}[/]")
+        err_console.print(f"[cyan]{line}[/]", soft_wrap=True)
 
     with status("loading the model"):
         predictor = Predictor.load(model, device=device, dtype=dtype, frames=frames, on_status=on_status)
     if predictor.spec.note and not quiet:
-        err_console.print(f"[yellow]note:[/] {predictor.spec.note}")
+        err_console.print(f"[yellow]note:[/] {predictor.spec.note}", soft_wrap=True)
     return predictor
 
 
@@ -52,8 +52,10 @@ def prepare(predictor: Predictor, video: Path) -> PreparedVideo:
 
 
 def warn(lines: list[str]) -> None:
+    from rich.markup import escape
+
     for w in lines:
-        err_console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
+        err_console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
 
 
 def answer_payload(predictor: Predictor, video: PreparedVideo, answer: Answer, task: str, options: GenerationOptions, *, started: float) -> dict:

@@ -24,6 +24,8 @@ Everything raises typed errors from :mod:`hawk_core.errors`; nothing here prints
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -281,7 +283,8 @@ class Predictor:
         if on_status is not None and config is not None and needs_llm_conversion(config):
             on_status("first run: converting the embedded LLM (SmolLM2 GGUF) once and caching it (~30 s)")
         t0 = time.perf_counter()
-        m = HawkModel.from_pretrained(spec.source, device=dev, dtype=torch_dtype)
+        with _no_gguf_progress_bar():
+            m = HawkModel.from_pretrained(spec.source, device=dev, dtype=torch_dtype)
         return cls(m, spec, device=dev, dtype=torch_dtype, num_frames=frames, load_s=time.perf_counter() - t0)
 
     @property
@@ -806,6 +809,26 @@ def _context_window(model) -> int:
     if isinstance(n, int) and 0 < n < 10**7:
         return n
     return 2048
+
+
+@contextlib.contextmanager
+def _no_gguf_progress_bar():
+    """transformers' GGUF loader draws its own tqdm bar, which its progress-bar switch does
+    not reach; hawk says what is happening in one status line instead."""
+    try:
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # pragma: no cover - no gguf support in this transformers
+        yield
+        return
+    original = getattr(gguf_utils, "tqdm", None)
+    if original is None:
+        yield
+        return
+    gguf_utils.tqdm = functools.partial(original, disable=True)
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = original
 
 
 def _peek_config(spec: ModelSpec, config_cls) -> Any:

@@ -70,4 +70,4 @@ def ask(
         typer.echo(json.dumps(answer_payload(predictor, prepared, answer, "qa", options, started=started), indent=2, ensure_ascii=False))
         return
     typer.echo(answer.text)
-    err_console.print(f"[dim]{predictor.spec.label}, {answer.tokens} tokens, {time.perf_counter() - started:.1f} s[/]")
+    err_console.print(f"[dim]{predictor.spec.label}, {answer.tokens} tokens, {time.perf_counter() - started:.1f} s[/]", soft_wrap=True)

@@ -76,7 +76,7 @@ def chat(
     if interactive:
         err_console.print(
             f"[bold]hawk chat[/] on {video.name} ({len(prepared.frames)} frames of {prepared.duration:.1f} s, "
-            f"{predictor.spec.label}). {HELP}"
+            f"{predictor.spec.label}). {HELP}", soft_wrap=True
         )
 
     def lines():
@@ -101,19 +101,19 @@ def chat(
             break
         if command == "/reset":
             session.reset()
-            err_console.print("[dim](conversation reset)[/]")
+            err_console.print("[dim](conversation reset)[/]", soft_wrap=True)
             continue
         if command == "/history":
             for i, (q, a) in enumerate(session.history, 1):
                 (err_console if json_out else console).print(f"[bold]{i}.[/] {escape(q)}\n   {escape(a)}", soft_wrap=True)
             continue
         if command in ("/help", "/?"):
-            err_console.print(HELP)
+            err_console.print(HELP, soft_wrap=True)
             continue
         if command == "/describe":
             text = predictor.describe_prompt()
         elif text.startswith("/"):
-            err_console.print(f"[yellow]unknown command {text.split()[0]}[/]; {HELP}")
+            err_console.print(f"[yellow]unknown command {escape(text.split()[0])}[/]; {HELP}", soft_wrap=True)
             continue
         try:
             if interactive:
@@ -122,7 +122,7 @@ def chat(
             else:
                 answer = session.ask(text)
         except InputError as e:  # e.g. an over-long --max-new-tokens: report and go on
-            err_console.print(f"[yellow]skipped:[/] {e}")
+            err_console.print(f"[yellow]skipped:[/] {escape(str(e))}", soft_wrap=True)
             continue
         turn += 1
         warn(answer.warnings)

@@ -104,7 +104,7 @@ def describe(
     typer.echo(answer.text)
     err_console.print(
         f"[dim]{len(prepared.frames)} frames of {prepared.duration:.1f} s, {predictor.spec.label}, "
-        f"{answer.tokens} tokens, {time.perf_counter() - started:.1f} s[/]"
+        f"{answer.tokens} tokens, {time.perf_counter() - started:.1f} s[/]", soft_wrap=True
     )
 
 
@@ -159,7 +159,7 @@ def _describe_windows(predictor, video: Path, instruction: str, options, window:
     best = min(results, key=lambda r: r.rank)
     err_console.print(
         f"[dim]most motion: {_clock(best.window.start_s)}-{_clock(best.window.end_s)} (peak at {_clock(best.peak_s)}); "
-        f"{predictor.spec.label}, {time.perf_counter() - started:.1f} s[/]"
+        f"{predictor.spec.label}, {time.perf_counter() - started:.1f} s[/]", soft_wrap=True
     )
 
 

@@ -67,6 +67,7 @@ def predict(
     """
     import json
 
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from hawk_core.errors import ConfigError, InputError
@@ -103,15 +104,15 @@ def predict(
         )
     warn(summary.warnings[:5] + ([f"... and {len(summary.warnings) - 5} more"] if len(summary.warnings) > 5 else []))
     for video, err in summary.failed_videos.items():
-        err_console.print(f"[yellow]skipped[/] {video}: {err}", soft_wrap=True)
+        err_console.print(f"[yellow]skipped[/] {escape(video)}: {escape(err)}", soft_wrap=True)
     if json_out:
         typer.echo(json.dumps({"out": str(out), "model": predictor.describe_model(), **summary.to_dict()}, indent=2, ensure_ascii=False))
     else:
         t = summary.timings
         rate = f", {t['tokens'] / t['generate_s']:.1f} tokens/s" if t["generate_s"] > 0 else ""
         console.print(
-            f"[bold]{summary.written}[/] written, {summary.already_done} already in {out}, "
-            f"{len(summary.failed_videos)} video(s) skipped (of {len(items)} predictions{rate}) -> {out}",
+            f"[bold]{summary.written}[/] written, {summary.already_done} already in {escape(str(out))}, "
+            f"{len(summary.failed_videos)} video(s) skipped (of {len(items)} predictions{rate})",
             soft_wrap=True,
         )
     if summary.failed_videos and summary.written == 0 and summary.already_done == 0:
