@@ -91,6 +91,7 @@ def main() -> None:
         raise SystemExit(f"no such video: {args.video}")
 
     print(f"video: {args.video.name}; max_new_tokens={args.max_new_tokens}; model={args.model or 'default (embedded)'}")
+    print(f"cpus: {os.cpu_count()}; load average at start: {os.getloadavg()[0]:.1f} (figures scale with how busy the machine is)")
     if args.first_run:
         with tempfile.TemporaryDirectory() as cache:
             r = cold(args.video, args.frames[0], args, env={"HAWK_CACHE": cache})
@@ -112,7 +113,7 @@ def main() -> None:
             f"{r['frames']:>6} {r['total_s']:>8.2f} {r['frames_motion_s']:>16.2f} {r['encode_s']:>9.2f} "
             f"{r['generate_s']:>11.2f} {r['new_tokens']:>7} {r['tokens_per_s']:>7.1f}"
         )
-    print(f"(model load in that process: {r['load_s']:.2f} s)")
+    print(f"(model load in that process: {r['load_s']:.2f} s; load average at the end: {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":
