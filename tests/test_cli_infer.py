@@ -192,6 +192,8 @@ def test_predict_bad_data(tmp_path):
     _no_traceback(r)
     r = invoke("predict", tmp_path / "absent.json", *TINY)
     assert r.exit_code == 2 and "no such file" in r.output
+    r = invoke("predict", bad, "--out", tmp_path, *TINY)
+    assert r.exit_code == 2 and "is a folder" in r.output
 
 
 # ---- bad input ---------------------------------------------------------------------------

@@ -79,6 +79,8 @@ def predict(
     if not task_list:
         raise ConfigError("--tasks is empty; use description, qa or description,qa")
     options = generation_options(max_new_tokens, temperature, top_p, seed)
+    if out.is_dir():
+        raise InputError(f"--out {out} is a folder; give a .jsonl file path")
     records = load_split(data)
     if limit is not None:
         records = records[:limit]
