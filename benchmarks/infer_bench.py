@@ -9,7 +9,8 @@ Stages: model load, frame sampling + motion (Farneback), vision encoding (frozen
 both branches), generation (new tokens / second). The clip is ../shared/data/videos/
 fighting_ucf033.mp4 (271 frames at 30 fps, 9 s, 320x240; $HAWK_SHARED_DATA overrides
 ../shared/data) unless --video is given.
-Threads: one torch thread (the CLI's default on small machines) unless --threads.
+Threads: one torch thread (the CLI's default on small machines) unless --threads. Warm runs
+are timed with the float32 LLM (the default) and with --quantize int8.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ def cold(video: Path, frames: int, args: argparse.Namespace, env: dict | None = 
     return {"wall_s": wall, **d["timings"], "text": d["text"]}
 
 
-def warm(video: Path, frames: list[int], args: argparse.Namespace) -> list[dict]:
+def warm(video: Path, frames: list[int], args: argparse.Namespace, quantize: str | None = None) -> list[dict]:
     """One process, the model loaded once; each frame count described twice, the second timed."""
     sys.path.insert(0, str(ROOT))
     from hawk_cli._common import set_torch_threads
@@ -53,7 +54,7 @@ def warm(video: Path, frames: list[int], args: argparse.Namespace) -> list[dict]
     from hawk_core.inference import GenerationOptions, Predictor
 
     t0 = time.perf_counter()
-    predictor = Predictor.load(args.model)
+    predictor = Predictor.load(args.model, quantize=quantize)
     load_s = time.perf_counter() - t0
     options = GenerationOptions(max_new_tokens=args.max_new_tokens)
     rows = []
@@ -106,14 +107,16 @@ def main() -> None:
             f"{r['generate_s']:>11.2f} {r['new_tokens']:>7} {r['tokens_per_s']:>7.1f}"
         )
 
-    print("\nwarm: model already loaded (second describe of the clip in one process)")
-    print(f"{'frames':>6} {'total s':>8} {'frames+motion s':>16} {'encode s':>9} {'generate s':>11} {'tokens':>7} {'tok/s':>7}")
-    for r in warm(args.video, args.frames, args):
-        print(
-            f"{r['frames']:>6} {r['total_s']:>8.2f} {r['frames_motion_s']:>16.2f} {r['encode_s']:>9.2f} "
-            f"{r['generate_s']:>11.2f} {r['new_tokens']:>7} {r['tokens_per_s']:>7.1f}"
-        )
-    print(f"(model load in that process: {r['load_s']:.2f} s; load average at the end: {os.getloadavg()[0]:.1f})")
+    for quantize in (None, "int8"):
+        label = "float32 LLM" if quantize is None else "--quantize int8"
+        print(f"\nwarm, {label}: model already loaded (second describe of the clip in one process)")
+        print(f"{'frames':>6} {'total s':>8} {'frames+motion s':>16} {'encode s':>9} {'generate s':>11} {'tokens':>7} {'tok/s':>7}")
+        for r in warm(args.video, args.frames, args, quantize):
+            print(
+                f"{r['frames']:>6} {r['total_s']:>8.2f} {r['frames_motion_s']:>16.2f} {r['encode_s']:>9.2f} "
+                f"{r['generate_s']:>11.2f} {r['new_tokens']:>7} {r['tokens_per_s']:>7.1f}"
+            )
+        print(f"(model load in that process: {r['load_s']:.2f} s; load average now: {os.getloadavg()[0]:.1f})")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ def status(message: str) -> Iterator[None]:
         yield
 
 
-def load_predictor(model: str | None, *, device: str, dtype: str, frames: int | None, threads: int | None, quiet: bool = False) -> Predictor:
+def load_predictor(
+    model: str | None, *, device: str, dtype: str, frames: int | None, threads: int | None, quantize: str | None = None, quiet: bool = False
+) -> Predictor:
     """Load once; say what was loaded and any caveat (stderr, so stdout stays the answer)."""
     set_torch_threads(threads)
     from hawk_core.inference import Predictor
@@ -34,7 +36,7 @@ def load_predictor(model: str | None, *, device: str, dtype: str, frames: int | 
         err_console.print(f"[cyan]{line}[/]", soft_wrap=True)
 
     with status("loading the model"):
-        predictor = Predictor.load(model, device=device, dtype=dtype, frames=frames, on_status=on_status)
+        predictor = Predictor.load(model, device=device, dtype=dtype, frames=frames, quantize=quantize, on_status=on_status)
     if predictor.spec.note and not quiet:
         err_console.print(f"[yellow]note:[/] {predictor.spec.note}", soft_wrap=True)
     return predictor

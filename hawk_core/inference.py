@@ -252,6 +252,7 @@ class Predictor:
         if self.num_frames < 2:
             raise ConfigError(f"frames must be >= 2 (motion needs a pair), got {self.num_frames}")
         self.load_s = load_s
+        self.quantize: str | None = None
         self.context_window = _context_window(model)
 
     # -- loading --------------------------------------------------------------------------
@@ -264,16 +265,24 @@ class Predictor:
         device: str = "auto",
         dtype: str | None = "auto",
         frames: int | None = None,
+        quantize: str | None = None,
         on_status: Callable[[str], None] | None = None,
     ) -> Predictor:
         """Resolve ``model`` (see :func:`resolve_model`), load it once on ``device``.
 
-        ``on_status`` is told (one line) when a slow first-run step starts, e.g. the one-time
-        conversion of the embedded LLM.
+        ``quantize="int8"`` (CPU only): the frozen LLM's linear layers get dynamic int8
+        weights, about twice as fast to generate with on a CPU; the text can differ slightly
+        from float32's. ``on_status`` is told (one line) when a slow first-run step starts,
+        e.g. the one-time conversion of the embedded LLM.
         """
         spec = resolve_model(model)
         dev = resolve_device(device)
         torch_dtype = resolve_dtype(dtype, dev)
+        if quantize not in (None, "none", "int8"):
+            raise ConfigError(f"unknown quantization {quantize!r}; choose int8 or none")
+        quantize = None if quantize == "none" else quantize
+        if quantize and dev != "cpu":
+            raise ConfigError(f"--quantize {quantize} is for CPUs; on {dev} use --dtype bfloat16 or float16")
         from .embedded import quiet_transformers
 
         quiet_transformers()
@@ -285,7 +294,11 @@ class Predictor:
         t0 = time.perf_counter()
         with _no_gguf_progress_bar():
             m = HawkModel.from_pretrained(spec.source, device=dev, dtype=torch_dtype)
-        return cls(m, spec, device=dev, dtype=torch_dtype, num_frames=frames, load_s=time.perf_counter() - t0)
+        if quantize:
+            _quantize_llm_int8(m)
+        p = cls(m, spec, device=dev, dtype=torch_dtype, num_frames=frames, load_s=time.perf_counter() - t0)
+        p.quantize = quantize
+        return p
 
     @property
     def config(self):
@@ -300,7 +313,13 @@ class Predictor:
         return bool(self.model.use_motion)
 
     def describe_model(self) -> dict:
-        return {**self.spec.to_dict(), "device": self.device, "dtype": str(self.dtype).replace("torch.", ""), "frames": self.num_frames}
+        return {
+            **self.spec.to_dict(),
+            "device": self.device,
+            "dtype": str(self.dtype).replace("torch.", ""),
+            "quantize": self.quantize,
+            "frames": self.num_frames,
+        }
 
     # -- videos -----------------------------------------------------------------------------
 
@@ -770,6 +789,7 @@ def check_prediction_meta(out: Path, predictor: Predictor, options: GenerationOp
     meta = {
         "model": predictor.spec.source,
         "frames": predictor.num_frames,
+        "quantize": predictor.quantize,
         "generation": options.to_dict(),
         "tasks": list(tasks),
         "prompt_index": prompt_index,
@@ -809,6 +829,19 @@ def _context_window(model) -> int:
     if isinstance(n, int) and 0 < n < 10**7:
         return n
     return 2048
+
+
+def _quantize_llm_int8(model) -> None:
+    """Dynamic int8 weights for the frozen LLM's linear layers (CPU inference only)."""
+    import warnings
+
+    import torch
+
+    if model.config.llm.lora.enabled:
+        raise ConfigError("--quantize int8 does not support checkpoints with LoRA adapters on the LLM")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's deprecation notice points at torchao
+        model.llm = torch.ao.quantization.quantize_dynamic(model.llm, {torch.nn.Linear}, dtype=torch.qint8)
 
 
 @contextlib.contextmanager

@@ -123,3 +123,13 @@ def test_needs_llm_conversion(tmp_path, monkeypatch):
     monkeypatch.setenv("HAWK_CACHE", str(tmp_path))
     assert inference.needs_llm_conversion(HawkConfig.from_preset("embedded"))
     assert not inference.needs_llm_conversion(HawkConfig.from_preset("tiny"))
+
+
+def test_int8_quantized_llm_generates(prepared):
+    q = Predictor.load("tiny", device="cpu", quantize="int8")
+    assert q.describe_model()["quantize"] == "int8"
+    assert any("quantized" in type(m).__module__ for m in q.model.llm.modules())
+    ans = q.describe(q.prepare(prepared.source), GenerationOptions(max_new_tokens=3))
+    assert isinstance(ans.text, str)
+    with pytest.raises(ConfigError, match="unknown quantization"):
+        Predictor.load("tiny", device="cpu", quantize="int4")

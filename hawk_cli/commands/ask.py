@@ -18,6 +18,7 @@ from hawk_cli._common import (
     Temperature,
     Threads,
     TopP,
+    Quantize,
     console,
     err_console,
     guarded,
@@ -37,6 +38,7 @@ def ask(
     device: Device = "auto",
     dtype: DType = "auto",
     threads: Threads = None,
+    quantize: Quantize = None,
     json_out: JsonOut = False,
 ) -> None:
     """Answer one open question about a video (the paper's video question answering, 5W2H:
@@ -62,7 +64,7 @@ def ask(
         raise InputError("the question is empty")
     options = generation_options(max_new_tokens, temperature, top_p, seed)
     check_video(video)
-    predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads)
+    predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads, quantize=quantize)
     prepared = prepare(predictor, video)
     answer = predictor.ask(prepared, question, options)
     warn(answer.warnings)

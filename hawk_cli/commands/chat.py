@@ -18,6 +18,7 @@ from hawk_cli._common import (
     Temperature,
     Threads,
     TopP,
+    Quantize,
     console,
     err_console,
     guarded,
@@ -38,6 +39,7 @@ def chat(
     device: Device = "auto",
     dtype: DType = "auto",
     threads: Threads = None,
+    quantize: Quantize = None,
     json_out: JsonOut = False,
 ) -> None:
     """Talk about one video: each question is answered with the earlier turns in the prompt.
@@ -70,7 +72,7 @@ def chat(
     check_video(video)
     stdin = sys.stdin
     interactive = stdin.isatty()
-    predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads)
+    predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads, quantize=quantize)
     prepared = prepare(predictor, video)
     session = predictor.chat(prepared, options)
     if interactive:

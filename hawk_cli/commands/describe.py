@@ -18,6 +18,7 @@ from hawk_cli._common import (
     Temperature,
     Threads,
     TopP,
+    Quantize,
     console,
     err_console,
     guarded,
@@ -54,6 +55,7 @@ def describe(
     device: Device = "auto",
     dtype: DType = "auto",
     threads: Threads = None,
+    quantize: Quantize = None,
     json_out: JsonOut = False,
 ) -> None:
     """Describe the anomaly in a video (the paper's video description task).
@@ -90,7 +92,7 @@ def describe(
         raise ConfigError("--stride and --top need --window SECONDS")
     options = generation_options(max_new_tokens, temperature, top_p, seed)
     check_video(video)
-    predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads)
+    predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads, quantize=quantize)
     instruction = prompt if prompt is not None else predictor.describe_prompt(prompt_index)
     if window is not None:
         _describe_windows(predictor, video, instruction, options, window, stride, top, batch_size, json_out, started)

@@ -18,6 +18,7 @@ from hawk_cli._common import (
     Temperature,
     Threads,
     TopP,
+    Quantize,
     console,
     err_console,
     guarded,
@@ -47,6 +48,7 @@ def predict(
     device: Device = "auto",
     dtype: DType = "auto",
     threads: Threads = None,
+    quantize: Quantize = None,
     json_out: JsonOut = False,
 ) -> None:
     """Predict over a HAWK-format split: one description record and one record per QA pair.
@@ -89,7 +91,7 @@ def predict(
 
         out.unlink(missing_ok=True)
         meta_path(out).unlink(missing_ok=True)
-    predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads)
+    predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads, quantize=quantize)
     items = plan_predictions(records, data, describe_prompt=predictor.describe_prompt(prompt_index), video_root=video_root, tasks=task_list)
     if not items:
         raise InputError(f"{data}: nothing to predict for tasks {', '.join(task_list)}")
