@@ -1,0 +1,182 @@
+"""hawk_core.data: records, the seeded split, items, prompt draws, caches; `hawk split`."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from hawk_core.data import (
+    FeatureCache,
+    HawkRecord,
+    Item,
+    MotionTextCache,
+    build_items,
+    item_rng,
+    load_hawk_records,
+    question_and_answer,
+    split_records,
+)
+from hawk_core.errors import DataError, InputError
+from tests.hawk_dataset import write_dataset
+from tests.helpers import invoke
+
+
+def _recs(n: int, qa: int = 1) -> list[dict]:
+    return [{"video": f"v{i:03d}.mp4", "description": f"event {i}", "QA": [{"q": f"q{i}.{j}", "a": f"a{i}.{j}"} for j in range(qa)]} for i in range(n)]
+
+
+def test_load_json_and_jsonl_resolve_relative_to_file(tmp_path):
+    (tmp_path / "d").mkdir()
+    recs = _recs(3) + [{"video": "w.mp4", "caption": "a dog", "source": "webvid"}]
+    (tmp_path / "d" / "a.json").write_text(json.dumps(recs))
+    (tmp_path / "d" / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    for name in ("a.json", "a.jsonl"):
+        out = load_hawk_records(tmp_path / "d" / name)
+        assert [r.video for r in out] == ["v000.mp4", "v001.mp4", "v002.mp4", "w.mp4"]
+        assert out[0].path == (tmp_path / "d" / "v000.mp4").resolve()
+        assert out[0].qa[0].q == "q0.0" and out[0].text == "event 0"
+        assert out[3].text == "a dog" and out[3].extra == {"source": "webvid"}
+    out = load_hawk_records(tmp_path / "d" / "a.json", video_root=tmp_path)
+    assert out[0].path == (tmp_path / "v000.mp4").resolve()
+
+
+@pytest.mark.parametrize(
+    "rec, needle",
+    [
+        ({"description": "x"}, "record 0: 'video' must be a non-empty string"),
+        ({"video": "a.mp4"}, "no 'description', 'caption' or QA"),
+        ({"video": "a.mp4", "QA": {"q": "x"}}, "'QA' must be a list"),
+        ({"video": "a.mp4", "QA": [{"q": "x"}]}, "QA[0] must be an object with string 'q' and 'a'"),
+        ({"video": "a.mp4", "description": 3}, "'description' must be a string"),
+    ],
+)
+def test_malformed_records_name_the_problem(tmp_path, rec, needle):
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps([rec]))
+    with pytest.raises(DataError, match=None) as e:
+        load_hawk_records(p)
+    assert needle in str(e.value)
+
+
+def test_empty_and_missing_files(tmp_path):
+    (tmp_path / "e.json").write_text("[]")
+    with pytest.raises(DataError, match="no records"):
+        load_hawk_records(tmp_path / "e.json")
+    with pytest.raises(InputError, match="no such file"):
+        load_hawk_records(tmp_path / "nope.json")
+
+
+def _records(n: int, per_video: int = 1) -> list[HawkRecord]:
+    return [HawkRecord(video=f"v{i}", path=Path(f"/data/v{i // per_video}.mp4"), description=f"d{i}") for i in range(n)]
+
+
+def test_split_is_seeded_by_video_and_order_independent():
+    recs = _records(200, per_video=2)  # 100 videos, two records each
+    train, test = split_records(recs, 0.1, seed=0)
+    assert len({r.path for r in test}) == 10 and len(train) + len(test) == 200
+    assert not {r.path for r in train} & {r.path for r in test}  # no video on both sides
+    again = split_records(list(reversed(recs)), 0.1, seed=0)
+    assert {r.video for r in again[1]} == {r.video for r in test}
+    other = split_records(recs, 0.1, seed=1)
+    assert {r.video for r in other[1]} != {r.video for r in test}
+    assert [r.video for r in train] == [r.video for r in recs if r.path not in {t.path for t in test}]  # order kept
+
+
+def test_split_small_sets_and_bad_fraction():
+    assert len(split_records(_records(3), 0.1)[1]) == 1  # at least one held-out video
+    assert split_records(_records(1), 0.1) == (_records(1), [])  # one video: nothing to hold out
+    assert split_records(_records(5), 0.0)[1] == []
+    with pytest.raises(InputError, match="test fraction"):
+        split_records(_records(5), 1.0)
+
+
+def test_items_flatten_descriptions_and_qa():
+    recs = [
+        HawkRecord("a", Path("/a"), description="d", qa=[]),
+        HawkRecord("b", Path("/b"), description=None, caption=None, qa=[]),
+        HawkRecord("c", Path("/c"), caption="cap"),
+    ]
+    from hawk_core.data import QAPair
+
+    recs[1].qa = [QAPair("q1", "a1"), QAPair("q2", "a2")]
+    assert build_items(recs) == [Item(0, "describe"), Item(1, "qa", 0), Item(1, "qa", 1), Item(2, "describe")]
+
+
+def test_prompt_draws_are_reproducible_and_cover_the_prompts():
+    rec = HawkRecord("a", Path("/a"), description="the answer")
+    prompts = [f"p{i}" for i in range(20)]
+    draws = [question_and_answer(rec, Item(0, "describe"), item_rng(0, "train", 0, k), describe=prompts, caption=["c"])[0] for k in range(400)]
+    again = [question_and_answer(rec, Item(0, "describe"), item_rng(0, "train", 0, k), describe=prompts, caption=["c"])[0] for k in range(400)]
+    assert draws == again
+    assert set(draws) == set(prompts)  # all 20 are drawn
+    assert question_and_answer(rec, Item(0, "describe"), item_rng(0), describe=prompts, caption=["c"])[1] == "the answer"
+
+
+def test_feature_cache_roundtrip_and_invalidation(tmp_path):
+    import torch
+
+    video = tmp_path / "v.mp4"
+    video.write_bytes(b"x" * 10)
+    cache = FeatureCache(tmp_path / "cache", {"num_frames": 4, "backbone": "a"}, dtype="float16")
+    fv, fm = torch.randn(4, 3, 8), torch.randn(4, 3, 8)
+    assert not cache.has(video)
+    cache.store(video, fv, fm)
+    v, m = cache.load(video)
+    assert v.dtype == torch.float16 and torch.equal(v, fv.half()) and torch.equal(m, fm.half())
+    assert not FeatureCache(tmp_path / "cache", {"num_frames": 8, "backbone": "a"}).has(video)  # other sampling
+    assert not FeatureCache(tmp_path / "cache", {"num_frames": 4, "backbone": "b"}).has(video)  # other backbone
+    st = video.stat()
+    os.utime(video, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000))
+    assert not cache.has(video)  # the file changed
+    cache.store(video, fv, None)
+    assert cache.load(video)[1] is None
+    cache.path_for(video).write_bytes(b"garbage")
+    with pytest.raises(DataError, match="corrupt feature cache"):
+        cache.load(video)
+
+
+def test_motion_text_cache_persists_and_ignores_corruption(tmp_path):
+    c = MotionTextCache(tmp_path / "mt.json")
+    c._map[c._key("a man hits a car")] = "man hits car"
+    c.save()
+    assert MotionTextCache(tmp_path / "mt.json").get("a man hits a car") == "man hits car"
+    assert MotionTextCache(tmp_path / "mt.json", parser="other").get("a man hits a car") is None
+    (tmp_path / "mt.json").write_text("{not json")
+    assert MotionTextCache(tmp_path / "mt.json").get("a man hits a car") is None
+
+
+# ---- hawk split ---------------------------------------------------------------------------
+
+
+def test_cli_split_writes_resolvable_deterministic_split(tmp_path, fighting_video, hivau_jsonl):
+    data = write_dataset(tmp_path / "hawk.json", fighting_video.parent, hivau_jsonl, extra=_recs(17))
+    r = invoke("split", data, "--out", tmp_path / "s")
+    assert r.exit_code == 0, r.output
+    assert "train" in r.output and "test" in r.output
+    train = load_hawk_records(tmp_path / "s" / "train.json")
+    test = load_hawk_records(tmp_path / "s" / "test.json")
+    assert len(train) + len(test) == 20 and len(test) == 2
+    orig = {r.path for r in load_hawk_records(data)}
+    assert {r.path for r in train + test} == orig  # relative paths still point at the same videos
+    summary = json.loads((tmp_path / "s" / "split.json").read_text())
+    assert summary["videos"] == {"train": 18, "test": 2} and summary["seed"] == 0
+    # refuses to overwrite, then reproduces the same split with --overwrite
+    r = invoke("split", data, "--out", tmp_path / "s")
+    assert r.exit_code == 2 and "already holds a split" in r.output
+    before = (tmp_path / "s" / "test.json").read_text()
+    assert invoke("split", data, "--out", tmp_path / "s", "--overwrite").exit_code == 0
+    assert (tmp_path / "s" / "test.json").read_text() == before
+    r = invoke("split", data, "--out", tmp_path / "s2", "--seed", "3", "--json")
+    assert r.exit_code == 0 and json.loads(r.output)["records"]["test"] == 2
+
+
+def test_cli_split_bad_input(tmp_path):
+    r = invoke("split", tmp_path / "missing.json", "--out", tmp_path / "s")
+    assert r.exit_code == 2 and "no such file" in r.output and "Traceback" not in r.output
+    (tmp_path / "bad.jsonl").write_text('{"video": "a.mp4", "description": "x"}\n{broken\n')
+    r = invoke("split", tmp_path / "bad.jsonl", "--out", tmp_path / "s")
+    assert r.exit_code == 2 and "line 2" in r.output
+    assert not (tmp_path / "s").exists()
