@@ -1,0 +1,165 @@
+"""`hawk train`: train the dual-branch HAWK model (stage 1 or 2), resumable, single process or DDP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hawk_cli._common import JsonOut, console, guarded, set_torch_threads
+
+_P = "Optimisation"
+_R = "Run"
+
+
+@guarded
+def train(
+    data: Annotated[Path, typer.Option("--data", "-d", help="Training records (HAWK format for stage 2, caption records for stage 1), JSON or JSONL.", show_default=False)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: metrics.jsonl, eval.jsonl, checkpoints/, model/.", show_default=False)],
+    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Optimiser steps to reach (on --resume: may be raised to train longer). [default: 1000]")] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="Model preset: tiny (random weights, tests), embedded (offline CPU: EfficientNet-Lite0 + SmolLM2-135M), paper (BLIP-2 + LLaMA-2-7B). [default: embedded]")] = None,
+    config: Annotated[Optional[Path], typer.Option("--config", "-c", help="JSON/YAML file with 'model' (HawkConfig overrides) and/or 'train' sections; flags override it.")] = None,
+    stage: Annotated[Optional[int], typer.Option("--stage", min=1, max=2, help="1: general captioned video (WebVid-style records); 2: the anomaly set (HAWK records). [default: 2]")] = None,
+    init: Annotated[Optional[Path], typer.Option("--init", help="Start from this checkpoint's weights and architecture (e.g. stage 2 from stage 1: RUN1/model).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest checkpoint, exactly (same next batch).")] = False,
+    ablate: Annotated[Optional[list[str]], typer.Option("--ablate", help="Remove part of the model (repeatable): motion (the motion branch), mv (L_MV), ml (L_ML); the paper's Table 3.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, help="Samples per process per micro-step. [default: 4]", rich_help_panel=_P)] = None,
+    grad_accum: Annotated[Optional[int], typer.Option("--grad-accum", min=1, help="Micro-steps accumulated per optimiser step. [default: 1]", rich_help_panel=_P)] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW). [default: 1e-4]", rich_help_panel=_P)] = None,
+    warmup: Annotated[Optional[int], typer.Option("--warmup", min=0, help="Linear warm-up steps, then cosine decay to lr x min_lr_ratio. [default: 100]", rich_help_panel=_P)] = None,
+    precision: Annotated[Optional[str], typer.Option("--precision", help="auto (bf16 autocast on CUDA, fp16 if no bf16; fp32 on CPU), fp32, bf16, fp16. [default: auto]", rich_help_panel=_P)] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed", help="Seeds the split, the data order, the prompt draws and the init. [default: 0]", rich_help_panel=_P)] = None,
+    eval_every: Annotated[Optional[int], typer.Option("--eval-every", min=0, help="Held-out loss every N steps (0: only at the end). [default: 200]", rich_help_panel=_R)] = None,
+    save_every: Annotated[Optional[int], typer.Option("--save-every", min=0, help="Checkpoint every N steps (0: only at the end). [default: 200]", rich_help_panel=_R)] = None,
+    test_fraction: Annotated[Optional[float], typer.Option("--test-fraction", min=0.0, max=0.99, help="Share of videos held out for the eval loss (same split as `hawk split`). [default: 0.1]", rich_help_panel=_R)] = None,
+    device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N. [default: auto]", rich_help_panel=_R)] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Where frozen-encoder outputs and motion phrases are cached. [default: $HAWK_CACHE/features or ~/.cache/hawk/features]", rich_help_panel=_R)] = None,
+    fail_missing: Annotated[Optional[bool], typer.Option("--fail-missing/--skip-missing", help="Stop on a missing or unreadable video instead of skipping it (skipped ones are counted). [default: skip]", rich_help_panel=_R)] = None,
+    video_root: Annotated[Optional[Path], typer.Option("--video-root", help="Resolve relative video paths against this folder (default: the data file's folder).", rich_help_panel=_R)] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch CPU threads (default: 1 on small machines).", rich_help_panel=_R)] = None,
+    json_out: JsonOut = False,
+) -> None:
+    """Train HAWK: L = t0*L_VL + t1*L_MV + t2*L_ML (paper section 4, appendix C) with AdamW,
+    warm-up + cosine, gradient accumulation and autocast on GPU.
+
+    Frozen encoders run once per video and are cached (--cache-dir); each step then reads
+    the cached features. Each sample is a description with one of the paper's 20 describe
+    prompts drawn at random, or one QA pair (appendix D). The held-out split (--test-fraction,
+    by video, seeded) gives the eval loss. Writes OUT/metrics.jsonl (one line per step: loss,
+    loss_vl, loss_mv, loss_ml, lr), OUT/eval.jsonl, atomic checkpoints under OUT/checkpoints/
+    (trainable weights + config + optimiser/scheduler/RNG/data-order state) and the final
+    weights in OUT/model. A NaN loss stops the run and keeps the last good checkpoint.
+
+    Multi-GPU (DDP): torchrun --nproc-per-node N -m hawk_cli train ... (rank 0 writes).
+
+    Examples:
+      hawk train --preset tiny --data hawk.json --steps 50 --out runs/tiny
+      hawk train --preset embedded --data webvid.jsonl --stage 1 --steps 2000 --out runs/s1
+      hawk train --init runs/s1/model --data hawk.json --stage 2 --steps 4000 --out runs/s2
+      hawk train --data hawk.json --out runs/s2 --steps 6000 --resume
+      hawk train --preset embedded --data hawk.json --ablate motion --out runs/no_motion
+    """
+    import json
+    import os
+
+    from hawk_core.errors import InputError
+    from hawk_core.train import TrainConfig, TrainRequest, read_config_file
+    from hawk_core.train import train as run_train
+
+    set_torch_threads(threads)
+    file_cfg = read_config_file(config) if config else {}
+    flags = {
+        "steps": steps, "stage": stage, "batch_size": batch_size, "grad_accum": grad_accum, "lr": lr,
+        "warmup": warmup, "precision": precision, "seed": seed, "eval_every": eval_every, "save_every": save_every,
+        "test_fraction": test_fraction, "device": device, "cache_dir": str(cache_dir) if cache_dir else None,
+        "fail_missing": fail_missing,
+    }
+    flags = {k: v for k, v in flags.items() if v is not None}
+    train_dict = {**file_cfg.get("train", {}), **flags}
+    tcfg = TrainConfig.from_dict(train_dict)
+    if init is not None and preset is not None:
+        raise InputError("pass either --preset or --init (the architecture then comes from the checkpoint)")
+    if resume and (init is not None or preset is not None or "model" in file_cfg):
+        raise InputError("--resume continues the run's saved model; drop --preset/--init/the config's model section")
+    req = TrainRequest(
+        data=data, out=out, train=tcfg, preset=preset, model_overrides=file_cfg.get("model"),
+        ablate=tuple(ablate) if ablate else None, init=init, resume=resume, video_root=video_root,
+    )
+    reporter = _Reporter(json_out or int(os.environ.get("RANK", "0")) != 0)
+    try:
+        summary = run_train(req, reporter, explicit=set(train_dict))
+    finally:
+        reporter.close()
+    if int(os.environ.get("RANK", "0")) != 0:
+        return  # under torchrun only rank 0 reports
+    if json_out:
+        console.print_json(json.dumps(summary))
+        return
+    ev = summary.get("eval")
+    ev_txt = f", eval loss {ev['eval_loss']:.4f} on {ev['items']} items" if ev else ""
+    skipped = summary["skipped_missing"] + summary["skipped_unreadable"]
+    sk_txt = f", {skipped} videos skipped" if skipped else ""
+    console.print(
+        f"[bold]step {summary['step']}[/] ({summary['steps_run']} this session, "
+        f"{summary['seconds_per_step'] or 0:.3f} s/step){ev_txt}{sk_txt} -> {summary['model']}",
+        soft_wrap=True,
+    )
+
+
+class _Reporter:
+    """Turns hawk_core.train events into rich progress bars (stderr-free, on the console)."""
+
+    def __init__(self, quiet: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.quiet = quiet
+        self.progress = Progress(
+            TextColumn("[bold]{task.fields[label]}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+            TextColumn("{task.description}"), console=console, transient=False, disable=quiet,
+        )
+        self.tasks: dict[str, int] = {}
+        self.started = False
+
+    def _start(self) -> None:
+        if not self.started:
+            self.progress.start()
+            self.started = True
+
+    def __call__(self, kind: str, p: dict) -> None:
+        if kind == "note":
+            if not self.quiet:
+                self.progress.console.print(f"[dim]{p['text']}[/]", soft_wrap=True)
+            return
+        if kind == "phase":
+            self._start()
+            name = p["name"]
+            if name in self.tasks:
+                self.progress.reset(self.tasks[name], total=p.get("total"), completed=p.get("completed", 0))
+            elif p.get("total") or name == "train":
+                self.tasks[name] = self.progress.add_task("", total=p.get("total"), completed=p.get("completed", 0), label=name)
+            info = p.get("info")
+            if info and not self.quiet:
+                self.progress.console.print(
+                    f"[dim]{info['train_items']} train / {info['eval_items']} eval items from {info['videos']} videos; "
+                    f"{info['world']} process(es) on {info['device']}, {info['precision']}[/]", soft_wrap=True
+                )
+        elif kind == "advance" and p["name"] in self.tasks:
+            self.progress.advance(self.tasks[p["name"]], p.get("n", 1))
+        elif kind == "step" and "train" in self.tasks:
+            m = p["metrics"]
+            self.progress.update(
+                self.tasks["train"], completed=m["step"],
+                description=f"loss {m['loss']:.4f} | vl {m['loss_vl']:.4f} mv {m['loss_mv']:.4f} ml {m['loss_ml']:.4f} | lr {m['lr']:.2e}",
+            )
+        elif kind == "eval" and not self.quiet:
+            m = p["metrics"]
+            self.progress.console.print(
+                f"step {m['step']}: eval loss {m['eval_loss']:.4f} (vl {m['eval_loss_vl']:.4f}, mv {m['eval_loss_mv']:.4f}, ml {m['eval_loss_ml']:.4f}) on {m['items']} items", soft_wrap=True
+            )
+        elif kind == "saved" and not self.quiet:
+            self.progress.console.print(f"[dim]checkpoint step {p['step']} -> {p['path']}[/]", soft_wrap=True)
+
+    def close(self) -> None:
+        if self.started:
+            self.progress.stop()

@@ -1,0 +1,264 @@
+"""hawk_core.train and `hawk train` on the tiny preset over the real shared clips."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hawk_core.errors import CheckpointError, TrainingError
+from hawk_core.train import TrainConfig, Trainer, TrainRequest, lr_lambda
+from tests.hawk_dataset import write_dataset
+from tests.helpers import invoke
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory, fighting_video, hivau_jsonl) -> Path:
+    d = tmp_path_factory.mktemp("data")
+    return write_dataset(d / "hawk.json", fighting_video.parent, hivau_jsonl)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")  # shared: features are computed once for the module
+
+
+def _args(data: Path, cache: Path, out: Path, *extra: str) -> list[str]:
+    return ["train", "--preset", "tiny", "--data", data, "--out", out, "--cache-dir", cache, "--batch-size", "2",
+            "--warmup", "2", "--lr", "1e-3", "--eval-every", "0", "--device", "cpu", *extra]
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+
+
+def test_train_cli_end_to_end(data, cache, tmp_path):
+    out = tmp_path / "run"
+    r = invoke(*_args(data, cache, out, "--steps", "4", "--save-every", "2", "--eval-every", "2"))
+    assert r.exit_code == 0, r.output
+    assert "eval loss" in r.output and "step 4" in r.output
+    metrics = _lines(out / "metrics.jsonl")
+    assert [m["step"] for m in metrics] == [1, 2, 3, 4]
+    for m in metrics:
+        assert {"loss", "loss_vl", "loss_mv", "loss_ml", "lr"} <= set(m)
+        assert m["loss"] > 0 and m["loss_vl"] > 0 and m["loss_mv"] > 0 and m["loss_ml"] > 0  # all three terms train
+    assert metrics[0]["lr"] == pytest.approx(0.5e-3) and metrics[1]["lr"] == pytest.approx(1e-3)  # warm-up
+    evals = _lines(out / "eval.jsonl")
+    assert [e["step"] for e in evals] == [2, 4] and evals[0]["items"] == 3  # the held-out video's 3 items
+    assert json.loads((out / "latest.json").read_text()) == {"step": 4, "path": "checkpoints/step-00000004"}
+    ckpt = out / "checkpoints" / "step-00000004"
+    assert {"config.json", "adapter.safetensors", "trainer_state.pt", "train_config.json"} <= {p.name for p in ckpt.iterdir()}
+    run = json.loads((out / "run.json").read_text())
+    assert run["stage"] == 2 and run["model"]["preset"] == "tiny" and run["train"]["steps"] == 4
+
+    from hawk_core.model import HawkModel
+
+    m = HawkModel.from_pretrained(out / "model")  # the final weights rebuild from their folder alone
+    from safetensors.torch import load_file
+
+    final = load_file(str(out / "model" / "adapter.safetensors"))
+    for name, p in m.named_parameters():
+        if name in final:
+            assert p.detach().equal(final[name])
+
+
+def _request(data, cache, out, steps=7, **kw) -> TrainRequest:
+    cfg = TrainConfig(steps=steps, batch_size=2, lr=1e-3, warmup=2, eval_every=0, save_every=3, device="cpu",
+                      cache_dir=str(cache), **kw)
+    return TrainRequest(data=data, out=out, train=cfg, preset="tiny")
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_equals_uninterrupted_run(data, cache, tmp_path):
+    """Kill a run right after its step-3 checkpoint, resume it: steps 4..7 and the final
+    weights match an uninterrupted run bitwise (same batches, prompts, dropout, Adam state)."""
+    import torch
+    from safetensors.torch import load_file
+
+    full = tmp_path / "full"
+    Trainer(_request(data, cache, full)).run()
+
+    def kill_after_first_save(kind, payload):
+        if kind == "saved" and payload["step"] == 3:
+            raise _Interrupt
+
+    part = tmp_path / "part"
+    with pytest.raises(_Interrupt):
+        Trainer(_request(data, cache, part), events=kill_after_first_save).run()
+    assert [m["step"] for m in _lines(part / "metrics.jsonl")] == [1, 2, 3]
+    req = _request(data, cache, part)
+    req.resume = True
+    summary = Trainer(req).run()
+    assert summary["steps_run"] == 4 and summary["step"] == 7
+
+    a, b = _lines(full / "metrics.jsonl"), _lines(part / "metrics.jsonl")
+    keys = ("step", "loss", "loss_vl", "loss_mv", "loss_ml", "lr", "epoch")
+    assert [[m[k] for k in keys] for m in a] == [[m[k] for k in keys] for m in b]
+    wa, wb = load_file(str(full / "model" / "adapter.safetensors")), load_file(str(part / "model" / "adapter.safetensors"))
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert _lines(full / "eval.jsonl") == _lines(part / "eval.jsonl")
+
+
+def test_only_trainable_parameters_change(data, cache, tmp_path):
+    import torch
+
+    from hawk_core.model import HawkConfig, HawkModel
+
+    t = Trainer(_request(data, cache, tmp_path / "run", steps=3))
+    t.run()
+    fresh = HawkModel.build(HawkConfig.from_preset("tiny"))
+    trained = dict(t.model.named_parameters())
+    changed_trainable = 0
+    for name, p in fresh.named_parameters():
+        q = trained[name]
+        if q.requires_grad:
+            changed_trainable += int(not torch.equal(p, q))
+        else:
+            assert torch.equal(p, q), f"frozen parameter {name} changed"
+    assert changed_trainable > 0
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(data, cache, tmp_path, monkeypatch):
+    import torch
+
+    from hawk_core.model import HawkModel
+
+    real = HawkModel.forward
+    calls = {"n": 0}
+
+    def poisoned(self, *a, **k):
+        out = real(self, *a, **k)
+        calls["n"] += 1
+        if calls["n"] > 4 and self.training:  # step 5 onwards (batch of 2, no accumulation)
+            out.loss = out.loss * torch.tensor(float("nan"))
+        return out
+
+    monkeypatch.setattr(HawkModel, "forward", poisoned)
+    out = tmp_path / "run"
+    r = invoke(*_args(data, cache, out, "--steps", "8", "--save-every", "3"))
+    assert r.exit_code == 1, r.output
+    assert "loss became nan at step 5" in r.output and "step-00000003" in r.output and "Traceback" not in r.output
+    assert json.loads((out / "latest.json").read_text())["step"] == 3
+    assert [m["step"] for m in _lines(out / "metrics.jsonl")] == [1, 2, 3, 4]  # no NaN line
+    assert not (out / "model").exists()
+
+
+def test_ablate_motion_and_terms(data, cache, tmp_path):
+    r = invoke(*_args(data, cache, tmp_path / "nm", "--steps", "2", "--ablate", "motion"))
+    assert r.exit_code == 0, r.output
+    for m in _lines(tmp_path / "nm" / "metrics.jsonl"):
+        assert m["loss_mv"] == 0 and m["loss_ml"] == 0 and m["loss"] == pytest.approx(m["loss_vl"])
+    r = invoke(*_args(data, cache, tmp_path / "nmv", "--steps", "2", "--ablate", "mv", "--ablate", "ml"))
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "nmv" / "run.json").read_text())["model"]["loss"]["ablate"] == ["ml", "mv"]
+    r = invoke(*_args(data, cache, tmp_path / "bad", "--steps", "2", "--ablate", "colour"))
+    assert r.exit_code == 2 and "unknown ablation 'colour'" in r.output
+
+
+def test_stage1_captions_then_stage2_init(data, cache, tmp_path, fighting_video, dog_video, accident_video):
+    caps = tmp_path / "webvid.jsonl"
+    caps.write_text("".join(json.dumps({"video": str(v), "caption": c}) + "\n" for v, c in [
+        (fighting_video, "Two men fight on a street."), (dog_video, "A dog rides a skateboard."),
+        (accident_video, "A car hits a motorcycle at a junction.")]))
+    r = invoke(*_args(caps, cache, tmp_path / "s1", "--steps", "2", "--stage", "1"))
+    assert r.exit_code == 0, r.output
+    # stage-1 caption data given to stage 2 is refused, naming the record
+    r = invoke(*_args(caps, cache, tmp_path / "x", "--steps", "2"))
+    assert r.exit_code == 2 and "record 0" in r.output and "--stage 1" in r.output
+    args = [a for a in _args(data, cache, tmp_path / "s2", "--steps", "2", "--init", tmp_path / "s1" / "model") if a not in ("--preset", "tiny")]
+    r = invoke(*args)
+    assert r.exit_code == 0, r.output
+    run = json.loads((tmp_path / "s2" / "run.json").read_text())
+    assert run["init"].endswith("model") and run["stage"] == 2
+
+
+def test_bad_input(data, cache, tmp_path, fighting_video):
+    # unknown config keys, in each place, are named
+    for cfg, needle in [({"trian": {}}, "unknown config key 'trian'"), ({"train": {"lr_max": 1}}, "unknown train config key 'lr_max'"),
+                        ({"model": {"video_qformer": {"layers": 3}}}, "video_qformer.layers")]:
+        (tmp_path / "c.json").write_text(json.dumps(cfg))
+        r = invoke(*_args(data, cache, tmp_path / "c", "--steps", "1", "--config", tmp_path / "c.json"))
+        assert r.exit_code == 2 and needle in r.output, r.output
+        assert "Traceback" not in r.output
+    # missing videos are skipped with a count, or fail with --fail-missing
+    recs = json.loads(data.read_text()) + [{"video": str(tmp_path / "gone.mp4"), "description": "nothing"}]
+    (tmp_path / "m.json").write_text(json.dumps(recs))
+    r = invoke(*_args(tmp_path / "m.json", cache, tmp_path / "m", "--steps", "1"))
+    assert r.exit_code == 0 and "skipped 1 records whose video is missing" in r.output and "1 videos skipped" in r.output
+    r = invoke(*_args(tmp_path / "m.json", cache, tmp_path / "m2", "--steps", "1", "--fail-missing"))
+    assert r.exit_code == 2 and "missing videos" in r.output and "gone.mp4" in r.output
+    # an unreadable video is skipped too
+    (tmp_path / "junk.mp4").write_bytes(b"not a video")
+    recs = json.loads(data.read_text()) + [{"video": str(tmp_path / "junk.mp4"), "description": "junk"}]
+    (tmp_path / "j.json").write_text(json.dumps(recs))
+    r = invoke(*_args(tmp_path / "j.json", cache, tmp_path / "j", "--steps", "1"))
+    assert r.exit_code == 0 and "skipped 1 unreadable videos" in r.output, r.output
+    # run folders: no silent overwrite, no resume of nothing, resume keeps its config
+    r = invoke(*_args(data, cache, tmp_path / "j", "--steps", "1"))
+    assert r.exit_code == 2 and "already holds a run" in r.output
+    r = invoke("train", "--data", data, "--out", tmp_path / "none", "--resume", "--cache-dir", cache)
+    assert r.exit_code == 2 and "no run to resume" in r.output
+    r = invoke("train", "--data", data, "--out", tmp_path / "j", "--resume", "--cache-dir", cache, "--lr", "0.5", "--steps", "2")
+    assert r.exit_code == 2 and "--lr 0.5 differs" in r.output
+    # a batch larger than the data
+    r = invoke(*_args(data, cache, tmp_path / "big", "--steps", "1", "--batch-size", "64"))
+    assert r.exit_code == 2 and "fewer than one global batch" in r.output
+    r = invoke(*_args(tmp_path / "nope.json", cache, tmp_path / "n", "--steps", "1"))
+    assert r.exit_code == 2 and "no such file" in r.output
+
+
+def test_init_from_another_architecture_names_the_keys(data, cache, tmp_path):
+    from hawk_core.model import HawkConfig, HawkModel
+
+    other = HawkModel.build(HawkConfig.from_preset("tiny", overrides={"video_qformer": {"num_layers": 1}}))
+    other.save_pretrained(tmp_path / "other")
+    req = _request(data, cache, tmp_path / "run", steps=1)
+    req.preset = None
+    req.init = tmp_path / "other"
+    req.model_overrides = {"video_qformer": {"num_layers": 2}}  # asks for another architecture than the checkpoint's
+    with pytest.raises(CheckpointError, match="does not fit"):
+        Trainer(req).run()
+
+
+def test_lr_schedule():
+    f = lr_lambda(warmup=10, total=110, min_ratio=0.1)
+    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
+    assert f(10) == pytest.approx(1.0) and f(60) == pytest.approx(0.55) and f(110) == pytest.approx(0.1)
+    assert f(500) == pytest.approx(0.1)
+
+
+def test_ddp_two_processes_gloo(data, cache, tmp_path):
+    """torchrun with two CPU processes (gloo): the data is sharded, rank 0 alone writes."""
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(port), "-m", "hawk_cli",
+           *[str(a) for a in _args(data, cache, out, "--steps", "3", "--batch-size", "1", "--save-every", "2", "--eval-every", "2")], "--json"]
+    p = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = p.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)  # the workers too
+        p.communicate()
+        pytest.fail("torchrun did not finish in 180 s")
+    assert p.returncode == 0, stderr[-3000:]
+    summary = json.loads(stdout[stdout.index("{"):])
+    assert summary["step"] == 3 and summary["eval"]["items"] == 3
+    assert [m["step"] for m in _lines(out / "metrics.jsonl")] == [1, 2, 3]  # one line per step, not per rank
+    assert [e["step"] for e in _lines(out / "eval.jsonl")] == [2, 3]
+    assert json.loads((out / "run.json").read_text())["world_size"] == 2
+    assert json.loads((out / "latest.json").read_text())["step"] == 3
