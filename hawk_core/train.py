@@ -598,6 +598,7 @@ class Trainer:
         import torch
 
         from .model import TextSample
+        from .prompts import render_instruction
 
         fv, fm, samples = [], [], []
         for item_idx, epoch, pos in picks:
@@ -606,8 +607,6 @@ class Trainer:
             rng = item_rng(self.cfg.seed, split, epoch, pos, item_idx)
             prompts = self._caption_prompts if (it.task == TASK_DESCRIBE and not rec.description) else self._describe_prompts
             question, answer = question_and_answer(rec, it, rng, describe=prompts, caption=prompts)
-            from .prompts import render_instruction
-
             mt = self._mt.get(answer) if self._mt is not None else None
             samples.append(TextSample(instruction=render_instruction(question, motion=not self._no_motion), answer=answer, motion_text=mt or None))
             v, m = self._features(records, it.record)
@@ -631,14 +630,16 @@ class Trainer:
         amp = resolve_precision(self.cfg.precision, self.device)
         _seed_all(self.cfg.seed)
         self._emit("note", text=f"building the model on {self.device}")
+        # frozen backbones in the autocast dtype on a GPU (half the memory); trainable parts stay fp32
+        frozen_dtype = amp if self.device.type == "cuda" else None
         if ckpt is not None:
-            model = HawkModel.from_pretrained(ckpt, device=str(self.device))
+            model = HawkModel.from_pretrained(ckpt, device=str(self.device), dtype=frozen_dtype)
         elif self._init_from is not None:
-            model = HawkModel.from_pretrained(self._init_from, device=str(self.device))
+            model = HawkModel.from_pretrained(self._init_from, device=str(self.device), dtype=frozen_dtype)
             if model.config.to_dict() != model_cfg.to_dict():
-                model = self._rebuild_with(model, model_cfg)
+                model = self._rebuild_with(model, model_cfg, frozen_dtype)
         else:
-            model = HawkModel.build(model_cfg, device=str(self.device))
+            model = HawkModel.build(model_cfg, device=str(self.device), dtype=frozen_dtype)
         self.model = model
         ablate = set(model.config.loss.ablate)
         self._no_motion = "motion" in ablate
@@ -800,12 +801,12 @@ class Trainer:
             "model": str(self.out / "model"),
         }
 
-    def _rebuild_with(self, model: Any, cfg: Any) -> Any:
+    def _rebuild_with(self, model: Any, cfg: Any, dtype: Any) -> Any:
         """--init with overrides (e.g. ablations for stage 2): a fresh model of ``cfg`` taking the
         init checkpoint's trainable weights, strictly (mismatched keys are named)."""
         from .model import HawkModel
 
-        new = HawkModel.build(cfg, device=str(self.device))
+        new = HawkModel.build(cfg, device=str(self.device), dtype=dtype)
         src = {n: p for n, p in model.named_parameters() if p.requires_grad}
         dst = {n: p for n, p in new.named_parameters() if p.requires_grad}
         missing = sorted(set(dst) - set(src))

@@ -70,10 +70,10 @@ def test_train_cli_end_to_end(data, cache, tmp_path):
             assert p.detach().equal(final[name])
 
 
-def _request(data, cache, out, steps=7, **kw) -> TrainRequest:
-    cfg = TrainConfig(steps=steps, batch_size=2, lr=1e-3, warmup=2, eval_every=0, save_every=3, device="cpu",
-                      cache_dir=str(cache), **kw)
-    return TrainRequest(data=data, out=out, train=cfg, preset="tiny")
+def _request(data, cache, out, steps=7, overrides=None, **kw) -> TrainRequest:
+    base = {"steps": steps, "batch_size": 2, "lr": 1e-3, "warmup": 2, "eval_every": 0, "save_every": 3, "device": "cpu", "cache_dir": str(cache)}
+    cfg = TrainConfig(**{**base, **kw})
+    return TrainRequest(data=data, out=out, train=cfg, preset="tiny", model_overrides=overrides)
 
 
 class _Interrupt(Exception):
@@ -86,8 +86,9 @@ def test_resume_equals_uninterrupted_run(data, cache, tmp_path):
     import torch
     from safetensors.torch import load_file
 
+    drop = {"video_qformer": {"dropout": 0.1}}  # dropout makes the RNG state matter
     full = tmp_path / "full"
-    Trainer(_request(data, cache, full)).run()
+    Trainer(_request(data, cache, full, overrides=drop, eval_every=5)).run()
 
     def kill_after_first_save(kind, payload):
         if kind == "saved" and payload["step"] == 3:
@@ -95,9 +96,9 @@ def test_resume_equals_uninterrupted_run(data, cache, tmp_path):
 
     part = tmp_path / "part"
     with pytest.raises(_Interrupt):
-        Trainer(_request(data, cache, part), events=kill_after_first_save).run()
+        Trainer(_request(data, cache, part, overrides=drop, eval_every=5), events=kill_after_first_save).run()
     assert [m["step"] for m in _lines(part / "metrics.jsonl")] == [1, 2, 3]
-    req = _request(data, cache, part)
+    req = _request(data, cache, part, eval_every=5)
     req.resume = True
     summary = Trainer(req).run()
     assert summary["steps_run"] == 4 and summary["step"] == 7
@@ -238,6 +239,7 @@ def test_lr_schedule():
     assert f(500) == pytest.approx(0.1)
 
 
+@pytest.mark.slow  # ~25 s on 2 cores: two processes each import torch + transformers
 def test_ddp_two_processes_gloo(data, cache, tmp_path):
     """torchrun with two CPU processes (gloo): the data is sharded, rank 0 alone writes."""
     out = tmp_path / "ddp"
