@@ -102,6 +102,25 @@ class TrainConfig:
     feature_ram_items: int = 256  # cached feature files kept in RAM (LRU)
 
     def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # types first: YAML reads 1e-4 as a string, say
+            v, default = getattr(self, f.name), f.default
+            if isinstance(default, bool):
+                if not isinstance(v, bool):
+                    raise ConfigError(f"{f.name} must be true or false, got {v!r}")
+            elif isinstance(default, int):
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise ConfigError(f"{f.name} must be an integer, got {v!r}")
+            elif isinstance(default, float):
+                if isinstance(v, str):
+                    try:
+                        v = float(v)
+                    except ValueError:
+                        raise ConfigError(f"{f.name} must be a number, got {v!r}") from None
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise ConfigError(f"{f.name} must be a number, got {v!r}")
+                setattr(self, f.name, float(v))
+            elif isinstance(default, str) and not isinstance(v, str):
+                raise ConfigError(f"{f.name} must be a string, got {v!r}")
         if self.stage not in (1, 2):
             raise ConfigError(f"stage must be 1 or 2, got {self.stage}")
         for name in ("steps", "batch_size", "grad_accum"):
@@ -501,7 +520,7 @@ class Trainer:
         given = self.cfg.to_dict()
         want = dict(saved["train"])
         for k, v in given.items():
-            if k in ("steps", "eval_every", "save_every", "keep_checkpoints", "device", "eval_max_items", "feature_ram_items"):
+            if k in ("steps", "eval_every", "save_every", "keep_checkpoints", "device", "eval_max_items", "feature_ram_items", "cache_dir"):
                 continue  # may change between sessions
             if k in self._explicit and want.get(k) != v:
                 raise ConfigError(f"--{k.replace('_', '-')} {v} differs from the run's saved {want.get(k)}; a resumed run keeps its config")
@@ -551,9 +570,7 @@ class Trainer:
             try:
                 clip, mres = load_clip_and_motion(v, dcfg.num_frames, dcfg.size, dcfg.motion, resize=dcfg.resize)
             except VideoError as e:
-                if self.cfg.fail_missing:
-                    raise
-                failed.append(f"{v}: {e}")
+                failed.append(str(e))
                 self._emit("advance", name="features", n=1)
                 continue
             xv = model.preprocess(clip.frames).unsqueeze(0).to(device)  # (1, T, 3, S, S)
@@ -564,6 +581,8 @@ class Trainer:
             self._emit("advance", name="features", n=1)
         all_failed = [f for part in self.dist.gather_objects(failed) for f in part]
         self.dist.barrier()
+        if all_failed and self.cfg.fail_missing:  # raised on every rank alike
+            raise DataError(f"{len(all_failed)} videos cannot be read, first: {all_failed[0]}")
         if all_failed:
             self.skipped["unreadable"] = all_failed
             self._emit("note", text=f"skipped {len(all_failed)} unreadable videos (first: {all_failed[0]}); --fail-missing to stop instead")

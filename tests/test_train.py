@@ -205,6 +205,11 @@ def test_bad_input(data, cache, tmp_path, fighting_video):
     (tmp_path / "j.json").write_text(json.dumps(recs))
     r = invoke(*_args(tmp_path / "j.json", cache, tmp_path / "j", "--steps", "1"))
     assert r.exit_code == 0 and "skipped 1 unreadable videos" in r.output, r.output
+    r = invoke(*_args(tmp_path / "j.json", cache, tmp_path / "j2", "--steps", "1", "--fail-missing"))
+    assert r.exit_code == 2 and "1 videos cannot be read" in r.output and "junk.mp4" in r.output
+    (tmp_path / "y.json").write_text(json.dumps({"train": {"weight_decay": "heavy"}}))
+    r = invoke(*_args(data, cache, tmp_path / "y", "--steps", "1", "--config", tmp_path / "y.json"))
+    assert r.exit_code == 2 and "weight_decay must be a number, got 'heavy'" in r.output
     # run folders: no silent overwrite, no resume of nothing, resume keeps its config
     r = invoke(*_args(data, cache, tmp_path / "j", "--steps", "1"))
     assert r.exit_code == 2 and "already holds a run" in r.output
