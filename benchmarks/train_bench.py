@@ -101,13 +101,14 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--clip", type=Path, default=CLIP)
+    ap.add_argument("--texts", type=Path, default=TEXTS, help="HIVAU-style JSONL whose 'description' answers are the targets")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     rows = []
     for preset in args.presets:
         code = CHILD.format(root=str(ROOT))
         p = subprocess.run(
-            [sys.executable, "-c", code, preset, str(args.clip), str(TEXTS), str(args.batch_size), str(args.steps), args.device, args.precision, str(args.threads)],
+            [sys.executable, "-c", code, preset, str(args.clip), str(args.texts), str(args.batch_size), str(args.steps), args.device, args.precision, str(args.threads)],
             capture_output=True, text=True,
         )
         if p.returncode:
