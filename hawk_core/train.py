@@ -558,25 +558,20 @@ class Trainer:
     def _prepare_features(self, model: Any, videos: list[Path], device: Any, amp: Any) -> None:
         import torch
 
-        from .motion import load_clip_and_motion
-
-        dcfg = model.config.data
         todo = [v for v in videos if not self.cache.has(v)]
         mine = todo[self.dist.rank :: self.dist.world]
         self._emit("phase", name="features", total=len(mine))  # rank 0 reports its own share
         failed: list[str] = []
         model.eval()
         for v in mine:
-            try:
-                clip, mres = load_clip_and_motion(v, dcfg.num_frames, dcfg.size, dcfg.motion, resize=dcfg.resize)
+            try:  # the same sampling + motion + normalisation as inference (HawkModel.load_video)
+                xv, xm = model.load_video(v)  # (1, T, 3, S, S) each; xm None without a motion branch
             except VideoError as e:
                 failed.append(str(e))
                 self._emit("advance", name="features", n=1)
                 continue
-            xv = model.preprocess(clip.frames).unsqueeze(0).to(device)  # (1, T, 3, S, S)
-            xm = model.preprocess(mres.motion).unsqueeze(0).to(device)
             with torch.no_grad(), torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-                fv, fm = model.encode_visual(xv, xm)  # (1, T, N, D) each; fm None when ablated
+                fv, fm = model.encode_visual(xv.to(device), None if xm is None else xm.to(device))  # (1, T, N, D) each
             self.cache.store(v, fv[0], None if fm is None else fm[0])
             self._emit("advance", name="features", n=1)
         all_failed = [f for part in self.dist.gather_objects(failed) for f in part]

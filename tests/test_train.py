@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hawk_core.errors import CheckpointError, TrainingError
+from hawk_core.errors import CheckpointError
 from hawk_core.train import TrainConfig, Trainer, TrainRequest, lr_lambda
 from tests.hawk_dataset import write_dataset
 from tests.helpers import invoke
