@@ -483,6 +483,8 @@ class Trainer:
 
     def _resolve_run(self) -> tuple[Any, Path | None]:
         """Model config and the checkpoint to start from (resume / init), validating the run folder."""
+        if self.out.exists() and not self.out.is_dir():
+            raise InputError(f"--out {self.out} is a file; give a folder for the run")
         run_json = self.out / "run.json"
         latest = self.out / "latest.json"
         if self.req.resume:

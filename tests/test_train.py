@@ -237,6 +237,19 @@ def test_init_from_another_architecture_names_the_keys(data, cache, tmp_path):
         Trainer(req).run()
 
 
+def test_yaml_config_and_grad_accumulation(data, cache, tmp_path):
+    (tmp_path / "c.yaml").write_text("model:\n  loss:\n    t1: 0.5\ntrain:\n  grad_accum: 2\n  weight_decay: 0.0\n  min_lr_ratio: 0.5\n")
+    r = invoke(*_args(data, cache, tmp_path / "run", "--steps", "2", "--batch-size", "1", "--config", tmp_path / "c.yaml"))
+    assert r.exit_code == 0, r.output
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["train"]["grad_accum"] == 2 and run["train"]["weight_decay"] == 0.0 and run["model"]["loss"]["t1"] == 0.5
+    m = _lines(tmp_path / "run" / "metrics.jsonl")
+    assert len(m) == 2 and m[1]["loss"] == pytest.approx(m[1]["loss_vl"] + 0.5 * m[1]["loss_mv"] + 0.1 * m[1]["loss_ml"], rel=1e-5)
+    (tmp_path / "file").write_text("x")
+    r = invoke(*_args(data, cache, tmp_path / "file", "--steps", "1"))
+    assert r.exit_code == 2 and "is a file" in r.output
+
+
 def test_lr_schedule():
     f = lr_lambda(warmup=10, total=110, min_ratio=0.1)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
