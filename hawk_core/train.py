@@ -65,6 +65,8 @@ from .io import atomic_path, read_json_or_jsonl, write_json
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ABLATIONS = ("motion", "mv", "ml")
 STATE_FILE = "trainer_state.pt"
+# train-config values a resumed run may change; the others must match the saved run
+RESUME_MUTABLE = frozenset({"steps", "eval_every", "save_every", "keep_checkpoints", "device", "eval_max_items", "feature_ram_items", "cache_dir"})
 
 
 def default_cache_dir() -> Path:
@@ -521,12 +523,14 @@ class Trainer:
         """On resume the saved configs rule; a flag that contradicts them is an error."""
         given = self.cfg.to_dict()
         want = dict(saved["train"])
+        # a library caller (no record of which values were given) may change the mutable ones
+        explicit = self._explicit or RESUME_MUTABLE
         for k, v in given.items():
-            if k in ("steps", "eval_every", "save_every", "keep_checkpoints", "device", "eval_max_items", "feature_ram_items", "cache_dir"):
+            if k in RESUME_MUTABLE:
                 continue  # may change between sessions
-            if k in self._explicit and want.get(k) != v:
+            if k in explicit and want.get(k) != v:
                 raise ConfigError(f"--{k.replace('_', '-')} {v} differs from the run's saved {want.get(k)}; a resumed run keeps its config")
-        merged = {**want, **{k: given[k] for k in given if k in self._explicit}}
+        merged = {**want, **{k: given[k] for k in given if k in explicit}}
         self.cfg = TrainConfig.from_dict(merged)
         if self.req.ablate is not None and sorted(set(self.req.ablate)) != sorted(saved["model"].get("loss", {}).get("ablate", [])):
             raise ConfigError("--ablate differs from the run's saved ablations; a resumed run keeps its config")
