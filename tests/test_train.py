@@ -250,6 +250,22 @@ def test_yaml_config_and_grad_accumulation(data, cache, tmp_path):
     assert r.exit_code == 2 and "is a file" in r.output
 
 
+def test_training_reduces_the_loss(data, cache, tmp_path):
+    """Not a no-op: 30 steps pull the two branches together in the tight space (L_MV) and
+    lower L_VL and the total. (The tiny preset's frozen LLM is random, with near-uniform
+    output, so L_VL can only move a little; L_MV is trainable on both sides.)"""
+    summary = Trainer(_request(data, cache, tmp_path / "run", steps=30, lr=1e-2, warmup=5, save_every=0)).run()
+    m = _lines(tmp_path / "run" / "metrics.jsonl")
+
+    def avg(key, part):
+        return sum(x[key] for x in part) / len(part)
+
+    assert avg("loss_mv", m[-5:]) < 0.1 * avg("loss_mv", m[:2])
+    assert avg("loss_vl", m[-5:]) < avg("loss_vl", m[:2])
+    assert avg("loss", m[-5:]) < avg("loss", m[:2]) - 0.1
+    assert summary["eval"]["items"] == 3
+
+
 def test_lr_schedule():
     f = lr_lambda(warmup=10, total=110, min_ratio=0.1)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
