@@ -671,8 +671,9 @@ class Trainer:
         train_recs, test_recs = self._records()
         dcfg = model.config.data
         spec = sampled_frames_spec(dcfg.num_frames, dcfg.size, dcfg.resize, dcfg.motion)
-        spec["backbone"] = {k: v for k, v in model.config.to_dict().items() if k not in ("loss", "data", "projection", "video_qformer")}
-        spec["frozen_weights"] = weights_fingerprint(model)
+        # the features depend on the frozen image encoder alone: its config and its weights
+        spec["backbone"] = model.config.to_dict()["vision"]
+        spec["frozen_weights"] = weights_fingerprint(getattr(model, "vision", model))
         spec["motion_branch"] = not self._no_motion
         self.cache = FeatureCache(Path(self.cfg.cache_dir) if self.cfg.cache_dir else default_cache_dir(), spec, self.cfg.cache_dtype)
         videos = sorted({r.path for r in train_recs + test_recs}, key=str)

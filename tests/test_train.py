@@ -266,6 +266,22 @@ def test_training_reduces_the_loss(data, cache, tmp_path):
     assert summary["eval"]["items"] == 3
 
 
+def test_frozen_features_are_cached_across_runs(data, tmp_path):
+    cache = tmp_path / "cache"
+
+    def encoded(out, overrides=None) -> int:
+        seen = []
+        Trainer(_request(data, cache, tmp_path / out, steps=1, overrides=overrides),
+                events=lambda kind, p: seen.append(p["total"]) if kind == "phase" and p["name"] == "features" else None).run()
+        return seen[0]
+
+    assert encoded("a") == 3  # three videos encoded once
+    assert encoded("b") == 0  # the next run reads them from the cache
+    assert encoded("c", {"seed": 1}) == 3  # other frozen weights (tiny's are random from the seed): recomputed
+    assert encoded("d", {"loss": {"t1": 0.5}}) == 0  # a loss weight does not change the features
+    assert len(list(cache.glob("*/*.safetensors"))) == 6
+
+
 def test_lr_schedule():
     f = lr_lambda(warmup=10, total=110, min_ratio=0.1)
     assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0)
