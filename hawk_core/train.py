@@ -646,6 +646,7 @@ class Trainer:
 
         d = self.dist
         model_cfg, ckpt = self._resolve_run()
+        train_recs, test_recs = self._records()  # bad data fails before a (slow) model build
         self.device = resolve_device(self.cfg.device, d)
         amp = resolve_precision(self.cfg.precision, self.device)
         _seed_all(self.cfg.seed)
@@ -668,7 +669,6 @@ class Trainer:
             raise ConfigError("the model has no trainable parameters")
         self.feat_dtype = next(p for p in trainable).dtype
 
-        train_recs, test_recs = self._records()
         dcfg = model.config.data
         spec = sampled_frames_spec(dcfg.num_frames, dcfg.size, dcfg.resize, dcfg.motion)
         # the features depend on the frozen image encoder alone: its config and its weights
