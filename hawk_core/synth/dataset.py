@@ -1,0 +1,246 @@
+"""One synthetic video with its ground truth, and a whole split written incrementally.
+
+Layout of an output folder (several splits and seeds may share one)::
+
+    DIR/videos/<split>_s<seed>_<index>.mp4   written to a temporary name, then renamed
+    DIR/<split>.jsonl                        one record per finished video (the resume log)
+    DIR/<split>.json                         the HAWK-format dataset, exported atomically
+
+A record's ``video`` path is relative to the folder holding the JSON file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError, InputError
+from ..io import JsonlAppender, read_json_or_jsonl, write_json
+from .events import SceneGraph
+from .render import SynthConfig, build_scene, measure_event, render, write_mp4
+from .text import QUESTIONS, answer_questions, describe
+
+MAX_ATTEMPTS = 12
+MIN_SPAN_FRAMES = 4
+_SPLIT_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+@dataclass
+class SynthVideo:
+    frames: np.ndarray  # (T, S, S, 3) RGB uint8
+    record: dict
+    graph: SceneGraph
+
+
+def video_id(split: str, seed: int, index: int) -> str:
+    return f"{split}_s{seed}_{index:06d}"
+
+
+def make_video(seed: int, split: str, index: int, cfg: SynthConfig = SynthConfig(), *, event: str | None = None,
+               scene: str | None = None, counterfactual: bool = False, attempt: int | None = None) -> SynthVideo:
+    """Render video ``index`` of ``split`` under ``seed`` and write its ground truth.
+
+    A drawn anomaly whose actors stay off screen (or on screen for fewer than 4 frames) is
+    drawn again from the next attempt's stream, so every anomalous record has a real span.
+    """
+    attempts = [attempt] if attempt is not None else range(MAX_ATTEMPTS)
+    for att in attempts:
+        g, rng = build_scene(seed, split, index, cfg, counterfactual=counterfactual, event=event, scene=scene, attempt=att)
+        frames, boxes = render(g, rng)
+        span = measure_event(g, boxes)
+        if g.event.type == "normal" or (span is not None and span[1] - span[0] + 1 >= MIN_SPAN_FRAMES) or counterfactual:
+            break
+    else:
+        raise DataError(f"video {index}: no drawable {g.event.type} event after {MAX_ATTEMPTS} attempts")
+    text_rng = np.random.default_rng(rng.integers(2**63))
+    description, slots = describe(text_rng, g, span if not counterfactual else None)
+    qa = answer_questions(text_rng, slots, cfg.qa)
+    vid = video_id(split, seed, index)
+    fps = cfg.fps
+    record = {
+        "id": vid,
+        "video": f"videos/{vid}.mp4",
+        "description": description,
+        "QA": [{"q": x["q"], "a": x["a"]} for x in qa],
+        "event_type": g.event.type,
+        "anomaly": g.event.type != "normal",
+        "scene": g.kind,
+        "time_span": None,
+        "region": None,
+        "qa_questions": [{"paper_id": x["id"], "class": x["type"]} for x in qa],
+        "num_frames": cfg.frames,
+        "fps": fps,
+        "size": cfg.size,
+        "camera": {"orientation": g.layout.orientation, "lighting": g.lighting, "ground_width_m": round(g.camera.width_m, 2)},
+        "agents": dict(Counter(a.kind for a in g.agents if a.visible.any())),
+        "synth": {"seed": seed, "split": split, "index": index, "attempt": att, **cfg.to_dict()},
+    }
+    if span is not None and g.event.type != "normal":
+        s, e, bbox = span
+        record["time_span"] = {"start_frame": s, "end_frame": e, "start_s": round(s / fps, 3), "end_s": round((e + 1) / fps, 3)}
+        record["region"] = {"bbox": [float(x) for x in bbox], "format": "xyxy pixels", "frame_size": [cfg.size, cfg.size]}
+    return SynthVideo(frames=frames, record=record, graph=g)
+
+
+def _check_split(split: str) -> None:
+    if not _SPLIT_RE.match(split):
+        raise InputError(f"split name {split!r} must be 1-64 letters, digits, '_' or '-' (it names files)")
+
+
+def write_video_atomic(path: Path, frames: np.ndarray, fps: float) -> None:
+    """mp4 written under a temporary name in the same folder, renamed when complete."""
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
+    try:
+        write_mp4(tmp, frames, fps)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _work(args: tuple) -> dict:
+    seed, split, index, cfg, out = args
+    v = make_video(seed, split, index, cfg)
+    write_video_atomic(Path(out) / v.record["video"], v.frames, cfg.fps)
+    return v.record
+
+
+@dataclass
+class SynthSummary:
+    out: Path
+    dataset: Path
+    split: str
+    seed: int
+    n: int
+    written: int = 0
+    skipped: int = 0
+    seconds: float = 0.0
+    events: dict = field(default_factory=dict)
+
+    @property
+    def videos_per_s(self) -> float:
+        return self.written / self.seconds if self.seconds > 0 else 0.0
+
+    def to_dict(self) -> dict:
+        return {"out": str(self.out), "dataset": str(self.dataset), "split": self.split, "seed": self.seed, "n": self.n,
+                "written": self.written, "skipped_existing": self.skipped, "seconds": round(self.seconds, 3),
+                "videos_per_s": round(self.videos_per_s, 2), "events": self.events}
+
+
+def _identity(cfg: SynthConfig, seed: int) -> dict:
+    return {"seed": seed, **cfg.to_dict()}
+
+
+def synthesize(out: Path, n: int, seed: int, split: str = "train", cfg: SynthConfig = SynthConfig(), *, workers: int = 1,
+               overwrite: bool = False, on_progress: Callable[[int, dict | None], None] | None = None) -> SynthSummary:
+    """Write ``n`` videos of ``split`` into ``out``; resumes where a previous run stopped.
+
+    Raises :class:`InputError` when ``out`` already holds this split made with other options
+    (seed, frames, fps, size, events, ...): pass the same options, another ``--split``/``--out``,
+    or ``overwrite``.
+    """
+    if n < 1:
+        raise InputError(f"n must be >= 1, got {n}")
+    if seed < 0:
+        raise InputError(f"seed must be >= 0, got {seed}")
+    if workers < 1:
+        raise InputError(f"workers must be >= 1, got {workers}")
+    _check_split(split)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} exists and is not a folder")
+    (out / "videos").mkdir(parents=True, exist_ok=True)
+    log = out / f"{split}.jsonl"
+    dataset = out / f"{split}.json"
+    if overwrite:
+        for old in (log, dataset):
+            old.unlink(missing_ok=True)
+        for v in (out / "videos").glob(f"{split}_s*_*.mp4"):
+            v.unlink()
+    ident = _identity(cfg, seed)
+    t0 = time.perf_counter()
+    summary = SynthSummary(out=out, dataset=dataset, split=split, seed=seed, n=n)
+    with JsonlAppender(log, key="id") as app:
+        done: dict[int, dict] = {}
+        for r in app.existing:
+            syn = r.get("synth", {})
+            mine = {k: syn.get(k) for k in ident}
+            if mine != ident:
+                diff = ", ".join(f"{k} {mine[k]!r} (now {ident[k]!r})" for k in ident if mine[k] != ident[k])
+                raise InputError(f"{log} was made with other options: {diff}; use the same options, another --split or --out, or --overwrite")
+            if (out / r["video"]).is_file():
+                done[int(syn["index"])] = r
+        todo = [i for i in range(n) if i not in done]
+        summary.skipped = n - len(todo)
+        if on_progress:
+            on_progress(summary.skipped, None)
+        jobs = [(seed, split, i, cfg, str(out)) for i in todo]
+        for rec in _run(jobs, workers):
+            app.write(rec)
+            done[rec["synth"]["index"]] = rec
+            summary.written += 1
+            if on_progress:
+                on_progress(1, rec)
+    records = [done[i] for i in sorted(done) if i < n]
+    write_json(dataset, records)
+    summary.seconds = time.perf_counter() - t0
+    summary.events = dict(sorted(Counter(r["event_type"] for r in records).items()))
+    return summary
+
+
+def _run(jobs: list[tuple], workers: int) -> Iterator[dict]:
+    if workers == 1 or len(jobs) <= 1:
+        for j in jobs:
+            yield _work(j)
+        return
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    with ctx.Pool(workers, initializer=_init_worker) as pool:
+        yield from pool.imap_unordered(_work, jobs, chunksize=4)
+
+
+def _init_worker() -> None:
+    from ..video import cv2
+
+    cv2.setNumThreads(1)
+
+
+# --------------------------------------------------------------------------------------
+# validation of a HAWK-format record (used by tests and by `hawk synth --check`)
+
+
+def validate_record(r: dict, root: Path | None = None) -> list[str]:
+    """Problems with one record (empty when valid): HAWK fields and the synth extras."""
+    bad = []
+    if not isinstance(r.get("video"), str) or not r["video"]:
+        bad.append("video: missing")
+    elif root is not None and not (Path(root) / r["video"]).is_file():
+        bad.append(f"video: {r['video']} not found")
+    if not isinstance(r.get("description"), str) or len(r["description"].split()) < 5:
+        bad.append("description: missing or too short")
+    qa = r.get("QA")
+    if not isinstance(qa, list) or not all(isinstance(x, dict) and set(x) == {"q", "a"} and x["q"] and x["a"] for x in qa):
+        bad.append("QA: must be a list of {q, a} with non-empty strings")
+    else:
+        known = {q for q, _c, _s in QUESTIONS.values()}
+        bad += [f"QA: unknown question {x['q']!r}" for x in qa if x["q"] not in known]
+    if r.get("anomaly"):
+        ts, reg = r.get("time_span"), r.get("region")
+        if not ts or not 0 <= ts["start_frame"] <= ts["end_frame"] < r["num_frames"]:
+            bad.append("time_span: missing or outside the video")
+        if not reg or not (0 <= reg["bbox"][0] <= reg["bbox"][2] < r["size"] and 0 <= reg["bbox"][1] <= reg["bbox"][3] < r["size"]):
+            bad.append("region: missing or outside the frame")
+    elif r.get("time_span") is not None or r.get("region") is not None:
+        bad.append("normal video with a time_span/region")
+    return bad
+
+
+def load_dataset(path: Path) -> list[dict]:
+    return read_json_or_jsonl(Path(path))
