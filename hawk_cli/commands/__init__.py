@@ -8,12 +8,14 @@ from hawk_cli.commands.parse import parse
 from hawk_cli.commands.predict import predict
 from hawk_cli.commands.score import score
 from hawk_cli.commands.split import split
+from hawk_cli.commands.synth import synth
 from hawk_cli.commands.train import train
 
 REGISTRY = [
     ("flow", flow),
     ("parse", parse),
     ("split", split),
+    ("synth", synth),
     ("train", train),
     ("describe", describe),
     ("ask", ask),

@@ -62,11 +62,16 @@ class Agent:
     def T(self) -> int:
         return len(self.pos)
 
-    def finish(self, start_phase: float = 0.0) -> Agent:
-        """Derive gait phase from the distance moved and heading from the velocity (where moving)."""
+    def finish(self, start_phase: float = 0.0, *, from_frame: int = 0) -> Agent:
+        """Derive the gait phase from the distance moved (legs cycle once per stride). With
+        ``from_frame``, frames before it keep their phase and the gait continues from there."""
         step = np.r_[0.0, np.hypot(*np.diff(self.pos, axis=0).T)]
         stride = np.array([STRIDE.get(int(m), 1.5) for m in self.mode])
-        self.phase = start_phase + np.cumsum(2 * math.pi * step / stride)
+        phase = start_phase + np.cumsum(2 * math.pi * step / stride)
+        if from_frame > 0:
+            phase[from_frame:] = self.phase[from_frame - 1] + np.cumsum(2 * math.pi * step[from_frame:] / stride[from_frame:])
+            phase[:from_frame] = self.phase[:from_frame]
+        self.phase = phase
         return self
 
 
@@ -98,7 +103,7 @@ def cart_style(rng: np.random.Generator) -> dict:
 def object_style(rng: np.random.Generator) -> dict:
     name = str(rng.choice(["ball", "bottle", "bag", "rock"]))
     colour = {"ball": (220, 60, 40), "bottle": (60, 160, 90), "bag": (200, 200, 60), "rock": (90, 85, 80)}[name]
-    return {"name": name, "rgb": colour, "radius": {"ball": 0.14, "bottle": 0.12, "bag": 0.2, "rock": 0.12}[name]}
+    return {"name": name, "rgb": colour, "radius": {"ball": 0.2, "bottle": 0.16, "bag": 0.25, "rock": 0.18}[name]}
 
 
 # --------------------------------------------------------------------------------------

@@ -3,8 +3,9 @@
 Every event is built in two steps from the same random draws: the actors first get a normal
 trajectory (walk through, drive in lane), then, unless ``counterfactual`` is set, the event
 overwrites it from its start frame. The counterfactual render is therefore the same video
-with the anomaly replaced by normal behaviour, which is what the tests compare against to
-prove that the ground-truth span and region hold the anomalous motion.
+with the anomaly replaced by normal behaviour (walking on, driving in lane) or, for an agent
+that does not belong (a bicycle on a walkway, a wrong-way car), without that agent. The tests
+compare the two to prove that the ground-truth span and region hold the anomalous motion.
 """
 
 from __future__ import annotations
@@ -159,7 +160,7 @@ def _group(rng, cam, layout, T, fps, n) -> tuple[list[Agent], np.ndarray]:
         base = centre + r * np.array([math.cos(ang), math.sin(ang)])
         a = Agent.still("person", person_style(rng), T, pos=base, head=-np.array([math.cos(ang), math.sin(ang)]), mode=STAND)
         _mill(rng, a, base, T, fps, 0, T)
-        out.append(a)
+        out.append(a.finish(float(rng.uniform(0, 2 * math.pi))))
     return out, centre
 
 
@@ -194,9 +195,9 @@ def ev_running(rng, cam, layout, agents, T, fps, cf):
         ramp = 3
         v = np.where(np.arange(T) < t0, walk_v, np.minimum(run_v, walk_v + (run_v - walk_v) * (np.arange(T) - t0 + 1) / ramp))
         dist = np.cumsum(v / fps) - np.sum(v[: t0 + 1] / fps)
-        a.pos = P + dist[:, None] * d
+        a.pos[t0:] = P + dist[t0:, None] * d
         a.mode[t0:] = RUN
-        a.finish(a.phase[0])
+        a.finish(from_frame=t0)
     return [a], t0, T - 1, {"speed": run_v, "walk_speed": walk_v}
 
 
@@ -212,9 +213,6 @@ def _vehicle_on_path(kind):
         style["bike_rgb"] = tuple(int(c) for c in rng.integers(20, 230, 3))
         style["board_rgb"] = tuple(int(c) for c in rng.integers(20, 230, 3))
         cstyle = cart_style(rng)
-        if cf:  # a pedestrian walking the same line instead
-            a = _walker(rng, T, fps, cam, layout, band, speed=1.3, direction=d, at_frame=at, through=P, style=style)
-            return [a], 0, T - 1, {"speed": v}
         pos, head = straight(T, fps, P, at, d, v)
         if kind == "cart":
             a = Agent.still("cart", cstyle, T)
@@ -222,6 +220,8 @@ def _vehicle_on_path(kind):
             a = Agent.still("cyclist" if kind == "cycling" else "skateboarder", style, T, mode=RIDE if kind == "cycling" else SKATE)
         a.pos, a.head = pos, head
         a.finish()
+        if cf:  # the normal scene has no vehicle on the path
+            a.visible[:] = False
         return [a], 0, T - 1, {"speed": v}
 
     return ev
@@ -254,7 +254,7 @@ def ev_falling(rng, cam, layout, agents, T, fps, cf):
             end = up_at + 8
         else:
             gets_up = False
-        a.finish(a.phase[0])
+        a.finish(from_frame=t0)
     return [a], t0, end, {"gets_up": gets_up}
 
 
@@ -265,24 +265,24 @@ def ev_fighting(rng, cam, layout, agents, T, fps, cf):
     d = layout.axis if layout.kind != "plaza" else _unit(rng.standard_normal(2))
     sp = float(rng.uniform(1.0, 1.4))
     n = layout.normal if layout.kind != "plaza" else np.array([-d[1], d[0]])
+    # they walk towards each other on lines 0.8 m apart (the counterfactual: they pass)
     a = _walker(rng, T, fps, cam, layout, band, speed=sp, direction=d, at_frame=t0, through=P - 0.5 * d + 0.4 * n)
-    b = _walker(rng, T, fps, cam, layout, band, speed=sp, direction=-d, at_frame=t0, through=P + 0.5 * d + 0.4 * n)
-    if cf:  # they pass each other instead
-        b.pos = b.pos + 0.8 * n
+    b = _walker(rng, T, fps, cam, layout, band, speed=sp, direction=-d, at_frame=t0, through=P + 0.5 * d - 0.4 * n)
+    if cf:
         return [a, b], t0, T - 1, {}
-    b.pos = b.pos + 0.0
     freq = rng.uniform(1.8, 3.0, 2)
     ph = rng.uniform(0, 2 * math.pi, 2)
     t = (np.arange(T) - t0) / fps
+    close = np.clip((np.arange(T) - t0 + 1) / 3.0, 0, 1)[:, None]  # step in line with each other over 3 frames
     for k, (ag, sgn) in enumerate(((a, -1.0), (b, 1.0))):
         lunge = 0.2 * np.sin(2 * math.pi * freq[k] * t + ph[k]) + 0.05 * rng.standard_normal(T)
         sway = 0.15 * np.sin(2 * math.pi * 0.7 * t + ph[k])[:, None] * n[None, :]
-        pos = P + sgn * d * (0.5 + lunge[:, None]) + 0.4 * n + sway
+        pos = P + sgn * d * (0.5 + lunge[:, None]) - sgn * 0.4 * n * (1 - close) + sway
         ag.pos[t0:] = pos[t0:]
         ag.head[t0:] = -sgn * d
         ag.mode[t0:] = FIGHT
         ag.act[t0:] = np.sin(2 * math.pi * freq[k] * 1.3 * t[t0:] + ph[k])
-        ag.finish(ag.phase[0])
+        ag.finish(from_frame=t0)
     return [a, b], t0, T - 1, {}
 
 
@@ -303,7 +303,7 @@ def ev_loitering(rng, cam, layout, agents, T, fps, cf):
         vel = np.gradient(s)
         a.head[t0:] = np.where(vel[t0:, None] >= 0, d, -d)
         a.mode[t0:] = np.where(np.abs(vel[t0:]) * fps > 0.15, WALK, STAND)
-        a.finish(a.phase[0])
+        a.finish(from_frame=t0)
     return [a], t0, T - 1, {}
 
 
@@ -318,17 +318,20 @@ def ev_wrong_way(rng, cam, layout, agents, T, fps, cf):
     speed = float(rng.uniform(8.0, 12.0))
     at = float(rng.uniform(0.35, 0.6)) * T
     P = layout.to_world((lo + hi) / 2, lane["v"])
-    d = layout.axis * lane["dir"] * (1 if cf else -1)
-    pos, head = straight(T, fps, P, at, d, speed)
+    wrong, right = straight(T, fps, P, at, -layout.axis * lane["dir"], speed), straight(T, fps, P, at, layout.axis * lane["dir"], speed)
+    pos, head = wrong
     car = Agent.still("car", car_style(rng), T)
     car.pos, car.head = pos, head
+    if cf:  # the normal scene: no wrong-way car (its lane is cleared the same way)
+        car.visible[:] = False
     car.meta = {"lane": li, "speed": speed}
-    # oncoming cars in that lane that would meet it on screen are taken out of the scene
-    my_u = layout.to_uv(pos)[:, 0]
-    for i in _lane_agents(agents, li):
-        other_u = layout.to_uv(agents[i].pos)[:, 0]
-        if np.any(np.abs(other_u - my_u) < 8.0) or np.any(np.sign(other_u - my_u)[:-1] != np.sign(other_u - my_u)[1:]):
-            agents[i].visible[:] = False
+    # cars in that lane that would meet it (or overlap its counterfactual) are taken out of the scene
+    for traj in (wrong[0], right[0]):
+        my_u = layout.to_uv(traj)[:, 0]
+        for i in _lane_agents(agents, li):
+            other_u = layout.to_uv(agents[i].pos)[:, 0]
+            if np.any(np.abs(other_u - my_u) < 8.0) or np.any(np.sign(other_u - my_u)[:-1] != np.sign(other_u - my_u)[1:]):
+                agents[i].visible[:] = False
     return [car], 0, T - 1, {"lane": li, "speed": speed, "lanes": len(layout.lanes)}
 
 
@@ -426,7 +429,7 @@ def ev_throwing(rng, cam, layout, agents, T, fps, cf):
         obj.phase = 9.0 * t
         rest = rel + int(math.ceil((flight + 0.9) * fps))
         end = min(T - 1, rest)
-        a.finish(a.phase[0])
+        a.finish(from_frame=t0)
     return [a, obj], t0, end, {"object": obj.style["name"], "distance": dist}
 
 
@@ -444,7 +447,7 @@ def ev_dispersal(rng, cam, layout, agents, T, fps, cf):
             a.pos[t0:] = a.pos[t0] + dist[t0:, None] * away
             a.head[t0 + delay :] = away
             a.mode[t0 + delay :] = RUN
-            a.finish(0.0)
+            a.finish(from_frame=t0)
     return group, t0, T - 1, {"count": n}
 
 

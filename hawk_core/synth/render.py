@@ -87,17 +87,19 @@ def build_scene(seed: int, split: str, index: int, cfg: SynthConfig, *, counterf
     layout = make_layout(rng, kind, cam)
     light = make_lighting(rng)
     agents = populate(rng, cam, layout, cfg.frames, cfg.fps)
+    bg_seed = int(rng.integers(2**63))  # drawn before the event, so a counterfactual has the same background
     event_obj = build_event(rng, ev, cam, layout, agents, cfg.frames, cfg.fps, counterfactual)
     for i, a in enumerate(agents):
         a.id = i
     g = SceneGraph(kind=kind, camera=cam, layout=layout, agents=agents, event=event_obj, fps=cfg.fps, T=cfg.frames, lighting=light.name)
     g._light = light  # type: ignore[attr-defined]
+    g._bg_seed = bg_seed  # type: ignore[attr-defined]
     return g, rng
 
 
-def render(g: SceneGraph, rng: np.random.Generator) -> tuple[np.ndarray, dict[int, list]]:
+def render(g: SceneGraph, rng: np.random.Generator | None = None) -> tuple[np.ndarray, dict[int, list]]:
     """Frames (T, S, S, 3) RGB uint8, and each actor's per-frame bbox (None when not drawn)."""
-    bg, props = render_background(rng, g.camera, g.layout)
+    bg, props = render_background(np.random.default_rng(g._bg_seed), g.camera, g.layout)  # type: ignore[attr-defined]
     g.props = props
     lut = g._light.lut()  # type: ignore[attr-defined]
     bg = cv2.LUT(bg, lut)  # lighting: the background once, agents' colours once

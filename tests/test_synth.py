@@ -1,0 +1,172 @@
+"""hawk synth: determinism, every event's ground truth, HAWK format, CLI resume and errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hawk_core.errors import ConfigError, InputError
+from hawk_core.motion import farneback, flow_magnitude
+from hawk_core.synth import (
+    ANOMALY_TYPES, EVENTS, QUESTIONS, SynthConfig, event_type_from_text, make_video, synthesize, validate_record,
+)
+from hawk_core.video import sample_clip
+from tests.helpers import invoke
+
+SMALL = SynthConfig(frames=32)
+
+
+def test_same_seed_same_frames_and_text():
+    a = make_video(5, "train", 3, SMALL)
+    b = make_video(5, "train", 3, SMALL)
+    assert np.array_equal(a.frames, b.frames)
+    assert a.record == b.record
+    c = make_video(5, "test", 3, SMALL)  # another split: another stream
+    d = make_video(6, "train", 3, SMALL)  # another seed
+    assert not np.array_equal(a.frames, c.frames) and not np.array_equal(a.frames, d.frames)
+
+
+def _flow_diff(a: np.ndarray, b: np.ndarray, t: int) -> np.ndarray:
+    return flow_magnitude(farneback(a[t - 1], a[t]) - farneback(b[t - 1], b[t]))  # (S, S) px/frame
+
+
+@pytest.mark.parametrize("event", ANOMALY_TYPES)
+def test_event_span_and_region_hold_the_anomalous_motion(event):
+    """Render each event and its counterfactual (same seed, anomaly replaced by normal
+    behaviour): before the span the videos are identical; inside the span the optical flow
+    differs, and much more inside the region than outside it."""
+    v = make_video(2, "t", 1, SMALL, event=event)
+    r = v.record
+    assert r["event_type"] == event and r["anomaly"] and r["scene"] in EVENTS[event]
+    cf = make_video(2, "t", 1, SMALL, event=event, counterfactual=True, attempt=r["synth"]["attempt"])
+    s, e = r["time_span"]["start_frame"], r["time_span"]["end_frame"]
+    assert e - s + 1 >= 4
+    assert r["time_span"]["start_s"] == pytest.approx(s / r["fps"]) and r["time_span"]["end_s"] == pytest.approx((e + 1) / r["fps"])
+    assert np.array_equal(v.frames[:s], cf.frames[:s]), "frames before the span must match the normal counterfactual"
+    assert not np.array_equal(v.frames[s : e + 1], cf.frames[s : e + 1])
+    x0, y0, x1, y1 = (int(round(c)) for c in r["region"]["bbox"])
+    inside = np.zeros((SMALL.size, SMALL.size), dtype=bool)
+    inside[y0 : y1 + 1, x0 : x1 + 1] = True
+    d_in, d_out = [], []
+    for t in np.unique(np.linspace(max(s, 1), e, 8).round().astype(int)):  # 8 frames across the span
+        d = _flow_diff(v.frames, cf.frames, t)
+        d_in.append(d[inside].mean())
+        d_out.append(d[~inside].mean() if (~inside).any() else 0.0)
+    assert np.mean(d_in) > 0.1, f"{event}: motion in the region hardly differs from normal ({np.mean(d_in):.3f} px/frame)"
+    assert np.mean(d_in) > 2 * np.mean(d_out), f"{event}: the difference is not concentrated in the region"
+
+
+def test_running_is_faster_than_walking_in_the_flow():
+    """The runner looks like everyone else; only motion tells: the region's peak flow is
+    well above what walking produces in the same video before the run starts."""
+    v = make_video(4, "t", 0, SMALL, event="running")
+    r = v.record
+    s, e = r["time_span"]["start_frame"], r["time_span"]["end_frame"]
+    x0, y0, x1, y1 = (int(round(c)) for c in r["region"]["bbox"])
+    peak = lambda t: np.percentile(flow_magnitude(farneback(v.frames[t - 1], v.frames[t]))[y0 : y1 + 1, x0 : x1 + 1], 99.5)  # noqa: E731
+    before = [peak(t) for t in range(1, s)]
+    during = [peak(t) for t in range(s + 3, e + 1)]
+    assert np.median(during) > 1.5 * np.median(before)
+
+
+def test_descriptions_name_their_event_and_records_are_valid():
+    seen = set()
+    for i in range(36):
+        r = make_video(9, "train", i, SMALL).record
+        seen.add(r["event_type"])
+        assert event_type_from_text(r["description"]) == r["event_type"], r["description"]
+        assert len(r["QA"]) == SMALL.qa
+        assert len({x["q"] for x in r["QA"]}) == len(r["QA"])
+        assert validate_record(r) == [], validate_record(r)
+    assert len(seen) >= 8  # the random stream covers most types
+
+
+def test_questions_are_the_papers_open_questions():
+    prompts = pytest.importorskip("hawk_core.prompts")
+    missing = [q for q, _c, _s in QUESTIONS.values() if q not in prompts.OPEN_QUESTIONS]
+    assert not missing, missing
+
+
+def test_event_type_from_text_on_free_text():
+    assert event_type_from_text("A man suddenly falls to the ground.") == "falling"
+    assert event_type_from_text("Two cars collide at the junction.") == "collision"
+    assert event_type_from_text("A car drives against the flow of traffic.") == "wrong_way"
+    assert event_type_from_text("People walk calmly through the plaza.") == "normal"
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(ConfigError, match="frames"):
+        SynthConfig(frames=8)
+    with pytest.raises(ConfigError, match="unknown event"):
+        SynthConfig(events=("dancing",))
+    with pytest.raises(ConfigError, match="does not happen"):
+        make_video(0, "t", 0, SMALL, event="collision", scene="walkway")
+
+
+def test_synthesize_writes_hawk_records_and_readable_videos(tmp_path):
+    cfg = SynthConfig(frames=16, qa=2)
+    s = synthesize(tmp_path / "d", 5, 3, "train", cfg)
+    assert s.written == 5 and s.skipped == 0
+    records = json.loads((tmp_path / "d" / "train.json").read_text())
+    assert [r["synth"]["index"] for r in records] == list(range(5))
+    for r in records:
+        assert validate_record(r, tmp_path / "d") == []
+        clip = sample_clip(tmp_path / "d" / r["video"], 16, 224, with_prev=False)
+        assert clip.num_native_frames == 16 and clip.frames.shape == (16, 224, 224, 3)
+    assert not list((tmp_path / "d" / "videos").glob(".*"))  # no temporary files left
+
+
+def test_synthesize_resumes_and_refuses_other_options(tmp_path):
+    out = tmp_path / "d"
+    cfg = SynthConfig(frames=16)
+    synthesize(out, 3, 0, "train", cfg)
+    (out / "videos" / "train_s0_000001.mp4").unlink()  # lost video: made again
+    with open(out / "train.jsonl", "a") as fh:  # a torn last line from a killed run
+        fh.write('{"id": "train_s0_0000')
+    s = synthesize(out, 4, 0, "train", cfg)
+    assert (s.written, s.skipped) == (2, 2)
+    assert len(json.loads((out / "train.json").read_text())) == 4
+    with pytest.raises(InputError, match="seed 0"):
+        synthesize(out, 4, 1, "train", cfg)
+    with pytest.raises(InputError, match="frames 16"):
+        synthesize(out, 4, 0, "train", SynthConfig(frames=20))
+    s = synthesize(out, 2, 1, "train", cfg, overwrite=True)
+    assert s.written == 2 and len(list((out / "videos").glob("train_*.mp4"))) == 2
+
+
+def test_cli_synth_writes_resumes_and_prints_rate(tmp_path):
+    out = tmp_path / "d"
+    args = ("synth", "--out", out, "--n", "3", "--seed", "1", "--split", "test", "--frames", "16")
+    r = invoke(*args)
+    assert r.exit_code == 0, r.output
+    assert "3 written" in r.output and "videos/s" in r.output
+    assert len(json.loads((out / "test.json").read_text())) == 3
+    r = invoke(*args, "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["written"] == 0 and data["skipped_existing"] == 3
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--events", "dancing"), "unknown event type"),
+        (("--split", "a/b"), "split name"),
+        (("--n", "0"), "--n"),
+        (("--frames", "8"), "--frames"),
+    ],
+)
+def test_cli_synth_bad_input_one_line(tmp_path, extra, message):
+    r = invoke("synth", "--out", tmp_path / "d", "--n", "2", *extra)
+    assert r.exit_code == 2
+    assert message in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "d" / "train.json").exists()
+
+
+def test_cli_synth_out_is_a_file(tmp_path):
+    f = tmp_path / "file"
+    f.write_text("x")
+    r = invoke("synth", "--out", f, "--n", "1")
+    assert r.exit_code == 2 and "not a folder" in r.output
