@@ -125,9 +125,11 @@ def test_synthesize_resumes_and_refuses_other_options(tmp_path):
     (out / "videos" / "train_s0_000001.mp4").unlink()  # lost video: made again
     with open(out / "train.jsonl", "a") as fh:  # a torn last line from a killed run
         fh.write('{"id": "train_s0_0000')
+    (out / "videos" / ".train_s0_000003.999.tmp.mp4").write_bytes(b"half a video")  # and its temp file
     s = synthesize(out, 4, 0, "train", cfg)
     assert (s.written, s.skipped) == (2, 2)
     assert len(json.loads((out / "train.json").read_text())) == 4
+    assert not list((out / "videos").glob(".*"))
     with pytest.raises(InputError, match="seed 0"):
         synthesize(out, 4, 1, "train", cfg)
     with pytest.raises(InputError, match="frames 16"):
@@ -170,3 +172,18 @@ def test_cli_synth_out_is_a_file(tmp_path):
     f.write_text("x")
     r = invoke("synth", "--out", f, "--n", "1")
     assert r.exit_code == 2 and "not a folder" in r.output
+
+
+def test_committed_sample_is_what_the_readme_command_makes():
+    """examples/synth is made by `hawk synth --out examples/synth --n 1 --seed 4 --split sample
+    --events wrong_way --normal-fraction 0`; a generator change must regenerate it."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "examples" / "synth"
+    [committed] = json.loads((root / "sample.json").read_text())
+    cfg = SynthConfig(events=("wrong_way",), normal_fraction=0.0)
+    v = make_video(4, "sample", 0, cfg)
+    assert v.record == committed
+    clip = sample_clip(root / committed["video"], 48, 224, with_prev=False)
+    assert clip.num_native_frames == 48
+    assert np.abs(clip.frames.astype(int) - v.frames[clip.indices].astype(int)).mean() < 4  # mp4 is lossy

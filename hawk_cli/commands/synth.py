@@ -26,25 +26,28 @@ def synth(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete this split's videos and records in --out first.")] = False,
     json_out: JsonOut = False,
 ) -> None:
-    """Render a synthetic anomaly benchmark: fixed-camera walkways, plazas and roads with
-    walking pedestrians and cars in lanes, and anomalies that motion gives away — running,
-    cycling / skateboarding / a cart on a walkway, a fall, a fight, loitering, wrong-way
-    driving, a collision, a thrown object, a crowd scattering — plus normal videos.
+    """Render a synthetic anomaly benchmark where motion is the cue.
 
-    Every video (mp4, --size px, --frames frames) gets a HAWK-format record: a description,
-    answers to the paper's open-world questions, and extra fields event_type, time_span
-    (frames and seconds) and region (bbox). Same --seed/--split/options -> same videos and
-    text. Videos are written to a temporary name then renamed, records are appended one by
-    one, so an interrupted run resumes where it stopped; the dataset JSON is exported
-    atomically at the end.
+    Fixed-camera walkways, plazas and roads with walking pedestrians and
+    cars in lanes; anomalies that motion gives away: running, cycling /
+    skateboarding / a cart on a walkway, a fall, a fight, loitering,
+    wrong-way driving, a collision, a thrown object, a crowd scattering;
+    plus normal videos.
 
-    Event types: running, cycling, skateboarding, cart, falling, fighting, loitering,
-    wrong_way, collision, throwing, dispersal (and normal).
+    Each video (mp4) gets a HAWK-format record: a description, answers to
+    the paper's open-world questions, and event_type, time_span (frames and
+    seconds) and region (bbox). Same seed, split and options give the same
+    videos and text. Videos are written to a temporary name and renamed,
+    records appended one by one: an interrupted run resumes where it
+    stopped. OUT/<split>.json is exported atomically at the end.
+
+    Event types: running, cycling, skateboarding, cart, falling, fighting,
+    loitering, wrong_way, collision, throwing, dispersal (and normal).
 
     Examples:
-      hawk synth --out data/synth --n 2000 --seed 0 --split train --workers 2
+      hawk synth --out data/synth --n 2000 --seed 0 --split train -j 2
       hawk synth --out data/synth --n 200 --seed 1 --split test
-      hawk synth --out examples --n 1 --seed 7 --split sample --events wrong_way --normal-fraction 0
+      hawk synth --out ex --n 1 --events wrong_way --normal-fraction 0
     """
     import json
 

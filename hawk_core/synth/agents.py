@@ -192,12 +192,10 @@ def draw_person(img: np.ndarray, cam: Camera, a: Agent, t: int, *, seated: bool 
     trousers, shirt, skin = st["trousers_rgb"], st["shirt_rgb"], st["skin"]
     if a.lift[t] <= 0.01 and abs(a.tilt[t]) < 0.3 and lift is None:
         cv2.ellipse(img, (int(u), int(v)), (_th(0.14 * h), _th(0.04 * h)), 0, 0, 360, SHADOW, -1)
-    for kk, ff in ((K0, F0), (K1, F1)):
-        cv2.line(img, P[HIP], P[kk], trousers, leg_w)
-        cv2.line(img, P[kk], P[ff], trousers, leg_w)
+    legs = np.array([[P[F0], P[K0], P[HIP], P[K1], P[F1]]], dtype=np.int32)
+    cv2.polylines(img, legs, False, trousers, leg_w)
     cv2.line(img, P[HIP], P[SH], shirt, torso_w)
-    for hh in (H0, H1):
-        cv2.line(img, P[SH], P[hh], shirt, arm_w)
+    cv2.polylines(img, np.array([[P[H0], P[SH], P[H1]]], dtype=np.int32), False, shirt, arm_w)
     if h > 14:
         cv2.circle(img, P[H0], _th(0.025 * h), skin, -1)
         cv2.circle(img, P[H1], _th(0.025 * h), skin, -1)

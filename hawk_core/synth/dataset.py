@@ -79,7 +79,7 @@ def make_video(seed: int, split: str, index: int, cfg: SynthConfig = SynthConfig
         "fps": fps,
         "size": cfg.size,
         "camera": {"orientation": g.layout.orientation, "lighting": g.lighting, "ground_width_m": round(g.camera.width_m, 2)},
-        "agents": dict(Counter(a.kind for a in g.agents if a.visible.any())),
+        "agents": dict(Counter(g.agents[i].kind for i in sorted(g.on_screen))),  # on screen at some point
         "synth": {"seed": seed, "split": split, "index": index, "attempt": att, **cfg.to_dict()},
     }
     if span is not None and g.event.type != "normal":
@@ -158,6 +158,8 @@ def synthesize(out: Path, n: int, seed: int, split: str = "train", cfg: SynthCon
     (out / "videos").mkdir(parents=True, exist_ok=True)
     log = out / f"{split}.jsonl"
     dataset = out / f"{split}.json"
+    for stale in (out / "videos").glob(f".{split}_s*.tmp.mp4"):  # left by a killed run
+        stale.unlink(missing_ok=True)
     if overwrite:
         for old in (log, dataset):
             old.unlink(missing_ok=True)

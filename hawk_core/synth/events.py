@@ -57,6 +57,7 @@ class SceneGraph:
     T: int
     lighting: str = ""
     props: list[dict] = field(default_factory=list)
+    on_screen: set[int] = field(default_factory=set)  # agents drawn in at least one frame (filled by render)
 
 
 # --------------------------------------------------------------------------------------

@@ -119,6 +119,8 @@ def render(g: SceneGraph, rng: np.random.Generator | None = None) -> tuple[np.nd
         img[:] = bg
         for i in np.argsort(depth[:, t], kind="stable"):
             bb = draw_agent(img, g.camera, drawn[i], t)
+            if bb is not None:
+                g.on_screen.add(int(i))
             if i in boxes and bb is not None:
                 x0, y0, x1, y1 = bb
                 if x1 >= 0 and y1 >= 0 and x0 < S and y0 < S:  # on screen

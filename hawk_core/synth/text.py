@@ -89,7 +89,8 @@ def who(rng, g: SceneGraph, i: int, short: bool = False) -> str:
         return f"a small {st['colour']} utility cart"
     if a.kind == "object":
         return f"a {st['name']}"
-    base = {"person": ["a person", "a pedestrian", "someone", "a man", "a woman"][: 3], "cyclist": ["a cyclist"], "skateboarder": ["a skateboarder"]}[a.kind]
+    # figures carry no gender cue, so the grammar does not name one
+    base = {"person": ["a person", "a pedestrian", "someone"], "cyclist": ["a cyclist"], "skateboarder": ["a skateboarder"]}[a.kind]
     noun = _pick(rng, base)
     if short:
         return f"{noun} in {st['shirt']}"
@@ -159,16 +160,17 @@ def direction(g: SceneGraph, i: int, start: int, end: int) -> str:
 
 
 def _crowd(rng, g: SceneGraph) -> str:
-    people = sum(1 for a in g.agents if a.kind == "person" and a.role == "normal" and a.visible.any())
-    cars = sum(1 for a in g.agents if a.kind == "car" and a.role == "normal" and a.visible.any())
+    people = sum(1 for i, a in enumerate(g.agents) if a.kind == "person" and a.role == "normal" and i in g.on_screen)
     if g.kind == "road":
         return _pick(rng, ["Cars drive steadily in their lanes", "Traffic flows normally in both directions", "Vehicles keep to their lanes at a steady speed"]) + (
-            _pick(rng, [" and a few pedestrians walk along the sidewalks", " while pedestrians walk on the sidewalks"]) if people else "")
+            (" and a pedestrian walks along the sidewalk" if people == 1 else
+             _pick(rng, [f" and {'a few' if people <= 4 else 'several'} pedestrians walk along the sidewalks", " while pedestrians walk on the sidewalks"]))
+            if people else "")
     if people == 0:
         return "Few people are around"
     q = "a few" if people <= 4 else "several" if people <= 8 else "many"
     return _pick(rng, [f"{_cap(q)} pedestrians walk at a calm pace", f"{_cap(q)} people walk through the scene at a normal pace", f"{_cap(q)} pedestrians stroll past"]) + (
-        " in both directions" if g.kind == "walkway" else "") + ("" if cars == 0 else "")
+        " in both directions" if g.kind == "walkway" else "")
 
 
 # --------------------------------------------------------------------------------------
@@ -305,8 +307,8 @@ def _event_slots(rng, g: SceneGraph, span: tuple[int, int, list[float]] | None) 
 
 
 def _others(rng, g: SceneGraph, actors: list[int]) -> str:
-    people = sum(1 for a in g.agents if a.kind == "person" and a.role == "normal" and a.visible.any())
-    cars = sum(1 for a in g.agents if a.kind == "car" and a.role == "normal" and a.visible.any())
+    people = sum(1 for i, a in enumerate(g.agents) if a.kind == "person" and a.role == "normal" and i in g.on_screen)
+    cars = sum(1 for i, a in enumerate(g.agents) if a.kind == "car" and a.role == "normal" and i in g.on_screen)
     parts = []
     if people:
         parts.append(f"{'the ' + str(people) if people < 12 else 'the many'} other pedestrian{'s' if people != 1 else ''} nearby")
