@@ -25,8 +25,6 @@ from .scene import CAR_COLOURS, CLOTHES, HAIR, SKIN, TROUSERS, Camera
 WALK, RUN, STAND, FIGHT, THROW, RIDE, SKATE, LIE = range(8)
 STRIDE = {WALK: 1.5, RUN: 2.8, SKATE: 6.0, RIDE: 4.5}  # metres per full gait cycle
 
-PERSON_KINDS = ("person",)
-KINDS = ("person", "car", "cyclist", "skateboarder", "cart", "object")
 
 
 @dataclass
@@ -108,10 +106,6 @@ def object_style(rng: np.random.Generator) -> dict:
 
 # --------------------------------------------------------------------------------------
 # Drawing. Each function draws one agent at frame t into ``img`` and returns its bbox.
-
-
-def _bbox(pts: np.ndarray) -> tuple[float, float, float, float]:
-    return float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max())
 
 
 def _th(x: float) -> int:
