@@ -190,7 +190,7 @@ def draw_person(img: np.ndarray, cam: Camera, a: Agent, t: int, *, seated: bool 
     cv2.polylines(img, legs, False, trousers, leg_w)
     cv2.line(img, P[HIP], P[SH], shirt, torso_w)
     cv2.polylines(img, np.array([[P[H0], P[SH], P[H1]]], dtype=np.int32), False, shirt, arm_w)
-    if h > 14:
+    if h > 40:  # hands are sub-pixel on smaller figures
         cv2.circle(img, P[H0], _th(0.025 * h), skin, -1)
         cv2.circle(img, P[H1], _th(0.025 * h), skin, -1)
     if st.get("bag"):

@@ -210,11 +210,12 @@ def render_background(rng: np.random.Generator, cam: Camera, layout: Layout, px_
     x0 = float(np.clip(corners[:, 0].min(), -2 * W, -W / 2)) - 1.0
     x1 = float(np.clip(corners[:, 0].max(), W / 2, 2 * W)) + 1.0
     tw, th = int((x1 - x0) * px_per_m), int(D * px_per_m)
-    xs = (np.arange(tw) + 0.5) / px_per_m + x0
-    zs = (np.arange(th) + 0.5) / px_per_m
-    X, Z = np.meshgrid(xs, zs)
-    uv = layout.to_uv(np.stack([X, Z], axis=-1))
-    U, V = uv[..., 0], uv[..., 1]
+    xs = ((np.arange(tw) + 0.5) / px_per_m + x0).astype(np.float32)[None, :]  # (1, tw)
+    zs = ((np.arange(th) + 0.5) / px_per_m).astype(np.float32)[:, None]  # (th, 1)
+    ax, nx = layout.axis.astype(np.float32), layout.normal.astype(np.float32)
+    cx, cz = (float(c) for c in layout.centre)
+    U = (xs - cx) * ax[0] + (zs - cz) * ax[1]  # (th, tw) along the layout axis
+    V = (xs - cx) * nx[0] + (zs - cz) * nx[1]  # across it
     grass = _jitter(rng, rng.choice([(70, 120, 50), (90, 130, 60), (110, 120, 70), (130, 115, 80)]), 10)
     tex = np.empty((th, tw, 3), dtype=np.float32)
     tex[:] = grass
@@ -262,7 +263,7 @@ def render_background(rng: np.random.Generator, cam: Camera, layout: Layout, px_
     tex *= 1.0 + 0.05 * fine + 0.07 * coarse
     if rng.random() < 0.5:  # a shadow band from a building or tree line
         s = float(rng.uniform(-10, 10))
-        shade = np.clip((X * math.cos(s) + Z * math.sin(s) - rng.uniform(-5, 15)) / 2.0, 0, 1)[..., None]
+        shade = np.clip((xs * math.cos(s) + zs * math.sin(s) - rng.uniform(-5, 15)) / 2.0, 0, 1)[..., None]
         tex *= 1.0 - 0.25 * shade
     tex = np.clip(tex, 0, 255).astype(np.uint8)
 
