@@ -43,7 +43,8 @@ class SynthConfig:
         events = tuple(self.events)
         unknown = [e for e in events if e not in ANOMALY_TYPES]
         if unknown:
-            raise ConfigError(f"unknown event type(s) {', '.join(unknown)}; choose from {', '.join(ANOMALY_TYPES)}")
+            hint = " (normal videos come from normal_fraction / --normal-fraction)" if "normal" in unknown else ""
+            raise ConfigError(f"unknown event type(s) {', '.join(unknown)}; choose from {', '.join(ANOMALY_TYPES)}{hint}")
         if not events and self.normal_fraction < 1.0:
             raise ConfigError("events is empty: give at least one event type, or normal_fraction 1")
         object.__setattr__(self, "events", events)
