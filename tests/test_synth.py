@@ -10,7 +10,7 @@ import pytest
 from hawk_core.errors import ConfigError, InputError
 from hawk_core.motion import farneback, flow_magnitude
 from hawk_core.synth import (
-    ANOMALY_TYPES, EVENTS, QUESTIONS, SynthConfig, event_type_from_text, make_video, synthesize, validate_record,
+    ANOMALY_TYPES, EVENTS, SynthConfig, event_type_from_text, make_video, synthesize, validate_record,
 )
 from hawk_core.video import sample_clip
 from tests.helpers import invoke
@@ -89,10 +89,31 @@ def test_descriptions_name_their_event_and_records_are_valid():
     assert len(seen) >= 8  # the random stream covers most types
 
 
-def test_questions_are_the_papers_open_questions():
-    prompts = pytest.importorskip("hawk_core.prompts")
-    missing = [q for q, _c, _s in QUESTIONS.values() if q not in prompts.OPEN_QUESTIONS]
-    assert not missing, missing
+def test_questions_are_the_papers_and_match_their_class():
+    """The answerable questions are read from the paper's list by number; each number must
+    point at a question of the class (who/what/.../how much) its answer slot is written for."""
+    from hawk_core.prompts import OPEN_QUESTIONS
+    from hawk_core.synth import questions
+
+    qs = questions()
+    assert len(qs) == 18
+    for k, (text, cls, _slot) in qs.items():
+        assert text == OPEN_QUESTIONS[k - 1]
+        assert text.lower().startswith(cls + " "), (k, text, cls)
+        if cls == "how":
+            assert not text.lower().startswith("how much"), (k, text)
+
+
+def test_short_question_list_is_a_clear_error(tmp_path, monkeypatch):
+    from hawk_core import prompts
+
+    for name in ("describe_prompts.txt", "instruction.txt", "instruction_no_motion.txt"):
+        (tmp_path / name).write_text((prompts.prompts_dir() / name).read_text())
+    (tmp_path / "open_questions.txt").write_text("Who is causing the disturbance in the video?\n")
+    monkeypatch.setenv("HAWK_PROMPTS", str(tmp_path))
+    r = invoke("synth", "--out", tmp_path / "d", "--n", "1", "--frames", "16")
+    assert r.exit_code == 2 and "open_questions.txt holds 1 questions" in r.output
+    assert not (tmp_path / "d").exists()
 
 
 def test_event_type_from_text_on_free_text():

@@ -25,7 +25,7 @@ from ..errors import DataError, InputError
 from ..io import JsonlAppender, read_json_or_jsonl, write_json
 from .events import SceneGraph
 from .render import SynthConfig, build_scene, measure_event, render, write_mp4
-from .text import QUESTIONS, answer_questions, describe
+from .text import answer_questions, describe, questions
 
 MAX_ATTEMPTS = 12
 MIN_SPAN_FRAMES = 4
@@ -152,6 +152,7 @@ def synthesize(out: Path, n: int, seed: int, split: str = "train", cfg: SynthCon
     if workers < 1:
         raise InputError(f"workers must be >= 1, got {workers}")
     _check_split(split)
+    questions()  # the prompt files are readable and hold the paper's list, before anything is written
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(f"--out {out} exists and is not a folder")
@@ -231,7 +232,7 @@ def validate_record(r: dict, root: Path | None = None) -> list[str]:
     if not isinstance(qa, list) or not all(isinstance(x, dict) and set(x) == {"q", "a"} and x["q"] and x["a"] for x in qa):
         bad.append("QA: must be a list of {q, a} with non-empty strings")
     else:
-        known = {q for q, _c, _s in QUESTIONS.values()}
+        known = {q for q, _c, _s in questions().values()}
         bad += [f"QA: unknown question {x['q']!r}" for x in qa if x["q"] not in known]
     if r.get("anomaly"):
         ts, reg = r.get("time_span"), r.get("region")

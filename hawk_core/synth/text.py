@@ -18,30 +18,43 @@ import numpy as np
 
 from .events import SceneGraph
 
-# The paper's open-world questions (appendix D) that a synthetic scene graph can answer, by
-# their number in the paper's list of 100, with the 5W2H class and the answer slot.
-# This is the ONE place these are listed; the texts are checked against
-# hawk_core.prompts.OPEN_QUESTIONS when that module is present.
-QUESTIONS: dict[int, tuple[str, str, str]] = {
-    1: ("Who is causing the disturbance in the video?", "who", "who"),
-    2: ("What is the unusual activity happening in the video?", "what", "what"),
-    3: ("When did the anomaly occur in the video?", "when", "when"),
-    4: ("Where is the strange event taking place in the video?", "where", "where"),
-    5: ("Why is the object in the video behaving abnormally?", "why", "why"),
-    6: ("How is the anomaly in the video affecting the surroundings?", "how", "effect"),
-    7: ("How much damage was caused by the incident in the video?", "how much", "damage"),
-    8: ("Who is the main person involved in the unusual event?", "who", "who"),
-    9: ("What is the cause of the sudden change in the video?", "what", "cause"),
-    10: ("When does the suspicious activity start in the video?", "when", "start"),
-    12: ("Why are the people in the video reacting in that way?", "why", "reaction"),
-    13: ("How can I identify the source of the problem in the video?", "how", "cue"),
-    14: ("How much time does the abnormal event last in the video?", "how much", "duration"),
-    15: ("Who are the other people affected by the anomaly in the video?", "who", "others"),
-    19: ("Why is the vehicle in the video moving erratically?", "why", "vehicle"),
-    21: ("How much impact does the abnormal event have on the overall situation?", "how much", "impact"),
-    27: ("How can I differentiate between normal and abnormal behavior in a video?", "how", "contrast"),
-    51: ("What are the signs that indicate a potential anomaly in a video?", "what", "cue"),
+# The paper's open-world questions (appendix D) that a synthetic scene graph can answer: their
+# number in the paper's list of 100 -> (5W2H class, answer slot). The texts are read from
+# hawk_core.prompts.OPEN_QUESTIONS (prompts/open_questions.txt), the one place they live.
+QUESTION_SLOTS: dict[int, tuple[str, str]] = {
+    1: ("who", "who"),  # Who is causing the disturbance in the video?
+    2: ("what", "what"),  # What is the unusual activity happening in the video?
+    3: ("when", "when"),  # When did the anomaly occur in the video?
+    4: ("where", "where"),  # Where is the strange event taking place in the video?
+    5: ("why", "why"),  # Why is the object in the video behaving abnormally?
+    6: ("how", "effect"),  # How is the anomaly in the video affecting the surroundings?
+    7: ("how much", "damage"),  # How much damage was caused by the incident in the video?
+    8: ("who", "who"),  # Who is the main person involved in the unusual event?
+    9: ("what", "cause"),  # What is the cause of the sudden change in the video?
+    10: ("when", "start"),  # When does the suspicious activity start in the video?
+    12: ("why", "reaction"),  # Why are the people in the video reacting in that way?
+    13: ("how", "cue"),  # How can I identify the source of the problem in the video?
+    14: ("how much", "duration"),  # How much time does the abnormal event last in the video?
+    15: ("who", "others"),  # Who are the other people affected by the anomaly in the video?
+    19: ("why", "vehicle"),  # Why is the vehicle in the video moving erratically?
+    21: ("how much", "impact"),  # How much impact does the abnormal event have on the overall situation?
+    27: ("how", "contrast"),  # How can I differentiate between normal and abnormal behavior in a video?
+    51: ("what", "cue"),  # What are the signs that indicate a potential anomaly in a video?
 }
+
+
+def questions() -> dict[int, tuple[str, str, str]]:
+    """Paper number -> (question text, 5W2H class, answer slot) for the answerable questions."""
+    from ..errors import ConfigError
+    from ..prompts import OPEN_QUESTIONS, prompts_dir
+
+    if len(OPEN_QUESTIONS) < max(QUESTION_SLOTS):
+        raise ConfigError(
+            f"{prompts_dir() / 'open_questions.txt'} holds {len(OPEN_QUESTIONS)} questions; hawk synth answers the paper's "
+            f"numbers up to {max(QUESTION_SLOTS)}, so it needs the paper's list of 100"
+        )
+    return {k: (OPEN_QUESTIONS[k - 1], c, slot) for k, (c, slot) in QUESTION_SLOTS.items()}
+
 
 # event type -> keyword pattern; checked in this order (more specific first)
 _KEYWORDS: list[tuple[str, str]] = [
@@ -353,7 +366,7 @@ def describe(rng: np.random.Generator, g: SceneGraph, span) -> tuple[str, dict]:
 
 def answer_questions(rng: np.random.Generator, slots: dict, n: int) -> list[dict]:
     """``n`` question-answer pairs, covering different 5W2H classes before repeating one."""
-    usable = [(k, q) for k, q in QUESTIONS.items() if slots.get(q[2])]
+    usable = [(k, q) for k, q in questions().items() if slots.get(q[2])]
     by_class: dict[str, list] = {}
     for k, q in usable:
         by_class.setdefault(q[1], []).append((k, q))
