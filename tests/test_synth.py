@@ -214,3 +214,12 @@ def test_committed_sample_is_what_the_readme_command_makes():
     clip = sample_clip(root / committed["video"], 48, 224, with_prev=False)
     assert clip.num_native_frames == 48
     assert np.abs(clip.frames.astype(int) - v.frames[clip.indices].astype(int)).mean() < 4  # mp4 is lossy
+
+
+def test_workers_give_the_same_dataset(tmp_path):
+    cfg = SynthConfig(frames=16, qa=1)
+    synthesize(tmp_path / "a", 4, 8, "train", cfg, workers=1)
+    synthesize(tmp_path / "b", 4, 8, "train", cfg, workers=2)
+    a = json.loads((tmp_path / "a" / "train.json").read_text())
+    b = json.loads((tmp_path / "b" / "train.json").read_text())
+    assert a == b

@@ -204,7 +204,9 @@ def _run(jobs: list[tuple], workers: int) -> Iterator[dict]:
         return
     import multiprocessing as mp
 
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    # spawn, not fork: forking a process that already runs threads (OpenCV's pool, torch's
+    # OpenMP when a caller imported it) can deadlock the children
+    ctx = mp.get_context("spawn")
     with ctx.Pool(workers, initializer=_init_worker) as pool:
         yield from pool.imap_unordered(_work, jobs, chunksize=4)
 

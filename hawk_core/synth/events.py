@@ -344,7 +344,7 @@ def ev_collision(rng, cam, layout, agents, T, fps, cf):
         la, lb = lb, la
     A, B = layout.lanes[la], layout.lanes[lb]
     tc = _span_start(rng, T, 0.4, 0.6)
-    swerve = int(rng.integers(5, 9))
+    swerve = min(int(rng.integers(5, 9)), tc)  # frames of veering before the impact
     lo, hi = visible_range(cam, layout, (A["v"] + B["v"]) / 2, 0.2)
     uc = float(rng.uniform(lo, hi))
     va, vb = float(rng.uniform(8.0, 11.0)), float(rng.uniform(9.0, 13.0))
