@@ -202,18 +202,32 @@ def test_cli_synth_out_is_a_file(tmp_path):
 
 
 def test_committed_sample_is_what_the_readme_command_makes():
-    """examples/synth is made by `hawk synth --out examples/synth --n 1 --seed 4 --split sample
-    --events wrong_way --normal-fraction 0`; a generator change must regenerate it."""
+    """examples/sample.mp4 (+ .json) is made by `hawk synth --out examples/sample.mp4 --seed 4
+    --split sample --events wrong_way --normal-fraction 0`; a generator change must remake it."""
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1] / "examples" / "synth"
+    root = Path(__file__).resolve().parents[1] / "examples"
     [committed] = json.loads((root / "sample.json").read_text())
-    cfg = SynthConfig(events=("wrong_way",), normal_fraction=0.0)
-    v = make_video(4, "sample", 0, cfg)
-    assert v.record == committed
-    clip = sample_clip(root / committed["video"], 48, 224, with_prev=False)
+    assert committed["video"] == "sample.mp4" and validate_record(committed, root) == []
+    v = make_video(4, "sample", 0, SynthConfig(events=("wrong_way",), normal_fraction=0.0))
+    assert {**v.record, "video": "sample.mp4"} == committed
+    clip = sample_clip(root / "sample.mp4", 48, 224, with_prev=False)
     assert clip.num_native_frames == 48
     assert np.abs(clip.frames.astype(int) - v.frames[clip.indices].astype(int)).mean() < 4  # mp4 is lossy
+
+
+def test_cli_synth_single_video(tmp_path):
+    out = tmp_path / "clip.mp4"
+    args = ("synth", "--out", out, "--seed", "2", "--events", "falling", "--normal-fraction", "0", "--frames", "16")
+    r = invoke(*args)
+    assert r.exit_code == 0, r.output
+    [rec] = json.loads((tmp_path / "clip.json").read_text())
+    assert rec["video"] == "clip.mp4" and rec["event_type"] == "falling" and validate_record(rec, tmp_path) == []
+    r = invoke(*args)
+    assert r.exit_code == 2 and "--overwrite" in r.output
+    assert invoke(*args, "--overwrite").exit_code == 0
+    r = invoke("synth", "--out", tmp_path / "x.mp4", "--n", "3")
+    assert r.exit_code == 2 and "--n must be 1" in r.output and not (tmp_path / "x.mp4").exists()
 
 
 def test_workers_give_the_same_dataset(tmp_path):

@@ -12,8 +12,11 @@ from hawk_cli._common import JsonOut, Workers, console, guarded
 
 @guarded
 def synth(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: videos/, <split>.jsonl (resume log), <split>.json (the dataset).")],
-    n: Annotated[int, typer.Option("--n", "-n", min=1, help="Number of videos in the split.")] = 100,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Output folder (videos/, <split>.jsonl resume log, <split>.json dataset), or a .mp4 path for one video with its record in a .json beside it."),
+    ],
+    n: Annotated[int | None, typer.Option("--n", "-n", min=1, help="Number of videos in the split [default: 100; 1 for a .mp4 --out].", show_default=False)] = None,
     seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed; with --split it fixes every video. Use different seeds (or splits) for train and test.")] = 0,
     split: Annotated[str, typer.Option("--split", help="Split name (names the files; also part of each video's random stream).")] = "train",
     frames: Annotated[int, typer.Option("--frames", "-T", min=16, max=256, help="Frames per video.")] = 48,
@@ -34,6 +37,9 @@ def synth(
     wrong-way driving, a collision, a thrown object, a crowd scattering;
     plus normal videos.
 
+    With --out CLIP.mp4, one video (index 0 of --split/--seed) is written
+    there and its record to CLIP.json.
+
     Each video (mp4) gets a HAWK-format record: a description, answers to
     the paper's open-world questions, and event_type, time_span (frames and
     seconds) and region (bbox). Same seed, split and options give the same
@@ -47,20 +53,33 @@ def synth(
     Examples:
       hawk synth --out data/synth --n 2000 --seed 0 --split train -j 2
       hawk synth --out data/synth --n 200 --seed 1 --split test
-      hawk synth --out ex --n 1 --events wrong_way --normal-fraction 0
+      hawk synth --out clip.mp4 --events falling --normal-fraction 0
     """
     import json
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from hawk_core.synth import SynthConfig, synthesize
+    from hawk_core.errors import InputError
+    from hawk_core.synth import SynthConfig, synthesize, write_single
 
     wanted = tuple(e.strip() for e in events.split(",") if e.strip())
     cfg = SynthConfig(frames=frames, fps=fps, size=size, normal_fraction=normal_fraction, qa=qa, **({"events": wanted} if wanted else {}))
+    if out.suffix.lower() == ".mp4":
+        if n not in (None, 1):
+            raise InputError(f"--out {out} is one video; --n must be 1 (got {n}), or give a folder")
+        rec = write_single(out, seed, split, cfg, overwrite=overwrite)
+        if json_out:
+            console.print_json(json.dumps(rec))
+        else:
+            span = rec["time_span"]
+            when = f", {span['start_s']:.1f}-{span['end_s']:.1f} s" if span else ""
+            console.print(f"{rec['event_type']} ({rec['scene']}{when}) -> {out} and {out.with_suffix('.json')}\n{rec['description']}")
+        return
     with Progress(
         TextColumn("[bold]synth"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), TextColumn("{task.description}"),
         console=console, transient=not console.is_terminal, disable=json_out,
     ) as progress:
+        n = 100 if n is None else n
         task = progress.add_task("", total=n)
 
         def on_progress(k: int, rec: dict | None) -> None:

@@ -13,12 +13,12 @@ region), :mod:`.text` (description grammar, questions, answers), :mod:`.dataset`
 incremental resumable writing).
 """
 
-from .dataset import SynthSummary, SynthVideo, make_video, synthesize, validate_record, video_id
+from .dataset import SynthSummary, SynthVideo, make_video, synthesize, validate_record, video_id, write_single
 from .events import ANOMALY_TYPES, EVENT_TYPES, EVENTS
 from .render import GENERATOR_VERSION, SynthConfig, build_scene, render
 from .text import QUESTION_SLOTS, event_type_from_text, questions
 
 __all__ = [
     "ANOMALY_TYPES", "EVENTS", "EVENT_TYPES", "GENERATOR_VERSION", "QUESTION_SLOTS", "SynthConfig", "SynthSummary", "SynthVideo",
-    "build_scene", "event_type_from_text", "make_video", "questions", "render", "synthesize", "validate_record", "video_id",
+    "build_scene", "event_type_from_text", "make_video", "questions", "render", "synthesize", "validate_record", "video_id", "write_single",
 ]

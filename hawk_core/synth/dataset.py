@@ -6,7 +6,8 @@ Layout of an output folder (several splits and seeds may share one)::
     DIR/<split>.jsonl                        one record per finished video (the resume log)
     DIR/<split>.json                         the HAWK-format dataset, exported atomically
 
-A record's ``video`` path is relative to the folder holding the JSON file.
+A record's ``video`` path is relative to the folder holding the JSON file. One video can also
+be written on its own (:func:`write_single`): ``clip.mp4`` with its record in ``clip.json``.
 """
 
 from __future__ import annotations
@@ -108,6 +109,28 @@ def _work(args: tuple) -> dict:
     seed, split, index, cfg, out = args
     v = make_video(seed, split, index, cfg)
     write_video_atomic(Path(out) / v.record["video"], v.frames, cfg.fps)
+    return v.record
+
+
+def write_single(path: Path, seed: int, split: str = "sample", cfg: SynthConfig = SynthConfig(), *, index: int = 0,
+                 overwrite: bool = False) -> dict:
+    """One video at ``path`` (.mp4) and its record, a one-item HAWK dataset, beside it
+    (``path`` with .json; its ``video`` is the file name). Both written atomically."""
+    from ..io import write_json
+
+    path = Path(path)
+    if path.suffix.lower() != ".mp4":
+        raise InputError(f"{path}: a single video must be written to an .mp4 path")
+    _check_split(split)
+    questions()
+    meta = path.with_suffix(".json")
+    if not overwrite and (path.exists() or meta.exists()):
+        raise InputError(f"{path if path.exists() else meta} already exists; pass --overwrite to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    v = make_video(seed, split, index, cfg)
+    v.record["video"] = path.name
+    write_video_atomic(path, v.frames, cfg.fps)
+    write_json(meta, [v.record])
     return v.record
 
 
