@@ -1,0 +1,160 @@
+"""`hawk review`: check generated annotations by hand (accept / edit / reject), resumable."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from hawk_cli._common import console, guarded
+
+HELP_KEYS = "[bold]a[/]ccept  [bold]e[/]dit  [bold]r[/]eject  [bold]s[/]kip  [bold]b[/]ack  [bold]q[/]uit"
+
+
+def _ask(prompt: str) -> str | None:
+    """One line from stdin (works with a pipe or a script); None at end of input."""
+    console.print(prompt, end="", markup=True, highlight=False)
+    line = sys.stdin.readline()
+    if not line:
+        console.print()
+        return None
+    return line.rstrip("\n")
+
+
+@guarded
+def review(
+    dataset: Annotated[Path, typer.Argument(help="Dataset written by `hawk annotate` (a JSON list of HAWK records).", show_default=False)],
+    decisions: Annotated[Optional[Path], typer.Option("--decisions", help="Review log (default: DATASET.review.jsonl next to the dataset).")] = None,
+    export: Annotated[Optional[Path], typer.Option("--export", "-e", help="Write the accepted and edited records to this new JSON file at the end.")] = None,
+    export_only: Annotated[bool, typer.Option("--export-only", help="Do not review; only export (and show the counts).")] = False,
+    redo: Annotated[bool, typer.Option("--redo", help="Go through every record again, decided ones included.")] = False,
+    frames: Annotated[bool, typer.Option("--frames/--no-frames", help="Write a key-frame contact sheet per record (DATASET.review/NNNN.jpg) to look at.")] = True,
+) -> None:
+    """Check annotations by hand, as the paper's manual check (appendix D): for each record
+    see its key frames, clip captions, description and QA, then accept, edit or reject it.
+
+    The dataset is never modified: decisions (with edits, time and reviewer) go to
+    DATASET.review.jsonl, one line each, saved at once; run the command again to resume
+    where you left off. `--export` writes the accepted and edited records to a new file.
+
+    Keys: a accept, e edit (description, then each question and answer: Enter keeps a
+    field, '-' deletes a QA pair; then new pairs), r reject, s skip, b back, q quit.
+    Input may come from a pipe or script (one answer per line).
+
+    Examples:
+      hawk review data.json
+      hawk review data.json --export data.reviewed.json
+      hawk review data.json --export-only --export data.reviewed.json
+    """
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from hawk_core.errors import HawkError
+    from hawk_core.review import ReviewLog, key_frame_sheet
+
+    with ReviewLog(dataset, decisions) as log:
+        todo = [] if export_only else log.pending(redo)
+        total = len(log.records)
+        if not export_only:
+            c = log.counts()
+            console.print(f"{total} records, {total - c['pending']} decided, {len(todo)} to review; decisions -> {log.path}")
+        pos = 0
+        while pos < len(todo):
+            i = todo[pos]
+            rec = log.current(i)
+            prov = rec.get("provenance", {}) if isinstance(rec.get("provenance"), dict) else {}
+            head = f"[bold]record {i + 1}/{total}[/]  {rec['video']}"
+            if prov.get("low_quality"):
+                head += "  [yellow](LOW QUALITY: embedded model)[/]"
+            if i in log.decisions:
+                head += f"  [dim](was: {log.decisions[i]['decision']})[/]"
+            console.rule(head)
+            if prov:
+                cap = prov.get("captioner", {})
+                console.print(f"[dim]llm {prov.get('llm', '?')}, captioner {cap.get('captioner', cap) if isinstance(cap, dict) else cap}, prompts {prov.get('prompt_version', '?')}[/]")
+            if frames:
+                target = dataset.with_name(dataset.stem + ".review") / f"{i + 1:04d}.jpg"
+                try:
+                    if not target.exists():
+                        key_frame_sheet(Path(rec["video"]), target)
+                    console.print(f"key frames: {target}")
+                except HawkError as e:
+                    console.print(f"[dim]key frames unavailable: {e}[/]")
+            clips = prov.get("clips") or []
+            if clips:
+                t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+                t.add_column("clip", no_wrap=True)
+                t.add_column("caption")
+                for c in clips:
+                    span = f"{c['start']:.1f}-{c['end']:.1f}s" if c.get("start") is not None and c.get("end") is not None else "-"
+                    t.add_row(span, c["caption"])
+                console.print(t)
+            console.print(Panel(rec["description"], title="description", title_align="left"))
+            for k, qa in enumerate(rec.get("QA", []), 1):
+                console.print(f"[bold]Q{k}[/] {qa['q']}\n[bold]A{k}[/] {qa['a']}")
+            ans = _ask(f"{HELP_KEYS} > ")
+            if ans is None:
+                console.print("end of input; decisions so far are saved")
+                break
+            key = ans.strip().lower()[:1]
+            if key == "a":
+                log.decide(i, "accept")
+            elif key == "r":
+                log.decide(i, "reject")
+            elif key == "e":
+                edited = _edit(rec)
+                if edited is None:
+                    console.print("end of input during the edit; this record was not changed")
+                    break
+                log.decide(i, "edit", edited)
+                console.print("[green]saved the edit[/]")
+            elif key == "s":
+                pass
+            elif key == "b":
+                pos = max(0, pos - 1)
+                continue
+            elif key == "q":
+                console.print("stopped; run the same command to resume")
+                break
+            else:
+                console.print(f"[yellow]unknown key {ans!r}[/]")
+                continue
+            pos += 1
+        c = log.counts()
+        console.print(f"accepted {c['accept']}, edited {c['edit']}, rejected {c['reject']}, pending {c['pending']} ({log.path})")
+        if export is not None:
+            n = log.export(export)
+            console.print(f"exported {n} records -> {export}")
+
+
+def _edit(rec: dict) -> dict | None:
+    """Field-by-field edit from stdin; Enter keeps a field, '-' deletes a QA pair."""
+    new = dict(rec)
+    d = _ask("description (Enter keeps it): ")
+    if d is None:
+        return None
+    if d.strip():
+        new["description"] = d.strip()
+    qa = []
+    for k, pair in enumerate(rec.get("QA", []), 1):
+        q = _ask(f"Q{k} (Enter keeps, '-' deletes the pair): ")
+        if q is None:
+            return None
+        if q.strip() == "-":
+            continue
+        a = _ask(f"A{k} (Enter keeps): ")
+        if a is None:
+            return None
+        qa.append({"q": q.strip() or pair["q"], "a": a.strip() or pair["a"]})
+    while True:
+        q = _ask("new question (Enter to finish): ")
+        if q is None or not q.strip():
+            break
+        a = _ask("its answer: ")
+        if a is None or not a.strip():
+            break
+        qa.append({"q": q.strip(), "a": a.strip()})
+    new["QA"] = qa
+    return new
