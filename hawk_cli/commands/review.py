@@ -31,6 +31,9 @@ def review(
     export_only: Annotated[bool, typer.Option("--export-only", help="Do not review; only export (and show the counts).")] = False,
     redo: Annotated[bool, typer.Option("--redo", help="Go through every record again, decided ones included.")] = False,
     frames: Annotated[bool, typer.Option("--frames/--no-frames", help="Write a key-frame contact sheet per record (DATASET.review/NNNN.jpg) to look at.")] = True,
+    web: Annotated[bool, typer.Option("--web", help="Review in the browser instead: a local page on 127.0.0.1 with the video playing (Ctrl-C to stop).")] = False,
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port of --web (0: any free port).")] = 8765,
+    open_browser: Annotated[bool, typer.Option("--open", help="Open the --web page in the default browser.")] = False,
 ) -> None:
     """Check annotations by hand, as the paper's manual check (appendix D): for each record
     see its key frames, clip captions, description and QA, then accept, edit or reject it.
@@ -43,8 +46,12 @@ def review(
     field, '-' deletes a QA pair; then new pairs), r reject, s skip, b back, q quit.
     Input may come from a pipe or script (one answer per line).
 
+    `--web` serves the same review as a page on 127.0.0.1 (video playing, captions,
+    editable description and QA, keys a / r / n / p); decisions go to the same file.
+
     Examples:
       hawk review data.json
+      hawk review data.json --web --export data.reviewed.json     # then open http://127.0.0.1:8765/
       hawk review data.json --export data.reviewed.json
       hawk review data.json --export-only --export data.reviewed.json
     """
@@ -55,6 +62,9 @@ def review(
     from hawk_core.review import ReviewLog, key_frame_sheet
 
     with ReviewLog(dataset, decisions) as log:
+        if web and not export_only:
+            _serve(log, port, export, open_browser)
+            return
         todo = [] if export_only else log.pending(redo)
         total = len(log.records)
         if not export_only:
@@ -127,6 +137,39 @@ def review(
         if export is not None:
             n = log.export(export)
             console.print(f"exported {n} records -> {export}")
+
+
+def _serve(log, port: int, export: Path | None, open_browser: bool) -> None:
+    from hawk_core.errors import InputError
+    from hawk_core.review_web import ReviewServer
+
+    try:
+        srv = ReviewServer(log, port=port, export=export)
+    except OSError as e:
+        raise InputError(f"cannot listen on 127.0.0.1:{port} ({e.strerror}); pick another --port") from None
+    c = log.counts()
+    console.print(f"reviewing {len(log.records)} records ({c['pending']} pending) at [bold]{srv.url}[/]; decisions -> {log.path}; Ctrl-C to stop")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(srv.url)
+    import signal
+
+    def _stop(*_):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _stop)  # `kill` stops it as cleanly as Ctrl-C
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        srv.httpd.server_close()
+    c = log.counts()
+    console.print(f"accepted {c['accept']}, edited {c['edit']}, rejected {c['reject']}, pending {c['pending']} ({log.path})")
+    if export is not None:
+        console.print(f"exported {log.export(export)} records -> {export}")
 
 
 def _edit(rec: dict) -> dict | None:
