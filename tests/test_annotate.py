@@ -144,6 +144,8 @@ def test_bad_input(tmp_path, server):
     assert r.exit_code == 2 and "unknown captioner 'magic'" in r.output
     r = invoke("annotate", tmp_path / "v", "--out", tmp_path / "x.json", "-m", "m", "--clips", "scenes")
     assert r.exit_code == 2 and "unknown clip mode" in r.output
+    r = invoke("annotate", tmp_path / "v", "--out", tmp_path / "x.json", "-c", "vision")
+    assert r.exit_code == 2 and "vision model" in r.output
     r = invoke("annotate", tmp_path / "v", "--out", tmp_path / "x.json", "-m", "m", "-c", "file")
     assert r.exit_code == 2 and "--captions" in r.output
 
@@ -293,3 +295,29 @@ def test_offline_fallback_flags_low_quality(tmp_path):
     rec = json.loads(out.read_text())[0]
     assert rec["provenance"]["low_quality"] is True and rec["provenance"]["llm"].startswith("embedded:")
     assert len(rec["description"]) >= 40 and len(rec["QA"]) == 1 and rec["QA"][0]["a"]
+
+
+def test_remote_model_needs_a_key_or_endpoint(tmp_path, monkeypatch):
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    (tmp_path / "v").mkdir()
+    write_video(tmp_path / "v" / "a.mp4", moving_square_frames(12, 64))
+    r = invoke("annotate", tmp_path / "v", "--out", tmp_path / "x.json", "-m", "gpt-4o")
+    assert r.exit_code == 2 and "OPENAI_API_KEY" in r.output and "--llm-model embedded" in r.output
+    # an endpoint that is down: retried, then recorded as a failure per video, one line each
+    r = invoke("annotate", tmp_path / "v", "--out", tmp_path / "x.json", "-m", "m", "--base-url", "http://127.0.0.1:9/v1", "--retries", "1", "--backoff", "0", "-c", "vision")
+    assert r.exit_code == 1 and "cannot reach http://127.0.0.1:9/v1" in r.output and "Traceback" not in r.output
+
+
+def test_two_runs_cannot_write_one_work_file(tmp_path, videos, server):
+    server()
+    from hawk_core.annotate.pipeline import _lock_work_file, work_path
+
+    out = tmp_path / "ds.json"
+    held = _lock_work_file(work_path(out))
+    try:
+        r = _annotate(videos, out)
+        assert r.exit_code == 2 and "another `hawk annotate` is writing" in r.output
+    finally:
+        held.close()
+    assert _annotate(videos, out).exit_code == 0

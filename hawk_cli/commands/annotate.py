@@ -65,7 +65,7 @@ def annotate(
     from hawk_core.annotate.llm import RetryPolicy, Usage, build_chat_model
     from hawk_core.annotate.pipeline import AnnotateConfig, Annotator, resolve_videos, work_path
     from hawk_core.annotate.prompts import AnnotatePrompts
-    from hawk_core.errors import InputError
+    from hawk_core.errors import ConfigError, InputError, RemoteError
 
     if out.suffix.lower() != ".json":
         raise InputError(f"--out must be a .json file, got {out}")
@@ -76,12 +76,16 @@ def annotate(
     prompts = AnnotatePrompts.load()
     usage = Usage()
 
-    if llm_model is None or llm_model.lower() in ("embedded", "smollm2"):
-        err_console.print("[yellow]warning:[/] using the embedded SmolLM2-135M offline: descriptions and answers will be LOW QUALITY "
-                          "(flagged in the records). Pass --llm-model with an OpenAI-compatible model for real annotations.")
+    embedded = llm_model is None or llm_model.lower() in ("embedded", "smollm2")
+    if captioner == "vision" and (caption_model or "").lower() in ("", "embedded", "smollm2") and embedded:
+        raise ConfigError("--captioner vision needs an OpenAI-compatible vision model: pass --caption-model or --llm-model")
+    if embedded or captioner == "perception":
         from hawk_cli._common import set_torch_threads
 
         set_torch_threads(None)
+    if embedded:
+        err_console.print("[yellow]warning:[/] using the embedded SmolLM2-135M offline: descriptions and answers will be LOW QUALITY "
+                          "(flagged in the records). Pass --llm-model with an OpenAI-compatible model for real annotations.")
     llm = build_chat_model(llm_model, base_url=base_url, timeout=timeout)
     vision = None
     if captioner == "vision":
@@ -136,4 +140,5 @@ def annotate(
         if llm.low_quality:
             console.print("[yellow]low quality:[/] annotated by the embedded 135M model; review every record (`hawk review`) or rerun with --llm-model.")
     if video_list and counts["ok"] + counts["done"] == 0:
-        raise InputError(f"no video could be annotated ({counts['skipped']} skipped, {counts['failed']} failed); first: {problems[0].reason if problems else '?'}")
+        msg = f"no video could be annotated ({counts['skipped']} skipped, {counts['failed']} failed); first: {problems[0].reason if problems else '?'}"
+        raise (RemoteError(msg) if counts["failed"] else InputError(msg))

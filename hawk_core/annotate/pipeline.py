@@ -24,8 +24,8 @@ from __future__ import annotations
 import datetime as _dt
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError, HawkError, InputError, RemoteError, VideoError
@@ -101,6 +101,22 @@ def resolve_videos(inputs: list[Path]) -> list[Path]:
             seen.add(k)
             uniq.append(v)
     return uniq
+
+
+def _lock_work_file(work: Path):
+    """An exclusive lock beside the working file, so two runs never write it at once."""
+    work.parent.mkdir(parents=True, exist_ok=True)
+    fh = open(work.with_name(work.name + ".lock"), "w")
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; one run at a time is up to the user
+        return fh
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        fh.close()
+        raise InputError(f"another `hawk annotate` is writing {work}; wait for it or stop it first") from None
+    return fh
 
 
 # ---- output validation --------------------------------------------------------------------
@@ -310,7 +326,9 @@ class Annotator:
         """Annotate ``videos`` (skipping those already done), then export the dataset.
 
         Yields one outcome per video as it completes. The export happens when the generator
-        is exhausted or closed, and also after an interruption (what is done is exported)."""
+        is exhausted or closed, and also after an interruption (what is done is exported,
+        after the calls in flight finish; a hard kill loses only those calls)."""
+        lock = _lock_work_file(self.work)
         appender = JsonlAppender(self.work, key="video")
         try:
             ok, captions = self._load_state(appender)
@@ -331,14 +349,17 @@ class Annotator:
                             done, pending = wait(pending, return_when=FIRST_COMPLETED)
                             for f in done:
                                 yield f.result()
-                    for f in _as_done(pending):
+                    for f in as_completed(pending):
                         yield f.result()
                 finally:
                     for f in pending:
                         f.cancel()
         finally:
             appender.close()
-            self.export(videos)
+            try:
+                self.export(videos)
+            finally:
+                lock.close()
         if self._fatal is not None:
             raise self._fatal
 
@@ -378,12 +399,3 @@ class Annotator:
             counts[rec["status"]] = counts.get(rec["status"], 0) + 1
         return {"counts": counts, "problems": [{k: r.get(k) for k in ("video", "status", "stage", "reason")} for r in last.values() if r["status"] != "ok"]}
 
-
-def _as_done(futures):
-    from concurrent.futures import as_completed
-
-    return as_completed(futures)
-
-
-def config_dict(cfg: AnnotateConfig) -> dict:
-    return asdict(cfg)
