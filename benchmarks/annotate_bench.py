@@ -40,7 +40,7 @@ def perception(shared: Path) -> None:
 
 
 def throughput(latency: float, n: int) -> None:
-    from tests.fake_openai import FakeOpenAI
+    from tests.annotate_fake_llm import FakeOpenAI
     from tests.helpers import invoke, moving_square_frames, write_video
 
     tmp = Path(tempfile.mkdtemp())

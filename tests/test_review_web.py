@@ -61,7 +61,10 @@ class Page:
     def wait(self, expr: str, timeout: float = 20.0):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            v = self.js(expr)
+            try:
+                v = self.js(expr)
+            except AssertionError:  # the page is not there yet (document.body is null)
+                v = None
             if v:
                 return v
             time.sleep(0.1)
