@@ -178,7 +178,12 @@ def run_batch(pairs: list[tuple[Path, Path]], job: FlowJob, workers: int = 1, ov
         for video, out in todo:
             yield _run_one(video, out, job)
         return
-    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init) as pool:
+    # forkserver, not fork: forking a process whose threads have used OpenCV's video or
+    # flow code (e.g. `hawk annotate` workers in the same process) can deadlock the child.
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, mp_context=ctx) as pool:
         futures = [pool.submit(_run_one, v, o, job) for v, o in todo]
         for fut in as_completed(futures):
             yield fut.result()
