@@ -103,7 +103,7 @@ ModelOpt = Annotated[
 ]
 InferFrames = Annotated[
     Optional[int],
-    typer.Option("--frames", "-T", min=2, help="Frames sampled from the video (default: the model's, 32 as in the paper).", show_default=False),
+    typer.Option("--frames", "-T", min=2, help="Frames sampled from the video (default: the model's own: 16 for the shipped default model, 32 for the presets as in the paper).", show_default=False),
 ]
 MaxNewTokens = Annotated[int, typer.Option("--max-new-tokens", min=1, help="Longest answer, in tokens.")]
 Temperature = Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature; 0 = greedy (deterministic).")]
