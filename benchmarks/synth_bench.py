@@ -31,7 +31,8 @@ def stages(n: int, frames: int, repeats: int = 3) -> None:
     import numpy as np
 
     from hawk_core.synth import SynthConfig
-    from hawk_core.synth.render import build_scene, measure_event, render, write_mp4
+    from hawk_core.synth.render import build_scene, measure_event, render
+    from hawk_core.video import write_mp4
     from hawk_core.synth.text import answer_questions, describe
 
     cfg = SynthConfig(frames=frames)

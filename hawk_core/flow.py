@@ -28,7 +28,7 @@ import numpy as np
 from .errors import HawkError, InputError
 from .io import atomic_path
 from .motion import MotionConfig, MotionResult, flow_to_color, load_clip_and_motion
-from .video import SampledClip, cv2, find_videos
+from .video import SampledClip, cv2, find_videos, write_mp4
 
 OUTPUT_FILES = ("motion.safetensors", "stats.json", "preview.mp4", "flow_sheet.png", "motion_sheet.png")
 
@@ -66,15 +66,7 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
 def _write_preview(path: Path, clip: SampledClip, res: MotionResult, fps: float = 8.0) -> None:
     colors = np.stack([flow_to_color(f, res.scale) for f in res.flow])
     panel = np.concatenate([clip.frames, res.motion, colors], axis=2)  # (T, S, 3S, 3)
-    h, w = panel.shape[1:3]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-    if not writer.isOpened():
-        raise InputError(f"cannot write video {path} (no mp4v encoder in this OpenCV build)")
-    try:
-        for frame in panel:
-            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-    finally:
-        writer.release()
+    write_mp4(path, panel, fps)
 
 
 def write_motion_outputs(out_dir: Path, clip: SampledClip, res: MotionResult, job: FlowJob) -> dict:

@@ -148,6 +148,29 @@ def resize_frame(frame: np.ndarray, size: int, mode: str = "squash") -> np.ndarr
     raise VideoError(f"unknown resize mode {mode!r}; choose one of {', '.join(RESIZE_MODES)}")
 
 
+def to_model_rgb(frame: np.ndarray, size: int, resize: str = "squash") -> np.ndarray:
+    """A decoded OpenCV frame (BGR, gray or BGRA) -> ``size x size`` RGB uint8 for the model."""
+    if frame.ndim == 2:
+        frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
+    elif frame.shape[2] == 4:
+        frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2BGR)
+    return cv2.cvtColor(resize_frame(frame, size, resize), cv2.COLOR_BGR2RGB)
+
+
+def write_mp4(path: Path | str, frames: np.ndarray, fps: float) -> None:
+    """Write (T, H, W, 3) RGB uint8 frames as an mp4 (MPEG-4 Part 2, ``mp4v``: the codec every
+    OpenCV build can write). Raises :class:`VideoError` where no encoder is available."""
+    h, w = frames.shape[1:3]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
+    if not writer.isOpened():
+        raise VideoError(f"{path}: OpenCV cannot write mp4 here (no mp4v encoder / FFMPEG backend)")
+    try:
+        for frame in frames:
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+    finally:
+        writer.release()
+
+
 # --------------------------------------------------------------------------------------
 # Sources: a uniform interface over a cv2 capture and a folder of images.
 
@@ -297,11 +320,7 @@ def sample_clip(
                     if bgr is None:
                         decode_failed += 1
                     else:
-                        if bgr.ndim == 2:
-                            bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
-                        elif bgr.shape[2] == 4:
-                            bgr = cv2.cvtColor(bgr, cv2.COLOR_BGRA2BGR)
-                        kept[i] = cv2.cvtColor(resize_frame(bgr, size, resize), cv2.COLOR_BGR2RGB)
+                        kept[i] = to_model_rgb(bgr, size, resize)
                     if ts is not None:
                         stamps[i] = ts
                 if i >= n:  # the stream goes past its reported count

@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import ConfigError, VideoError
 from .motion import MotionResult
-from .video import SampledClip, cv2, open_source, predecessor_indices, resize_frame, uniform_indices
+from .video import SampledClip, open_source, predecessor_indices, to_model_rgb, uniform_indices
 
 
 @dataclass(frozen=True)
@@ -103,11 +103,7 @@ def iter_window_clips(
                 bgr = decode()
                 if bgr is None:
                     raise VideoError(f"{path}: frame {i} could not be decoded (corrupt data)")
-                if bgr.ndim == 2:
-                    bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)
-                elif bgr.shape[2] == 4:
-                    bgr = cv2.cvtColor(bgr, cv2.COLOR_BGRA2BGR)
-                kept[i] = cv2.cvtColor(resize_frame(bgr, size, resize), cv2.COLOR_BGR2RGB)
+                kept[i] = to_model_rgb(bgr, size, resize)
                 if ts is not None:
                     stamps[i] = ts
             while pending and pending[0][3] <= i:

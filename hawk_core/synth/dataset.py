@@ -25,7 +25,8 @@ import numpy as np
 from ..errors import DataError, InputError
 from ..io import JsonlAppender, read_json_or_jsonl, write_json
 from .events import SceneGraph
-from .render import SynthConfig, build_scene, measure_event, render, write_mp4
+from ..video import write_mp4
+from .render import SynthConfig, build_scene, measure_event, render
 from .text import answer_questions, describe, questions
 
 MAX_ATTEMPTS = 12

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import copy
-import os
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ConfigError, VideoError
+from ..errors import ConfigError
 from ..video import cv2
 from .agents import draw_agent, lit_style, project_agent
 from .events import ANOMALY_TYPES, EVENTS, SceneGraph, build_event, populate
@@ -142,16 +141,3 @@ def measure_event(g: SceneGraph, boxes: dict[int, list]) -> tuple[int, int, list
     x1 = max(boxes[i][t][2] for i in ev.actors for t in frames if boxes[i][t] is not None)
     y1 = max(boxes[i][t][3] for i in ev.actors for t in frames if boxes[i][t] is not None)
     return frames[0], frames[-1], [round(x0, 1), round(y0, 1), round(x1, 1), round(y1, 1)]
-
-
-def write_mp4(path: os.PathLike, frames: np.ndarray, fps: float) -> None:
-    """Write RGB frames as an mp4 (MPEG-4 Part 2, the codec every OpenCV build writes)."""
-    T, H, W = frames.shape[:3]
-    wr = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (W, H))
-    if not wr.isOpened():
-        raise VideoError(f"{path}: OpenCV cannot write mp4 here (no FFMPEG backend?)")
-    try:
-        for f in frames:
-            wr.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-    finally:
-        wr.release()
