@@ -26,16 +26,16 @@ CHILD = r"""
 import json, resource, sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
-from hawk_core.video import cv2
+from hawk_core.media.video import cv2
 cv2.setNumThreads(1)
 mode, path, T = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t0 = time.perf_counter()
 if mode == "hawk":
-    from hawk_core.motion import load_clip_and_motion, MotionConfig
+    from hawk_core.media.motion import load_clip_and_motion, MotionConfig
     clip, res = load_clip_and_motion(path, T, 224, MotionConfig(mask="threshold"))
     out = res.motion
 else:  # the release: every frame decoded at 224 into a list, then flow at the sampled indices
-    from hawk_core.motion import farneback, FarnebackParams
+    from hawk_core.media.motion import farneback, FarnebackParams
     cap = cv2.VideoCapture(path)
     frames = []
     while True:
@@ -60,8 +60,8 @@ BASELINE = r"""
 import json, resource, sys
 sys.path.insert(0, {root!r})
 import numpy as np
-from hawk_core.video import cv2
-from hawk_core import motion
+from hawk_core.media.video import cv2
+from hawk_core.media import motion
 print(json.dumps({{"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
 """
 

@@ -51,7 +51,7 @@ def warm(video: Path, frames: list[int], args: argparse.Namespace, quantize: str
     from hawk_cli._common import set_torch_threads
 
     set_torch_threads(args.threads)
-    from hawk_core.inference import GenerationOptions, Predictor
+    from hawk_core.inference.predictor import GenerationOptions, Predictor
 
     t0 = time.perf_counter()
     predictor = Predictor.load(args.model, quantize=quantize)

@@ -5,7 +5,7 @@ same texts, same batch size, interleaved and repeated (CPU time, best of --repea
 
 * ``spacy pipe (full)``: the embedded pipeline as spaCy ships it (with NER), parse only;
 * ``spacy pipe (parser)``: the same pipeline without NER (the components hawk loads), parse only;
-* ``hawk extract``: :func:`hawk_core.language.extract_phrases` (that parse + the extraction).
+* ``hawk extract``: :func:`hawk_core.language.phrases.extract_phrases` (that parse + the extraction).
 
     python benchmarks/parse_bench.py
     python benchmarks/parse_bench.py --repeats 3 --batch-size 64 --limit 1000
@@ -38,7 +38,7 @@ def main() -> None:
     import spacy
 
     from hawk_core.embedded import SPACY_PACKAGE
-    from hawk_core.language import extract_phrases, load_parser
+    from hawk_core.language.phrases import extract_phrases, load_parser
 
     texts = []
     with open(args.texts, encoding="utf-8") as fh:

@@ -32,7 +32,7 @@ def stages(n: int, frames: int, repeats: int = 3) -> None:
 
     from hawk_core.synth import SynthConfig
     from hawk_core.synth.render import build_scene, measure_event, render
-    from hawk_core.video import write_mp4
+    from hawk_core.media.video import write_mp4
     from hawk_core.synth.text import answer_questions, describe
 
     cfg = SynthConfig(frames=frames)
@@ -82,7 +82,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=48)
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = ap.parse_args()
-    from hawk_core.video import cv2
+    from hawk_core.media.video import cv2
 
     cv2.setNumThreads(1)
     print(f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}")

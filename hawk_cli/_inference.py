@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from hawk_cli._common import err_console, set_torch_threads
 
 if TYPE_CHECKING:  # pragma: no cover
-    from hawk_core.inference import Answer, GenerationOptions, PreparedVideo, Predictor
+    from hawk_core.inference.predictor import Answer, GenerationOptions, PreparedVideo, Predictor
 
 
 @contextlib.contextmanager
@@ -30,7 +30,7 @@ def load_predictor(
 ) -> Predictor:
     """Load once; say what was loaded and any caveat (stderr, so stdout stays the answer)."""
     set_torch_threads(threads)
-    from hawk_core.inference import Predictor
+    from hawk_core.inference.predictor import Predictor
 
     def on_status(line: str) -> None:
         err_console.print(f"[cyan]{line}[/]", soft_wrap=True)
@@ -43,7 +43,7 @@ def load_predictor(
 
 
 def generation_options(max_new_tokens: int, temperature: float, top_p: float, seed: int | None) -> GenerationOptions:
-    from hawk_core.inference import GenerationOptions
+    from hawk_core.inference.predictor import GenerationOptions
 
     return GenerationOptions(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
 
@@ -83,6 +83,6 @@ def answer_payload(predictor: Predictor, video: PreparedVideo, answer: Answer, t
 
 def check_video(video: Path) -> None:
     """Fail fast, before the model loads, on a missing or unreadable video."""
-    from hawk_core.video import probe
+    from hawk_core.media.video import probe
 
     probe(video)

@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 
-from hawk_core.flow import OUTPUT_FILES, load_motion_file
+from hawk_core.media.flow import OUTPUT_FILES, load_motion_file
 from tests.helpers import invoke, moving_square_frames, write_frame_folder, write_video
 
 

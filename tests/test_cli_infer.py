@@ -39,7 +39,7 @@ def _one_error(r) -> str:
 
 
 def test_describe_json_reports_text_frames_and_timings(fighting_video):
-    from hawk_core.prompts import DESCRIBE_PROMPTS
+    from hawk_core.language.prompts import DESCRIBE_PROMPTS
 
     r = invoke("describe", fighting_video, *TINY, "--max-new-tokens", "6", "--json")
     assert r.exit_code == 0, r.output
@@ -47,7 +47,7 @@ def test_describe_json_reports_text_frames_and_timings(fighting_video):
     assert d["task"] == "description" and d["question"] == DESCRIBE_PROMPTS[0]
     assert isinstance(d["text"], str)
     assert d["model"]["source"] == "tiny" and d["model"]["kind"] == "preset" and d["model"]["trained"] is False
-    from hawk_core.inference import resolve_device, resolve_dtype
+    from hawk_core.inference.predictor import resolve_device, resolve_dtype
 
     device = resolve_device("auto")
     assert d["model"]["device"] == device and d["model"]["dtype"] == str(resolve_dtype("auto", device)).replace("torch.", "")
@@ -250,7 +250,7 @@ def test_checkpoint_of_another_architecture_names_keys(tmp_path, accident_video)
 
 
 def test_run_folder_resolves_to_latest_checkpoint(tmp_path):
-    from hawk_core.inference import resolve_model
+    from hawk_core.inference.predictor import resolve_model
 
     run = tmp_path / "run"
     for name in ("step-9", "step-10"):

@@ -1,4 +1,4 @@
-"""hawk_core.data: records, the seeded split, items, prompt draws, caches; `hawk split`."""
+"""hawk_core.data.records: records, the seeded split, items, prompt draws, caches; `hawk split`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hawk_core.data import (
+from hawk_core.data.records import (
     FeatureCache,
     HawkRecord,
     Item,
@@ -99,7 +99,7 @@ def test_items_flatten_descriptions_and_qa():
         HawkRecord("b", Path("/b"), description=None, caption=None, qa=[]),
         HawkRecord("c", Path("/c"), caption="cap"),
     ]
-    from hawk_core.data import QAPair
+    from hawk_core.data.records import QAPair
 
     recs[1].qa = [QAPair("q1", "a1"), QAPair("q2", "a2")]
     assert build_items(recs) == [Item(0, "describe"), Item(1, "qa", 0), Item(1, "qa", 1), Item(2, "describe")]

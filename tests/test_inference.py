@@ -1,4 +1,4 @@
-"""hawk_core.inference on the tiny preset: model resolution, chat history, context fitting,
+"""hawk_core.inference.predictor on the tiny preset: model resolution, chat history, context fitting,
 prediction planning. (The commands themselves are tested in test_cli_infer.py.)"""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hawk_core import inference
+from hawk_core.inference import predictor as inference
 from hawk_core.errors import CheckpointError, ConfigError, DataError, InputError
-from hawk_core.inference import GenerationOptions, Predictor, plan_predictions, resolve_model
+from hawk_core.inference.predictor import GenerationOptions, Predictor, plan_predictions, resolve_model
 
 
 @pytest.fixture(scope="module")

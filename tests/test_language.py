@@ -1,11 +1,11 @@
-"""hawk_core.language: the motion-language rules on crafted sentences, chunking, the gold set."""
+"""hawk_core.language.phrases: the motion-language rules on crafted sentences, chunking, the gold set."""
 
 from pathlib import Path
 
 import pytest
 
 from hawk_core.errors import ConfigError, DependencyError, InputError
-from hawk_core.language import (
+from hawk_core.language.phrases import (
     MotionPhrase,
     chunk_text,
     entity_head,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from hawk_core.errors import ConfigError
-from hawk_core.motion import (
+from hawk_core.media.motion import (
     FarnebackParams,
     MotionConfig,
     direction_label,
@@ -11,7 +11,7 @@ from hawk_core.motion import (
     load_clip_and_motion,
     motion_mask,
 )
-from hawk_core.video import cv2, sample_clip
+from hawk_core.media.video import cv2, sample_clip
 from tests.helpers import moving_square_frames, write_video
 
 

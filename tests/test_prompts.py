@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hawk_core import prompts
+from hawk_core.language import prompts
 from hawk_core.errors import ConfigError
 
 

@@ -81,8 +81,8 @@ class Page:
 
 @pytest.mark.slow
 def test_web_review_in_headless_chromium(tmp_path: Path, fighting_video: Path):
-    from hawk_core.review import ReviewLog
-    from hawk_core.review_web import ReviewServer
+    from hawk_core.review.log import ReviewLog
+    from hawk_core.review.web import ReviewServer
 
     synthetic = write_video(tmp_path / "b.mp4", moving_square_frames(20, 64))
     recs = [
@@ -139,8 +139,8 @@ def test_web_api_guards(tmp_path: Path):
     """Without a browser: unknown records, cross-origin posts, byte ranges, bad decisions."""
     import httpx
 
-    from hawk_core.review import ReviewLog
-    from hawk_core.review_web import ReviewServer
+    from hawk_core.review.log import ReviewLog
+    from hawk_core.review.web import ReviewServer
 
     video = write_video(tmp_path / "a.mp4", moving_square_frames(12, 64))
     ds = tmp_path / "ds.json"

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from hawk_core.errors import ConfigError, InputError
-from hawk_core.motion import farneback, flow_magnitude
+from hawk_core.media.motion import farneback, flow_magnitude
 from hawk_core.synth import (
     ANOMALY_TYPES, EVENTS, SynthConfig, event_type_from_text, make_video, synthesize, validate_record,
 )
-from hawk_core.video import sample_clip
+from hawk_core.media.video import sample_clip
 from tests.helpers import invoke
 
 SMALL = SynthConfig(frames=32)
@@ -92,7 +92,7 @@ def test_descriptions_name_their_event_and_records_are_valid():
 def test_questions_are_the_papers_and_match_their_class():
     """The answerable questions are read from the paper's list by number; each number must
     point at a question of the class (who/what/.../how much) its answer slot is written for."""
-    from hawk_core.prompts import OPEN_QUESTIONS
+    from hawk_core.language.prompts import OPEN_QUESTIONS
     from hawk_core.synth import questions
 
     qs = questions()
@@ -105,7 +105,7 @@ def test_questions_are_the_papers_and_match_their_class():
 
 
 def test_short_question_list_is_a_clear_error(tmp_path, monkeypatch):
-    from hawk_core import prompts
+    from hawk_core.language import prompts
 
     for name in ("describe_prompts.txt", "instruction.txt", "instruction_no_motion.txt"):
         (tmp_path / name).write_text((prompts.prompts_dir() / name).read_text())

@@ -1,4 +1,4 @@
-"""hawk_core.train and `hawk train` on the tiny preset over the real shared clips."""
+"""hawk_core.training.trainer and `hawk train` on the tiny preset over the real shared clips."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hawk_core.errors import CheckpointError
-from hawk_core.train import TrainConfig, Trainer, TrainRequest, lr_lambda
+from hawk_core.training.trainer import TrainConfig, Trainer, TrainRequest, lr_lambda
 from tests.hawk_dataset import write_dataset
 from tests.helpers import invoke
 

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from hawk_core.errors import VideoError
-from hawk_core.video import (
+from hawk_core.media.video import (
     count_frames,
     find_videos,
     predecessor_indices,

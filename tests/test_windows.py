@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hawk_core.errors import ConfigError
-from hawk_core.windows import iter_window_clips, plan_windows
+from hawk_core.media.windows import iter_window_clips, plan_windows
 from tests.helpers import moving_square_frames, write_video
 
 

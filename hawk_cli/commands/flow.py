@@ -47,9 +47,9 @@ def flow(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from hawk_core.errors import InputError
-    from hawk_core.flow import FlowJob, is_complete, plan_batch, process_video, run_batch
-    from hawk_core.motion import FarnebackParams, MotionConfig
-    from hawk_core.video import is_video_path
+    from hawk_core.media.flow import FlowJob, is_complete, plan_batch, process_video, run_batch
+    from hawk_core.media.motion import FarnebackParams, MotionConfig
+    from hawk_core.media.video import is_video_path
 
     params = FarnebackParams(pyr_scale, levels, winsize, iterations, poly_n, poly_sigma)
     job = FlowJob(frames, size, resize, folder_fps, MotionConfig(mask=mask, threshold=threshold, flow=params))

@@ -55,7 +55,7 @@ def parse(
     if out is not None and in_path is None:
         raise InputError("--out is only for batch mode (--in FILE)")
 
-    from hawk_core.language import load_parser
+    from hawk_core.language.phrases import load_parser
 
     nlp = load_parser(model)
     if gold is not None:
@@ -73,7 +73,7 @@ def _single(text: str, nlp, json_out: bool) -> None:
 
     from rich.table import Table
 
-    from hawk_core.language import extract_phrases, motion_text
+    from hawk_core.language.phrases import extract_phrases, motion_text
 
     phrases = extract_phrases([text], nlp)[0]
     if json_out:
@@ -100,7 +100,7 @@ def _batch(in_path: Path, out: Path, nlp, batch_size: int, n_process: int, skip_
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from hawk_core.errors import DataError
-    from hawk_core.language_batch import count_records, parse_file
+    from hawk_core.language.batch import count_records, parse_file
 
     total = count_records(in_path)
     with Progress(
@@ -132,7 +132,7 @@ def _gold(path: Path, nlp, json_out: bool) -> None:
 
     from rich.table import Table
 
-    from hawk_core.language import load_gold, score_gold
+    from hawk_core.language.phrases import load_gold, score_gold
 
     result = score_gold(load_gold(path), nlp)
     if json_out:

@@ -59,7 +59,7 @@ def review(
     from rich.table import Table
 
     from hawk_core.errors import HawkError
-    from hawk_core.review import ReviewLog, key_frame_sheet
+    from hawk_core.review.log import ReviewLog, key_frame_sheet
 
     with ReviewLog(dataset, decisions) as log:
         if web and not export_only:
@@ -141,7 +141,7 @@ def review(
 
 def _serve(log, port: int, export: Path | None, open_browser: bool) -> None:
     from hawk_core.errors import InputError
-    from hawk_core.review_web import ReviewServer
+    from hawk_core.review.web import ReviewServer
 
     try:
         srv = ReviewServer(log, port=port, export=export)

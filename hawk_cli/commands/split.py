@@ -32,7 +32,7 @@ def split(
     """
     import json
 
-    from hawk_core.data import load_hawk_records, relativize, split_records, write_records
+    from hawk_core.data.records import load_hawk_records, relativize, split_records, write_records
     from hawk_core.errors import InputError
     from hawk_core.io import write_json
 

@@ -64,8 +64,8 @@ def train(
     import os
 
     from hawk_core.errors import InputError
-    from hawk_core.train import TrainConfig, TrainRequest, read_config_file
-    from hawk_core.train import train as run_train
+    from hawk_core.training.trainer import TrainConfig, TrainRequest, read_config_file
+    from hawk_core.training.trainer import train as run_train
 
     set_torch_threads(threads)
     file_cfg = read_config_file(config) if config else {}
@@ -108,7 +108,7 @@ def train(
 
 
 class _Reporter:
-    """Turns hawk_core.train events into rich progress bars (stderr-free, on the console)."""
+    """Turns hawk_core.training.trainer events into rich progress bars (stderr-free, on the console)."""
 
     def __init__(self, quiet: bool) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn

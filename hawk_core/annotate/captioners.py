@@ -179,7 +179,7 @@ class PerceptionCaptioner(Captioner):
         if cell_mov.any():
             dx, dy = float(cell_flow[..., 0][cell_mov].mean()), float(cell_flow[..., 1][cell_mov].mean())
             coherence = math.hypot(dx, dy) / max(float(mag[:, r * s // 3 : (r + 1) * s // 3, c * s // 3 : (c + 1) * s // 3][cell_mov].mean()), 1e-6)
-            from ..motion import direction_label
+            from ..media.motion import direction_label
 
             direction = f", heading {direction_label(dx, dy)}" if coherence > 0.35 else ", in mixed directions (agitated or turbulent)"
         return f"{level} motion (mean {mean:.2f} px/frame{rel}) mostly in the {where} of the frame{direction}; {100 * frac:.0f}% of the frame moving"

@@ -1,5 +1,5 @@
 """Key clips of a video: one streaming pass samples frames (with their predecessors, for
-flow), the motion statistics of :mod:`hawk_core.motion` give a motion-energy curve, and the
+flow), the motion statistics of :mod:`hawk_core.media.motion` give a motion-energy curve, and the
 video is cut into clips either in fixed windows or at the strongest changes of that energy.
 
 Energy is the mean optical-flow magnitude of each sampled frame (pixels/frame at the analysis
@@ -91,8 +91,8 @@ class VideoAnalysis:
 
 def analyse_video(path: Path | str, cfg: ClipConfig = ClipConfig(), *, folder_fps: float = 25.0) -> VideoAnalysis:
     """Sample, compute motion and split one video into key clips (raises VideoError)."""
-    from ..motion import MotionConfig, extract_motion
-    from ..video import probe, sample_clip
+    from ..media.motion import MotionConfig, extract_motion
+    from ..media.video import probe, sample_clip
 
     meta = probe(Path(path), folder_fps)
     fps = meta["fps"] or folder_fps

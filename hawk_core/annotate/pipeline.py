@@ -70,7 +70,7 @@ def work_path(out: Path) -> Path:
 def resolve_videos(inputs: list[Path]) -> list[Path]:
     """Folders (searched recursively), list files (one path per line, relative to the list's
     folder, # comments) and video paths -> an ordered list without duplicates."""
-    from ..video import VIDEO_EXTS, find_videos, is_video_path
+    from ..media.video import VIDEO_EXTS, find_videos, is_video_path
 
     if not inputs:
         raise InputError("no videos given")

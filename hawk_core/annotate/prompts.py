@@ -1,5 +1,5 @@
 """The annotation prompts (``prompts/annotate/*.txt``, editable text) and the paper's open-world
-questions (``prompts/open_questions.txt``, shipped with :mod:`hawk_core.prompts`).
+questions (``prompts/open_questions.txt``, shipped with :mod:`hawk_core.language.prompts`).
 
 The prompt version recorded in every annotation is ``annotate-v1+<hash>``: the hash covers the
 text of every prompt file, so an edited prompt is visible in the provenance of the records it
@@ -22,9 +22,9 @@ QUESTIONS_FILE = "open_questions.txt"
 
 
 def prompts_root() -> Path:
-    """$HAWK_PROMPTS, else the repository's top-level ``prompts/`` (as hawk_core.prompts)."""
+    """$HAWK_PROMPTS, else the repository's top-level ``prompts/`` (as hawk_core.language.prompts)."""
     try:
-        from ..prompts import prompts_dir  # the model helper's module, when present
+        from ..language.prompts import prompts_dir  # the model helper's module, when present
 
         return Path(prompts_dir())
     except ImportError:
@@ -66,7 +66,7 @@ def render(template: str, **values: object) -> str:
 def open_questions() -> list[str]:
     """The paper's 100 open-world 5W2H questions (appendix D)."""
     try:
-        from ..prompts import OPEN_QUESTIONS
+        from ..language.prompts import OPEN_QUESTIONS
 
         questions = list(OPEN_QUESTIONS)
     except ImportError:

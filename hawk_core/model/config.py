@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..motion import MotionConfig
+from ..media.motion import MotionConfig
 
 VISION_KINDS = ("blip2", "efficientnet_lite0")
 LLM_KINDS = ("hf", "smollm2", "random")

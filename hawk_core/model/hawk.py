@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError, HawkError, InputError
-from ..prompts import MOTION_PLACEHOLDER, VIDEO_PLACEHOLDER, render_instruction
+from ..language.prompts import MOTION_PLACEHOLDER, VIDEO_PLACEHOLDER, render_instruction
 from . import losses
 from .backbones import build_llm, build_vision
 from .config import PRESETS, HawkConfig
@@ -274,8 +274,8 @@ class HawkModel(nn.Module):
         """Sample a video as ``config.data`` says (frames, size, resize, motion mask) and return
         the preprocessed pixels of both branches, (1, T, 3, s, s) each (motion None when
         ablated). The two branches see the same frames."""
-        from ..motion import load_clip_and_motion
-        from ..video import sample_clip
+        from ..media.motion import load_clip_and_motion
+        from ..media.video import sample_clip
 
         d = self.config.data
         if not self.use_motion:

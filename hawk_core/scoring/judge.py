@@ -43,7 +43,7 @@ from typing import Any
 
 from ..errors import ConfigError, InputError, RemoteError
 from ..io import JsonlAppender
-from ..prompts import prompts_dir
+from ..language.prompts import prompts_dir
 from .records import TASKS, ScoreItem
 
 DIMENSIONS = ("reasonability", "detail", "consistency")

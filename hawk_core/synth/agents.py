@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..video import cv2
+from ..media.video import cv2
 from .scene import CAR_COLOURS, CLOTHES, HAIR, SKIN, TROUSERS, Camera
 
 # pose modes

@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import DataError, InputError
 from ..io import JsonlAppender, read_json_or_jsonl, write_json
 from .events import SceneGraph
-from ..video import write_mp4
+from ..media.video import write_mp4
 from .render import SynthConfig, build_scene, measure_event, render
 from .text import answer_questions, describe, questions
 
@@ -236,7 +236,7 @@ def _run(jobs: list[tuple], workers: int) -> Iterator[dict]:
 
 
 def _init_worker() -> None:
-    from ..video import cv2
+    from ..media.video import cv2
 
     cv2.setNumThreads(1)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ConfigError
-from ..video import cv2
+from ..media.video import cv2
 from .agents import draw_agent, lit_style, project_agent
 from .events import ANOMALY_TYPES, EVENTS, SceneGraph, build_event, populate
 from .scene import make_camera, make_layout, make_lighting, render_background

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..video import cv2
+from ..media.video import cv2
 
 SCENE_KINDS = ("walkway", "plaza", "road")
 

@@ -20,7 +20,7 @@ from .events import SceneGraph
 
 # The paper's open-world questions (appendix D) that a synthetic scene graph can answer: their
 # number in the paper's list of 100 -> (5W2H class, answer slot). The texts are read from
-# hawk_core.prompts.OPEN_QUESTIONS (prompts/open_questions.txt), the one place they live.
+# hawk_core.language.prompts.OPEN_QUESTIONS (prompts/open_questions.txt), the one place they live.
 QUESTION_SLOTS: dict[int, tuple[str, str]] = {
     1: ("who", "who"),  # Who is causing the disturbance in the video?
     2: ("what", "what"),  # What is the unusual activity happening in the video?
@@ -46,7 +46,7 @@ QUESTION_SLOTS: dict[int, tuple[str, str]] = {
 def questions() -> dict[int, tuple[str, str, str]]:
     """Paper number -> (question text, 5W2H class, answer slot) for the answerable questions."""
     from ..errors import ConfigError
-    from ..prompts import OPEN_QUESTIONS, prompts_dir
+    from ..language.prompts import OPEN_QUESTIONS, prompts_dir
 
     if len(OPEN_QUESTIONS) < max(QUESTION_SLOTS):
         raise ConfigError(

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, VideoError
+from ..errors import ConfigError, VideoError
 from .motion import MotionResult
 from .video import SampledClip, open_source, predecessor_indices, to_model_rgb, uniform_indices
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ConfigError, VideoError
+from ..errors import ConfigError, VideoError
 from .video import SampledClip, cv2, sample_clip
 
 MASK_MODES = ("soft", "threshold")

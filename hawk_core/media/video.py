@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import VideoError
+from ..errors import VideoError
 
 os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")

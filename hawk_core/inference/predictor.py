@@ -9,7 +9,7 @@
   adapter when the package ships one under ``hawk_core/assets/embedded/`` (until then its
   adapter is untrained: the answers are not meaningful, and :attr:`ModelSpec.note` says so).
 * :meth:`Predictor.prepare` samples the video's frames and computes its motion input with the
-  model's own data settings (:func:`hawk_core.motion.load_clip_and_motion`), then runs the
+  model's own data settings (:func:`hawk_core.media.motion.load_clip_and_motion`), then runs the
   frozen encoders of both branches once; every question about that video reuses the result.
 * :meth:`Predictor.answer` generates for many (video, question, history) items at once,
   batching the LLM; :meth:`Predictor.prepare_many` batches the encoders.
@@ -33,19 +33,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CheckpointError, ConfigError, DataError, HawkError, InputError, VideoError
+from ..errors import CheckpointError, ConfigError, DataError, HawkError, InputError, VideoError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from .model import HawkModel
-    from .motion import MotionResult
-    from .video import SampledClip
+    from ..model import HawkModel
+    from ..media.motion import MotionResult
+    from ..media.video import SampledClip
 
 PRESETS = ("tiny", "embedded", "paper")
 DEFAULT_PRESET = "embedded"
 #: Where the package ships the trained adapter of the embedded preset (a `hawk train` checkpoint).
-DEFAULT_ADAPTER_DIR = Path(__file__).resolve().parent / "assets" / "embedded"
+DEFAULT_ADAPTER_DIR = Path(__file__).resolve().parents[1] / "assets" / "embedded"
 CHECKPOINT_FILES = ("config.json", "adapter.safetensors")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "float16", "bfloat16")
@@ -82,7 +82,7 @@ def find_checkpoint(path: Path) -> Path:
         raise CheckpointError(f"{path}: not a checkpoint folder (expected a folder with {' + '.join(CHECKPOINT_FILES)})")
     if is_checkpoint_dir(path):
         return path
-    from .video import natural_key
+    from ..media.video import natural_key
 
     subs = [p for p in path.iterdir() if is_checkpoint_dir(p)]
     for name in ("final", "best", "last"):
@@ -283,10 +283,10 @@ class Predictor:
         quantize = None if quantize == "none" else quantize
         if quantize and dev != "cpu":
             raise ConfigError(f"--quantize {quantize} is for CPUs; on {dev} use --dtype bfloat16 or float16")
-        from .embedded import quiet_transformers
+        from ..embedded import quiet_transformers
 
         quiet_transformers()
-        from .model import HawkConfig, HawkModel
+        from ..model import HawkConfig, HawkModel
 
         config = _peek_config(spec, HawkConfig)
         if on_status is not None and config is not None and needs_llm_conversion(config):
@@ -325,7 +325,7 @@ class Predictor:
 
     def load_video(self, video: str | Path) -> tuple[SampledClip, MotionResult]:
         """Sample ``num_frames`` frames and build the motion input, with the model's settings."""
-        from .motion import load_clip_and_motion
+        from ..media.motion import load_clip_and_motion
 
         d = self.config.data
         return load_clip_and_motion(video, self.num_frames, d.size, d.motion, resize=d.resize)
@@ -392,7 +392,7 @@ class Predictor:
 
     def describe_prompt(self, index: int = 0) -> str:
         """The paper's describe prompt number ``index`` (appendix D; 0 = the first)."""
-        from .prompts import DESCRIBE_PROMPTS
+        from ..language.prompts import DESCRIBE_PROMPTS
 
         if not 0 <= index < len(DESCRIBE_PROMPTS):
             raise ConfigError(f"describe prompt index must be in [0, {len(DESCRIBE_PROMPTS) - 1}], got {index}")
@@ -468,13 +468,13 @@ class Predictor:
         on_progress: Callable[[int], None] | None = None,
     ) -> list:
         """Describe ``window_s``-second windows every ``stride_s`` seconds (see
-        :mod:`hawk_core.windows`); with ``top``, only the K windows with the most motion are
+        :mod:`hawk_core.media.windows`); with ``top``, only the K windows with the most motion are
         described (the others keep their motion energy and rank). Returns
-        :class:`~hawk_core.windows.WindowResult` s in time order. ``on_plan(n)`` is told how
+        :class:`~hawk_core.media.windows.WindowResult` s in time order. ``on_plan(n)`` is told how
         many windows will be encoded and described; ``on_progress(k)`` after each batch."""
-        from .motion import extract_motion
-        from .video import count_frames, probe
-        from .windows import iter_window_clips, plan_windows, rank, window_result
+        from ..media.motion import extract_motion
+        from ..media.video import count_frames, probe
+        from ..media.windows import iter_window_clips, plan_windows, rank, window_result
 
         if top is not None and top < 1:
             raise ConfigError(f"top must be >= 1, got {top}")
@@ -524,7 +524,7 @@ class Predictor:
 
     def prompt_length(self, question: str, history: list[tuple[str, str]] | None = None) -> int:
         """Positions the LLM sees before the answer: template, visual tokens, history, question."""
-        from .model import TextSample
+        from ..model import TextSample
 
         batch = self.model.collate([TextSample(question, history=list(history or []))], for_generation=True)
         return int(batch.input_ids.shape[1])
@@ -680,7 +680,7 @@ def plan_predictions(
 
 def load_split(path: Path) -> list[dict]:
     """Records of a HAWK-format JSON / JSONL file (see :func:`plan_predictions`)."""
-    from .io import read_json_or_jsonl
+    from ..io import read_json_or_jsonl
 
     records = read_json_or_jsonl(Path(path))
     if not records:
@@ -726,7 +726,7 @@ def run_predictions(
     are not written, so a rerun retries them). ``on_progress(n, label)`` reports ``n`` more
     items handled.
     """
-    from .io import JsonlAppender
+    from ..io import JsonlAppender
 
     if video_batch < 1 or gen_batch < 1:
         raise ConfigError("batch sizes must be >= 1")
@@ -784,7 +784,7 @@ def check_prediction_meta(out: Path, predictor: Predictor, options: GenerationOp
     silently wrong). Returns the settings."""
     import json
 
-    from .io import write_json
+    from ..io import write_json
 
     meta = {
         "model": predictor.spec.source,
@@ -877,7 +877,7 @@ def _peek_config(spec: ModelSpec, config_cls) -> Any:
 
 def needs_llm_conversion(config) -> bool:
     """True when loading ``config`` will first convert the embedded GGUF LLM (first run)."""
-    from .embedded import smollm2_is_cached
+    from ..embedded import smollm2_is_cached
 
     llm = config.llm
     return llm.kind == "smollm2" and not llm.source and not smollm2_is_cached()

@@ -18,7 +18,7 @@ import functools
 import os
 from pathlib import Path
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 VIDEO_PLACEHOLDER = "<VIDEO_EMBEDDING>"
 MOTION_PLACEHOLDER = "<MOTION_EMBEDDING>"
@@ -27,7 +27,7 @@ MOTION_PLACEHOLDER = "<MOTION_EMBEDDING>"
 def prompts_dir() -> Path:
     """``$HAWK_PROMPTS`` if set, else the repository's top-level ``prompts/``."""
     env = os.environ.get("HAWK_PROMPTS")
-    return Path(env).expanduser() if env else Path(__file__).resolve().parents[1] / "prompts"
+    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "prompts"
 
 
 def _read(name: str) -> str:

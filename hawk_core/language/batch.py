@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError, InputError
-from .io import JsonlAppender, write_json
-from .language import CHUNK_CHARS, iter_phrases, motion_text
+from ..errors import DataError, InputError
+from ..io import JsonlAppender, write_json
+from .phrases import CHUNK_CHARS, iter_phrases, motion_text
 
 ANSWER_KEYS = ("answer", "anwser")  # HIVAU-70k spells it "anwser"
 

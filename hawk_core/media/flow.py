@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import HawkError, InputError
-from .io import atomic_path
+from ..errors import HawkError, InputError
+from ..io import atomic_path
 from .motion import MotionConfig, MotionResult, flow_to_color, load_clip_and_motion
 from .video import SampledClip, cv2, find_videos, write_mp4
 

@@ -16,14 +16,14 @@ replaced only after it, so a kill at any moment leaves the previous checkpoint u
 ``resume=True`` restores the model, optimiser, scheduler, RNG and the data order and goes on
 with exactly the batch an uninterrupted run would have taken next.
 
-Data order: items (see :mod:`hawk_core.data`) are shuffled once per epoch by an RNG seeded
+Data order: items (see :mod:`hawk_core.data.records`) are shuffled once per epoch by an RNG seeded
 from (seed, epoch); the run walks that permutation in global micro-batches of
 ``batch_size * world_size`` items, rank r taking the r-th slice (DistributedSampler's
 sharding without its padding: the epoch's remainder is dropped). The state is just
 (epoch, position), saved in each checkpoint.
 
 Frozen encoders run once per video (before the first step) and their outputs are read from
-the :class:`~hawk_core.data.FeatureCache` afterwards, so there is no per-step spatial
+the :class:`~hawk_core.data.records.FeatureCache` afterwards, so there is no per-step spatial
 augmentation: both branches see the same frames, as the paper requires.
 """
 
@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .data import (
+from ..data.records import (
     TASK_DESCRIBE,
     FeatureCache,
     HawkRecord,
@@ -59,8 +59,8 @@ from .data import (
     target_texts,
     weights_fingerprint,
 )
-from .errors import CheckpointError, ConfigError, DataError, InputError, TrainingError, VideoError
-from .io import atomic_path, read_json_or_jsonl, write_json
+from ..errors import CheckpointError, ConfigError, DataError, InputError, TrainingError, VideoError
+from ..io import atomic_path, read_json_or_jsonl, write_json
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 ABLATIONS = ("motion", "mv", "ml")
@@ -210,14 +210,14 @@ def _deep_merge(base: dict, over: dict) -> dict:
 
 def model_config(preset: str, overrides: dict | None = None, ablate: tuple[str, ...] | None = None) -> Any:
     """HawkConfig from a preset, deep-merged with ``overrides``, with ``ablate`` applied."""
-    from .model import HawkConfig
+    from ..model import HawkConfig
 
     cfg = HawkConfig.from_preset(preset)
     return with_overrides(cfg, overrides, ablate)
 
 
 def with_overrides(cfg: Any, overrides: dict | None, ablate: tuple[str, ...] | None) -> Any:
-    from .model import HawkConfig
+    from ..model import HawkConfig
 
     if not overrides and ablate is None:
         return cfg
@@ -494,7 +494,7 @@ class Trainer:
                 raise InputError(f"{self.out} holds no run to resume (no run.json); drop --resume to start one")
             saved = json.loads(run_json.read_text(encoding="utf-8"))
             self._check_resume_compatible(saved)
-            from .model import HawkConfig
+            from ..model import HawkConfig
 
             cfg = HawkConfig.from_dict(saved["model"])
             ckpt = None
@@ -508,7 +508,7 @@ class Trainer:
         if run_json.exists() or latest.exists():
             raise InputError(f"{self.out} already holds a run; pass --resume to continue it or choose another --out")
         if self.req.init is not None:
-            from .model import HawkConfig
+            from ..model import HawkConfig
 
             init = Path(self.req.init)
             if not (init / "config.json").is_file():
@@ -617,8 +617,8 @@ class Trainer:
     def _batch(self, records: list[HawkRecord], items: list[Item], picks: list[tuple[int, int, int]], split: str) -> tuple[Any, Any, Any]:
         import torch
 
-        from .model import TextSample
-        from .prompts import render_instruction
+        from ..model import TextSample
+        from ..language.prompts import render_instruction
 
         fv, fm, samples = [], [], []
         for item_idx, epoch, pos in picks:
@@ -642,7 +642,7 @@ class Trainer:
     def run(self) -> dict:
         import torch
 
-        from .model import HawkModel
+        from ..model import HawkModel
 
         d = self.dist
         model_cfg, ckpt = self._resolve_run()
@@ -825,7 +825,7 @@ class Trainer:
     def _rebuild_with(self, model: Any, cfg: Any, dtype: Any) -> Any:
         """--init with overrides (e.g. ablations for stage 2): a fresh model of ``cfg`` taking the
         init checkpoint's trainable weights, strictly (mismatched keys are named)."""
-        from .model import HawkModel
+        from ..model import HawkModel
 
         new = HawkModel.build(cfg, device=str(self.device), dtype=dtype)
         src = {n: p for n, p in model.named_parameters() if p.requires_grad}

@@ -3,7 +3,7 @@ description and QA, editable in place, with accept / reject buttons and keyboard
 
 The server binds 127.0.0.1 only, serves only the videos the dataset names (by record
 number, never by path), refuses cross-origin POSTs, and writes every decision through the
-same :class:`~hawk_core.review.ReviewLog` as the terminal review (one fsynced JSONL line
+same :class:`~hawk_core.review.log.ReviewLog` as the terminal review (one fsynced JSONL line
 each), so the two can be mixed and a review resumes wherever it stopped.
 """
 
@@ -16,10 +16,10 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from .errors import HawkError
-from .review import ReviewLog, key_frame_sheet
+from ..errors import HawkError
+from .log import ReviewLog, key_frame_sheet
 
-_PAGE = (Path(__file__).resolve().parent / "assets" / "review.html")
+_PAGE = (Path(__file__).resolve().parents[1] / "assets" / "review.html")
 
 
 class ReviewServer:

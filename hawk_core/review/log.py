@@ -16,8 +16,8 @@ import datetime as _dt
 import getpass
 from pathlib import Path
 
-from .errors import DataError, InputError
-from .io import JsonlAppender, read_json_or_jsonl, write_json
+from ..errors import DataError, InputError
+from ..io import JsonlAppender, read_json_or_jsonl, write_json
 
 DECISIONS = ("accept", "edit", "reject")
 
@@ -147,8 +147,8 @@ def key_frame_sheet(video: Path, target: Path, *, frames: int = 6, size: int = 1
     import cv2
     import numpy as np
 
-    from .io import atomic_path
-    from .video import sample_clip
+    from ..io import atomic_path
+    from ..media.video import sample_clip
 
     clip = sample_clip(video, frames, size, with_prev=False)
     tiles = []

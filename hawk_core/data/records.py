@@ -39,8 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError, InputError
-from .io import atomic_path, read_json_or_jsonl
+from ..errors import DataError, InputError
+from ..io import atomic_path, read_json_or_jsonl
 
 TASK_DESCRIBE = "describe"
 TASK_QA = "qa"
@@ -178,7 +178,7 @@ def relativize(records: Sequence[HawkRecord], out_dir: Path) -> list[HawkRecord]
 
 def describe_prompts() -> list[str]:
     """The paper's 20 describe prompts (appendix D)."""
-    from .prompts import DESCRIBE_PROMPTS
+    from ..language.prompts import DESCRIBE_PROMPTS
 
     if not DESCRIBE_PROMPTS:
         raise DataError("no describe prompts found (prompts/describe_prompts.txt is empty)")
@@ -187,7 +187,7 @@ def describe_prompts() -> list[str]:
 
 def caption_prompts() -> list[str]:
     """Prompts for stage-1 caption records, one per line in ``prompts/caption_prompts.txt``."""
-    from .prompts import prompts_dir
+    from ..language.prompts import prompts_dir
 
     path = prompts_dir() / "caption_prompts.txt"
     if not path.is_file():
@@ -264,7 +264,7 @@ class MotionTextCache:
         todo = sorted({t for t in texts if t and self._key(t) not in self._map})
         if not todo:
             return 0
-        from .language import extract_phrases, load_parser, motion_text
+        from ..language.phrases import extract_phrases, load_parser, motion_text
 
         nlp = nlp if nlp is not None else load_parser(None if self.parser == "default" else self.parser)
         for start in range(0, len(todo), batch):
