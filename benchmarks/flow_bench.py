@@ -31,11 +31,13 @@ cv2.setNumThreads(1)
 mode, path, T = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t0 = time.perf_counter()
 if mode == "hawk":
-    from hawk_core.media.motion import load_clip_and_motion, MotionConfig
+    from hawk_core.media.motion import load_clip_and_motion
+    from hawk_core.media.motion_config import MotionConfig
     clip, res = load_clip_and_motion(path, T, 224, MotionConfig(mask="threshold"))
     out = res.motion
 else:  # the release: every frame decoded at 224 into a list, then flow at the sampled indices
-    from hawk_core.media.motion import farneback, FarnebackParams
+    from hawk_core.media.motion import farneback
+    from hawk_core.media.motion_config import FarnebackParams
     cap = cv2.VideoCapture(path)
     frames = []
     while True:

@@ -32,11 +32,11 @@ CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, {root!r})
 import torch
-from hawk_core.data.records import item_rng
+from hawk_core.data.items import item_rng
 from hawk_core.model import HawkConfig, HawkModel, TextSample
 from hawk_core.media.motion import load_clip_and_motion
 from hawk_core.language.prompts import DESCRIBE_PROMPTS, render_instruction
-from hawk_core.training.trainer import lr_lambda
+from hawk_core.training.schedule import lr_lambda
 
 preset, clip, texts, B, steps, device, precision, threads = sys.argv[1:9]
 B, steps, threads = int(B), int(steps), int(threads)

@@ -55,12 +55,10 @@ def guarded(func: F) -> F:
 
 
 def set_torch_threads(threads: int | None) -> None:
-    """One intra-op thread is 5-10x faster for small models on a 2-core machine."""
-    import torch
+    """--threads for torch (:func:`hawk_core.runtime.set_threads`; imported here, not at the top, to keep --help fast)."""
+    from hawk_core.runtime import set_threads
 
-    if threads is None:
-        threads = 1 if (os.cpu_count() or 1) <= 4 else min(8, (os.cpu_count() or 1) // 2)
-    torch.set_num_threads(max(1, threads))
+    set_threads(threads)
 
 
 def stdout_is_tty() -> bool:

@@ -158,6 +158,6 @@ def load_efficientnet_lite0():
     return model.eval()
 
 
-# ImageNet normalisation the EfficientNet-Lite weights were trained with.
-EFFICIENTNET_MEAN = (0.485, 0.456, 0.406)
-EFFICIENTNET_STD = (0.229, 0.224, 0.225)
+#: ImageNet normalisation, which EfficientNet-Lite0 was trained with.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)

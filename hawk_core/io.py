@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import DataError, InputError
+from .errors import ConfigError, DataError, InputError
 
 
 @contextlib.contextmanager
@@ -54,6 +55,35 @@ def write_json(path: Path, obj: Any, *, indent: int | None = 2) -> None:
         tmp.write_text(json.dumps(obj, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def read_mapping_file(path: Path, *, what: str = "config file") -> dict:
+    """A JSON or YAML (``.yaml``/``.yml``) file holding one mapping (an empty file: ``{}``).
+    A missing file or a parse error is a one-line :class:`ConfigError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{what} not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            try:
+                import yaml
+            except ImportError:
+                raise ConfigError(f"{path}: reading YAML needs PyYAML (pip install pyyaml); or use JSON") from None
+            obj = yaml.safe_load(text)
+        else:
+            obj = json.loads(text)
+    except ConfigError:
+        raise
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: cannot parse: invalid JSON at line {e.lineno}: {e.msg}") from None
+    except Exception as e:  # noqa: BLE001 - yaml.YAMLError: any parse error becomes one line
+        raise ConfigError(f"{path}: cannot parse: invalid YAML ({str(e).splitlines()[0]})") from None
+    if obj is None:
+        return {}
+    if not isinstance(obj, dict):
+        raise ConfigError(f"{path}: expected a mapping, got {type(obj).__name__}")
+    return obj
+
+
 def read_json_or_jsonl(path: Path) -> list[dict]:
     """Read a JSON list (or ``{"data": [...]}``) or a JSONL file into a list of dicts.
 
@@ -84,18 +114,33 @@ def read_json_or_jsonl(path: Path) -> list[dict]:
         if not isinstance(obj, list) or not all(isinstance(r, dict) for r in obj):
             raise DataError(f"{path}: expected a JSON list of objects")
         return obj
-    records = []
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}: line {lineno}: invalid JSON ({e.msg})") from None
-        if not isinstance(rec, dict):
-            raise DataError(f"{path}: line {lineno}: expected a JSON object")
-        records.append(rec)
-    return records
+    return list(iter_jsonl(io.StringIO(text), path))
+
+
+def iter_jsonl(fp: Any, path: Path | str) -> Iterator[dict]:
+    """The objects of a JSONL stream (blank lines skipped); the first malformed line is a
+    one-line :class:`DataError` naming ``path`` and the line number."""
+    import jsonlines
+
+    try:
+        yield from jsonlines.Reader(fp).iter(type=dict, skip_empty=True)
+    except jsonlines.InvalidLineError as e:
+        if e.__cause__ is None:  # valid JSON, but not an object
+            raise DataError(f"{path}: line {e.lineno}: expected a JSON object") from None
+        why = getattr(e.__cause__, "msg", None) or str(e.__cause__)
+        raise DataError(f"{path}: line {e.lineno}: invalid JSON ({why})") from None
+
+
+def read_jsonl_prefix(path: Path) -> list[dict]:
+    """The objects of a JSONL log up to its first malformed line (a torn write at a kill)."""
+    out: list[dict] = []
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for rec in iter_jsonl(fh, path):
+                out.append(rec)
+    except (DataError, UnicodeDecodeError):
+        pass
+    return out
 
 
 class JsonlAppender:

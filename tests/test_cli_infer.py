@@ -47,10 +47,10 @@ def test_describe_json_reports_text_frames_and_timings(fighting_video):
     assert d["task"] == "description" and d["question"] == DESCRIBE_PROMPTS[0]
     assert isinstance(d["text"], str)
     assert d["model"]["source"] == "tiny" and d["model"]["kind"] == "preset" and d["model"]["trained"] is False
-    from hawk_core.inference.predictor import resolve_device, resolve_dtype
+    from hawk_core.runtime import resolve_device, resolve_precision
 
-    device = resolve_device("auto")
-    assert d["model"]["device"] == device and d["model"]["dtype"] == str(resolve_dtype("auto", device)).replace("torch.", "")
+    device = str(resolve_device("auto"))
+    assert d["model"]["device"] == device and d["model"]["dtype"] == str(resolve_precision("auto", device)).replace("torch.", "")
     assert d["num_frames"] == 8 and d["num_native_frames"] == 271 and len(d["frames"]) == 8
     stamps = [f["timestamp"] for f in d["frames"]]
     assert stamps == sorted(stamps) and 0 <= stamps[0] < stamps[-1] <= d["duration_s"]
@@ -250,7 +250,7 @@ def test_checkpoint_of_another_architecture_names_keys(tmp_path, accident_video)
 
 
 def test_run_folder_resolves_to_latest_checkpoint(tmp_path):
-    from hawk_core.inference.predictor import resolve_model
+    from hawk_core.model.checkpoints import resolve_model
 
     run = tmp_path / "run"
     for name in ("step-9", "step-10"):

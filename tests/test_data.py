@@ -8,15 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from hawk_core.data.cache import FeatureCache, MotionTextCache
+from hawk_core.data.items import Item, build_items, item_rng, question_and_answer
 from hawk_core.data.records import (
-    FeatureCache,
     HawkRecord,
-    Item,
-    MotionTextCache,
-    build_items,
-    item_rng,
     load_hawk_records,
-    question_and_answer,
     split_records,
 )
 from hawk_core.errors import DataError, InputError
@@ -102,7 +98,7 @@ def test_items_flatten_descriptions_and_qa():
     from hawk_core.data.records import QAPair
 
     recs[1].qa = [QAPair("q1", "a1"), QAPair("q2", "a2")]
-    assert build_items(recs) == [Item(0, "describe"), Item(1, "qa", 0), Item(1, "qa", 1), Item(2, "describe")]
+    assert build_items(recs) == [Item(0, "description"), Item(1, "qa", 0), Item(1, "qa", 1), Item(2, "description")]
 
 
 def test_prompt_draws_are_reproducible_and_cover_the_prompts():

@@ -3,13 +3,16 @@ prediction planning. (The commands themselves are tested in test_cli_infer.py.)"
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
-from hawk_core.inference import predictor as inference
 from hawk_core.errors import CheckpointError, ConfigError, DataError, InputError
-from hawk_core.inference.predictor import GenerationOptions, Predictor, plan_predictions, resolve_model
+from hawk_core.inference.chat import ChatSession
+from hawk_core.model import checkpoints
+from hawk_core.inference.context import fit_to_context, prompt_length
+from hawk_core.inference.predictor import GenerationOptions, Predictor
+from hawk_core.inference.split import plan_predictions
+from hawk_core.model.checkpoints import needs_llm_conversion, resolve_model
 
 
 @pytest.fixture(scope="module")
@@ -23,14 +26,14 @@ def prepared(predictor, accident_video):
 
 
 def test_default_model_is_embedded_until_an_adapter_ships(tmp_path, monkeypatch):
-    monkeypatch.setattr(inference, "DEFAULT_ADAPTER_DIR", tmp_path / "absent")
+    monkeypatch.setattr(checkpoints, "DEFAULT_ADAPTER_DIR", tmp_path / "absent")
     spec = resolve_model(None)
     assert spec.source == "embedded" and not spec.trained and "not trained" in spec.note
     shipped = tmp_path / "embedded"
     shipped.mkdir()
     (shipped / "config.json").write_text("{}")
     (shipped / "adapter.safetensors").write_bytes(b"")
-    monkeypatch.setattr(inference, "DEFAULT_ADAPTER_DIR", shipped)
+    monkeypatch.setattr(checkpoints, "DEFAULT_ADAPTER_DIR", shipped)
     spec = resolve_model(None)
     assert spec.source == str(shipped) and spec.trained and spec.note is None
     assert resolve_model("tiny").kind == "preset"
@@ -72,7 +75,7 @@ def test_chat_keeps_history_in_the_prompt(predictor, prepared, monkeypatch):
         return real(feats_v, feats_m, instructions, history=history, **kw)
 
     monkeypatch.setattr(predictor.model, "generate", spy)
-    chat = predictor.chat(prepared, GenerationOptions(max_new_tokens=3))
+    chat = ChatSession(predictor, prepared, GenerationOptions(max_new_tokens=3))
     a1 = chat.ask("What happens?")
     chat.ask("And then?")
     assert seen[0] == (["What happens?"], None)
@@ -85,15 +88,15 @@ def test_chat_keeps_history_in_the_prompt(predictor, prepared, monkeypatch):
 def test_fit_to_context_drops_oldest_turns_then_truncates(predictor):
     limit = predictor.context_window
     long_turn = ("q " * 300, "a " * 300)
-    question, history, warns = predictor.fit_to_context("Why?", [long_turn] * 6 + [("last?", "yes")], 16)
+    question, history, warns = fit_to_context(predictor, "Why?", [long_turn] * 6 + [("last?", "yes")], 16)
     assert history[-1] == ("last?", "yes") and len(history) < 7
-    assert predictor.prompt_length(question, history) <= limit - 16 and "oldest turn" in warns[0]
-    question, history, warns = predictor.fit_to_context("why " * 1000, [], 16)
-    assert predictor.prompt_length(question, history) <= limit - 16 and "truncated" in warns[0]
+    assert prompt_length(predictor, question, history) <= limit - 16 and "oldest turn" in warns[0]
+    question, history, warns = fit_to_context(predictor, "why " * 1000, [], 16)
+    assert prompt_length(predictor, question, history) <= limit - 16 and "truncated" in warns[0]
     with pytest.raises(InputError, match="empty"):
-        predictor.fit_to_context("  ", [], 16)
+        fit_to_context(predictor, "  ", [], 16)
     with pytest.raises(ConfigError, match="no room"):
-        predictor.fit_to_context("Why?", [], limit)
+        fit_to_context(predictor, "Why?", [], limit)
 
 
 def test_plan_predictions_ids_and_references(tmp_path):
@@ -121,8 +124,8 @@ def test_needs_llm_conversion(tmp_path, monkeypatch):
     from hawk_core.model import HawkConfig
 
     monkeypatch.setenv("HAWK_CACHE", str(tmp_path))
-    assert inference.needs_llm_conversion(HawkConfig.from_preset("embedded"))
-    assert not inference.needs_llm_conversion(HawkConfig.from_preset("tiny"))
+    assert needs_llm_conversion(HawkConfig.from_preset("embedded"))
+    assert not needs_llm_conversion(HawkConfig.from_preset("tiny"))
 
 
 def test_int8_quantized_llm_generates(prepared):

@@ -16,7 +16,9 @@ def test_embedded_build_forward_generate(dog_video):
     model = HawkModel.build(cfg).eval()
     assert model.vision.feature_dim == 1280 and model.llm_dim == 576
     assert model.config.vision.norm_mean == (0.485, 0.456, 0.406)
-    fv, fm = model.encode_video(dog_video)  # 4 frames + their motion, at 224 px
+    from hawk_core.data.features import encode_clips, sample_for_model
+
+    fv, fm = encode_clips(model, [sample_for_model(dog_video, model.config.data)])  # 4 frames + their motion, at 224 px
     assert fv.shape == (1, 4, 49, 1280) and fm.shape == (1, 4, 49, 1280)
     batch = model.collate([TextSample("Can you describe the anomaly in the video?", "A dog rides a skateboard.", "dog rides skateboard")])
     out = model(fv, fm, batch)

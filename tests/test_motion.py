@@ -3,14 +3,13 @@ import pytest
 
 from hawk_core.errors import ConfigError
 from hawk_core.media.motion import (
-    FarnebackParams,
-    MotionConfig,
     direction_label,
     extract_motion,
     flow_magnitude,
     load_clip_and_motion,
     motion_mask,
 )
+from hawk_core.media.motion_config import FarnebackParams, MotionConfig
 from hawk_core.media.video import cv2, sample_clip
 from tests.helpers import moving_square_frames, write_video
 

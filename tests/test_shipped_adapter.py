@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from hawk_core.inference import predictor as inference
+from hawk_core.model import checkpoints as inference
 from tests.conftest import ROOT
 
 SHIPPED = inference.DEFAULT_ADAPTER_DIR

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from hawk_core.errors import CheckpointError
-from hawk_core.training.trainer import TrainConfig, Trainer, TrainRequest, lr_lambda
+from hawk_core.training.config import TrainConfig
+from hawk_core.training.schedule import lr_lambda
+from hawk_core.training.trainer import Trainer, TrainRequest
 from tests.hawk_dataset import write_dataset
 from tests.helpers import invoke
 

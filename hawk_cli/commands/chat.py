@@ -74,7 +74,9 @@ def chat(
     interactive = stdin.isatty()
     predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads, quantize=quantize)
     prepared = prepare(predictor, video)
-    session = predictor.chat(prepared, options)
+    from hawk_core.inference.chat import ChatSession
+
+    session = ChatSession(predictor, prepared, options)
     if interactive:
         err_console.print(
             f"[bold]hawk chat[/] on {video.name} ({len(prepared.frames)} frames of {prepared.duration:.1f} s, "

@@ -122,7 +122,10 @@ def _describe_windows(predictor, video: Path, instruction: str, options, window:
         console=err_console, transient=True,
     ) as progress:
         bar = progress.add_task("", total=None)
-        results = predictor.describe_windows(
+        from hawk_core.inference.windows import describe_windows
+
+        results = describe_windows(
+            predictor,
             video, window, stride, options, top=top, prompt=instruction, batch=batch_size,
             on_plan=lambda n: progress.update(bar, total=n),
             on_progress=lambda k: progress.update(bar, advance=k),

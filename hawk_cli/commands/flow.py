@@ -48,7 +48,7 @@ def flow(
 
     from hawk_core.errors import InputError
     from hawk_core.media.flow import FlowJob, is_complete, plan_batch, process_video, run_batch
-    from hawk_core.media.motion import FarnebackParams, MotionConfig
+    from hawk_core.media.motion_config import FarnebackParams, MotionConfig
     from hawk_core.media.video import is_video_path
 
     params = FarnebackParams(pyr_scale, levels, winsize, iterations, poly_n, poly_sigma)

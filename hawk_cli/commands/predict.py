@@ -73,7 +73,7 @@ def predict(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from hawk_core.errors import ConfigError, InputError
-    from hawk_core.inference.predictor import load_split, plan_predictions, run_predictions, check_prediction_meta
+    from hawk_core.inference.split import check_prediction_meta, load_split, plan_predictions, run_predictions
 
     from hawk_cli._inference import generation_options, load_predictor, warn
 
@@ -87,7 +87,7 @@ def predict(
     if limit is not None:
         records = records[:limit]
     if overwrite:
-        from hawk_core.inference.predictor import meta_path
+        from hawk_core.inference.split import meta_path
 
         out.unlink(missing_ok=True)
         meta_path(out).unlink(missing_ok=True)

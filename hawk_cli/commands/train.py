@@ -64,7 +64,8 @@ def train(
     import os
 
     from hawk_core.errors import InputError
-    from hawk_core.training.trainer import TrainConfig, TrainRequest, read_config_file
+    from hawk_core.training.config import TrainConfig, read_config_file
+    from hawk_core.training.trainer import TrainRequest
     from hawk_core.training.trainer import train as run_train
 
     set_torch_threads(threads)

@@ -90,11 +90,11 @@ class PerceptionCaptioner(Captioner):
         import cv2
         import torch
 
-        from ..embedded import EFFICIENTNET_MEAN, EFFICIENTNET_STD
+        from ..embedded import IMAGENET_MEAN, IMAGENET_STD
 
         model, labels = self._load()
         x = np.stack([cv2.resize(f, (224, 224), interpolation=cv2.INTER_AREA) for f in frames]).astype(np.float32) / 255.0
-        x = (x - np.array(EFFICIENTNET_MEAN, dtype=np.float32)) / np.array(EFFICIENTNET_STD, dtype=np.float32)
+        x = (x - np.array(IMAGENET_MEAN, dtype=np.float32)) / np.array(IMAGENET_STD, dtype=np.float32)
         t = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous()  # (N, 3, 224, 224)
         with self._lock, torch.no_grad():
             probs = torch.softmax(model(t), dim=-1).mean(0).numpy()  # (1000,)

@@ -91,7 +91,8 @@ class VideoAnalysis:
 
 def analyse_video(path: Path | str, cfg: ClipConfig = ClipConfig(), *, folder_fps: float = 25.0) -> VideoAnalysis:
     """Sample, compute motion and split one video into key clips (raises VideoError)."""
-    from ..media.motion import MotionConfig, extract_motion
+    from ..media.motion import extract_motion
+    from ..media.motion_config import MotionConfig
     from ..media.video import probe, sample_clip
 
     meta = probe(Path(path), folder_fps)

@@ -1,4 +1,6 @@
-"""Training data: HAWK-format records, the seeded split, training samples and the feature cache.
+"""HAWK-format records: the one record type (:class:`HawkRecord`) and the one parser
+(:func:`parse_record`, :func:`load_hawk_records`) every command uses (train, predict, review,
+score, synth), plus the seeded split by video.
 
 Two record kinds, read from JSON (a list, or ``{"data": [...]}``) or JSONL:
 
@@ -13,28 +15,15 @@ Two record kinds, read from JSON (a list, or ``{"data": [...]}``) or JSONL:
 Relative video paths are resolved against the data file's folder (or ``video_root``). Fields
 other than these are kept in :attr:`HawkRecord.extra`.
 
-Training *items* flatten the records: one "describe" item per record with a description
-(or caption) and one item per QA pair, so both tasks are trained jointly (paper, section 5)
-and every QA pair is seen once per epoch. Each time a describe item is drawn, one of the
-paper's 20 describe prompts (appendix D; stage 1 captions: ``prompts/caption_prompts.txt``)
-is picked by an RNG seeded from (seed, epoch, position), so the draw is reproducible and a
-resumed run sees exactly the prompts an uninterrupted one would.
-
 The split (:func:`split_records`) is by *video*: all records of one video land on the same
 side, so no held-out video is ever trained on. It is seeded and independent of record order.
-
-Frozen-encoder outputs are cached on disk (:class:`FeatureCache`), one safetensors file per
-video, keyed by the video's absolute path, size and mtime, the sampling and motion config,
-and a fingerprint of the frozen weights, so frozen encoders run once per video, not once per
-epoch. A change to any of these makes a new key; stale files are simply never read.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +31,11 @@ from typing import Any
 from ..errors import DataError, InputError
 from ..io import atomic_path, read_json_or_jsonl
 
-TASK_DESCRIBE = "describe"
+#: Task names, as in prediction files and `hawk score` ("describe" is read as an alias).
+TASK_DESCRIPTION = "description"
 TASK_QA = "qa"
+TASKS = (TASK_DESCRIPTION, TASK_QA)
+TASK_ALIASES = {"describe": TASK_DESCRIPTION}
 
 
 @dataclass(frozen=True)
@@ -171,243 +163,3 @@ def relativize(records: Sequence[HawkRecord], out_dir: Path) -> list[HawkRecord]
             rel = str(r.path)
         out.append(HawkRecord(video=rel, path=r.path, description=r.description, caption=r.caption, qa=list(r.qa), extra=dict(r.extra)))
     return out
-
-
-# ---- prompts and training items --------------------------------------------------------
-
-
-def describe_prompts() -> list[str]:
-    """The paper's 20 describe prompts (appendix D)."""
-    from ..language.prompts import DESCRIBE_PROMPTS
-
-    if not DESCRIBE_PROMPTS:
-        raise DataError("no describe prompts found (prompts/describe_prompts.txt is empty)")
-    return list(DESCRIBE_PROMPTS)
-
-
-def caption_prompts() -> list[str]:
-    """Prompts for stage-1 caption records, one per line in ``prompts/caption_prompts.txt``."""
-    from ..language.prompts import prompts_dir
-
-    path = prompts_dir() / "caption_prompts.txt"
-    if not path.is_file():
-        raise DataError(f"missing prompt file {path}")
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
-    prompts = [ln for ln in lines if ln and not ln.startswith("#")]
-    if not prompts:
-        raise DataError(f"{path} holds no prompts")
-    return prompts
-
-
-@dataclass(frozen=True)
-class Item:
-    """One trainable unit: a record and what to ask about it."""
-
-    record: int  # index into the record list
-    task: str  # "describe" | "qa"
-    qa: int = -1  # index into record.qa for task "qa"
-
-
-def build_items(records: Sequence[HawkRecord]) -> list[Item]:
-    """One describe item per record with a description/caption, one item per QA pair."""
-    items: list[Item] = []
-    for i, r in enumerate(records):
-        if r.text:
-            items.append(Item(i, TASK_DESCRIBE))
-        items.extend(Item(i, TASK_QA, j) for j in range(len(r.qa)))
-    return items
-
-
-def item_rng(seed: int, *keys: int | str) -> random.Random:
-    """An RNG determined by ``seed`` and ``keys`` alone (stable across processes and runs)."""
-    h = hashlib.sha256(json.dumps([seed, *keys]).encode()).digest()
-    return random.Random(int.from_bytes(h[:8], "little"))
-
-
-def question_and_answer(record: HawkRecord, item: Item, rng: random.Random, *, describe: Sequence[str], caption: Sequence[str]) -> tuple[str, str]:
-    """The question (a drawn describe/caption prompt, or the QA question) and its answer."""
-    if item.task == TASK_QA:
-        p = record.qa[item.qa]
-        return p.q, p.a
-    if record.description:
-        return rng.choice(list(describe)), record.description
-    return rng.choice(list(caption)), record.caption or ""
-
-
-# ---- motion phrases (L_ML targets) -----------------------------------------------------
-
-
-class MotionTextCache:
-    """Y_m target strings (motion phrases of a ground-truth text), parsed once and kept in a
-    JSON file keyed by a hash of the text (and the parser), so later runs skip spaCy."""
-
-    def __init__(self, path: Path | None, parser: str = "default") -> None:
-        self.path = Path(path) if path else None
-        self.parser = parser
-        self._map: dict[str, str] = {}
-        if self.path and self.path.is_file():
-            try:
-                data = json.loads(self.path.read_text(encoding="utf-8"))
-                if isinstance(data, dict) and isinstance(data.get("entries"), dict):
-                    self._map = {k: v for k, v in data["entries"].items() if isinstance(v, str)}
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                self._map = {}  # a corrupt cache is rebuilt, never trusted
-
-    def _key(self, text: str) -> str:
-        return hashlib.sha1(f"{self.parser}\0{text}".encode()).hexdigest()
-
-    def get(self, text: str) -> str | None:
-        return self._map.get(self._key(text))
-
-    def fill(self, texts: Iterable[str], *, nlp: Any = None, progress: Callable[[int], None] | None = None, batch: int = 64) -> int:
-        """Parse the texts not yet cached; returns how many were parsed."""
-        todo = sorted({t for t in texts if t and self._key(t) not in self._map})
-        if not todo:
-            return 0
-        from ..language.phrases import extract_phrases, load_parser, motion_text
-
-        nlp = nlp if nlp is not None else load_parser(None if self.parser == "default" else self.parser)
-        for start in range(0, len(todo), batch):
-            chunk = todo[start : start + batch]
-            for text, phrases in zip(chunk, extract_phrases(chunk, nlp)):
-                self._map[self._key(text)] = motion_text(phrases)
-            if progress:
-                progress(len(chunk))
-        self.save()
-        return len(todo)
-
-    def save(self) -> None:
-        if self.path is None:
-            return
-        with atomic_path(self.path) as tmp:
-            tmp.write_text(json.dumps({"parser": self.parser, "entries": self._map}, ensure_ascii=False), encoding="utf-8")
-
-
-def target_texts(records: Sequence[HawkRecord]) -> list[str]:
-    """Every ground-truth text a sample can be trained on (descriptions/captions, answers)."""
-    out = []
-    for r in records:
-        if r.text:
-            out.append(r.text)
-        out.extend(p.a for p in r.qa)
-    return out
-
-
-# ---- frozen feature cache --------------------------------------------------------------
-
-
-def video_fingerprint(path: Path) -> dict:
-    """Identity of a video file on disk: absolute path, size, mtime (ns); for a folder of
-    frames, the newest mtime and the entry count."""
-    path = Path(path)
-    st = path.stat()
-    if path.is_dir():
-        entries = list(path.iterdir())
-        mtime = max([e.stat().st_mtime_ns for e in entries] + [st.st_mtime_ns])
-        return {"path": str(path.resolve()), "entries": len(entries), "mtime_ns": mtime}
-    return {"path": str(path.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns}
-
-
-def weights_fingerprint(module: Any) -> str:
-    """A checksum of a model's frozen parameters (names, shapes and strided value sums), so
-    cached encoder outputs are never reused with other frozen weights."""
-    import torch
-
-    h = hashlib.sha1()
-    with torch.no_grad():
-        for name, p in module.named_parameters():
-            if p.requires_grad:
-                continue
-            flat = p.detach().reshape(-1)
-            step = max(1, flat.numel() // 4096)
-            s = flat[::step].double().sum().item() if flat.numel() else 0.0
-            h.update(f"{name}:{tuple(p.shape)}:{s:.10e};".encode())
-        for name, b in module.named_buffers():
-            if b.is_floating_point() and b.numel():
-                h.update(f"{name}:{tuple(b.shape)}:{b.reshape(-1)[:: max(1, b.numel() // 4096)].double().sum().item():.10e};".encode())
-    return h.hexdigest()
-
-
-_DTYPES = {"float32": "float32", "float16": "float16", "bfloat16": "bfloat16"}
-
-
-class FeatureCache:
-    """Frozen-encoder outputs per video on disk: ``<dir>/<key[:2]>/<key>.safetensors`` with
-    ``video`` (T, N, D) and, unless the motion branch is ablated, ``motion`` (T, N, D).
-
-    ``spec`` is everything besides the file that determines the features (sampling, motion
-    config, backbone config and weight fingerprint, storage dtype); it is hashed with the
-    video's :func:`video_fingerprint` into the key. Entries are written atomically.
-    """
-
-    def __init__(self, directory: Path, spec: dict, dtype: str = "float16") -> None:
-        if dtype not in _DTYPES:
-            raise InputError(f"unknown feature cache dtype {dtype!r}; choose one of {', '.join(_DTYPES)}")
-        self.dir = Path(directory)
-        self.dtype = dtype
-        self.spec = {**spec, "dtype": dtype}
-        self._spec_json = json.dumps(self.spec, sort_keys=True, default=str)
-
-    def key(self, video: Path) -> str:
-        blob = json.dumps({"video": video_fingerprint(video), "spec": self._spec_json}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:40]
-
-    def path_for(self, video: Path) -> Path:
-        k = self.key(video)
-        return self.dir / k[:2] / f"{k}.safetensors"
-
-    def has(self, video: Path) -> bool:
-        return self.path_for(video).is_file()
-
-    def store(self, video: Path, feats_v: Any, feats_m: Any | None) -> None:
-        import torch
-        from safetensors.torch import save_file
-
-        dt = getattr(torch, self.dtype)
-        tensors = {"video": feats_v.detach().to("cpu", dt).contiguous()}
-        if feats_m is not None:
-            tensors["motion"] = feats_m.detach().to("cpu", dt).contiguous()
-        target = self.path_for(video)
-        with atomic_path(target) as tmp:
-            save_file(tensors, str(tmp), metadata={"video": str(Path(video).resolve()), "spec": self._spec_json})
-
-    def load(self, video: Path) -> tuple[Any, Any | None]:
-        """(T, N, D) appearance and motion features (motion None if not stored)."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        target = self.path_for(video)
-        try:
-            t = load_file(str(target))
-        except FileNotFoundError:
-            raise DataError(f"no cached features for {video} (expected {target})") from None
-        except (SafetensorError, OSError) as e:
-            raise DataError(f"corrupt feature cache file {target} ({e}); delete it to recompute") from None
-        return t["video"], t.get("motion")
-
-
-def sampled_frames_spec(num_frames: int, size: int, resize: str, motion_cfg: Any) -> dict:
-    """The sampling part of a :class:`FeatureCache` spec."""
-    m = motion_cfg.to_dict() if hasattr(motion_cfg, "to_dict") else motion_cfg
-    return {"num_frames": int(num_frames), "size": int(size), "resize": resize, "motion": m}
-
-
-__all__ = [
-    "HawkRecord",
-    "Item",
-    "QAPair",
-    "FeatureCache",
-    "MotionTextCache",
-    "build_items",
-    "caption_prompts",
-    "describe_prompts",
-    "item_rng",
-    "load_hawk_records",
-    "question_and_answer",
-    "relativize",
-    "split_records",
-    "target_texts",
-    "video_fingerprint",
-    "weights_fingerprint",
-    "write_records",
-]

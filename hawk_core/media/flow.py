@@ -27,7 +27,8 @@ import numpy as np
 
 from ..errors import HawkError, InputError
 from ..io import atomic_path
-from .motion import MotionConfig, MotionResult, flow_to_color, load_clip_and_motion
+from .motion import MotionResult, flow_to_color, load_clip_and_motion
+from .motion_config import MotionConfig
 from .video import SampledClip, cv2, find_videos, write_mp4
 
 OUTPUT_FILES = ("motion.safetensors", "stats.json", "preview.mp4", "flow_sheet.png", "motion_sheet.png")

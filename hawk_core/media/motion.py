@@ -19,64 +19,16 @@ Mask modes:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, VideoError
+from ..errors import VideoError
+from .motion_config import FarnebackParams, MotionConfig
 from .video import SampledClip, cv2, sample_clip
 
-MASK_MODES = ("soft", "threshold")
 _DIRECTIONS = ("right", "up-right", "up", "up-left", "left", "down-left", "down", "down-right")
-
-
-@dataclass(frozen=True)
-class FarnebackParams:
-    """cv2.calcOpticalFlowFarneback parameters; defaults are the authors' release's."""
-
-    pyr_scale: float = 0.5
-    levels: int = 3
-    winsize: int = 10
-    iterations: int = 3
-    poly_n: int = 5
-    poly_sigma: float = 1.2
-    flags: int = 0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.pyr_scale < 1:
-            raise ConfigError(f"pyr_scale must be in (0, 1), got {self.pyr_scale}")
-        for name in ("levels", "winsize", "iterations", "poly_n"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.poly_sigma <= 0:
-            raise ConfigError(f"poly_sigma must be > 0, got {self.poly_sigma}")
-
-
-@dataclass(frozen=True)
-class MotionConfig:
-    """How the motion input is built from sampled frames."""
-
-    mask: str = "soft"
-    threshold: float = 0.2  # pixels/frame; the hard mask of `threshold` mode, and "moving" in stats
-    soft_percentile: float = 99.0
-    soft_floor: float = 1.0
-    flow: FarnebackParams = field(default_factory=FarnebackParams)
-
-    def __post_init__(self) -> None:
-        if self.mask not in MASK_MODES:
-            raise ConfigError(f"unknown mask mode {self.mask!r}; choose one of {', '.join(MASK_MODES)}")
-        if self.threshold < 0:
-            raise ConfigError(f"threshold must be >= 0, got {self.threshold}")
-        if not 0 < self.soft_percentile <= 100:
-            raise ConfigError(f"soft_percentile must be in (0, 100], got {self.soft_percentile}")
-        if self.soft_floor <= 0:
-            raise ConfigError(f"soft_floor must be > 0, got {self.soft_floor}")
-        if isinstance(self.flow, dict):  # built from a saved config
-            object.__setattr__(self, "flow", FarnebackParams(**self.flow))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass

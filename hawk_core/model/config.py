@@ -24,9 +24,11 @@ import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from collections.abc import Sequence
 
+from ..embedded import IMAGENET_MEAN, IMAGENET_STD
 from ..errors import ConfigError
-from ..media.motion import MotionConfig
+from ..media.motion_config import MotionConfig
 
 VISION_KINDS = ("blip2", "efficientnet_lite0")
 LLM_KINDS = ("hf", "smollm2", "random")
@@ -37,11 +39,10 @@ ABLATIONS = ("motion", "mv", "ml")
 RESIZE_MODES = ("squash", "crop", "pad")
 PRESETS = ("tiny", "embedded", "paper")
 
-# Normalisation each backbone was trained with.
+# Normalisation each backbone was trained with (ImageNet's, for EfficientNet-Lite, lives with
+# the embedded weights it belongs to).
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)  # BLIP-2 / EVA-CLIP
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # EfficientNet-Lite
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _positive(obj: Any, *names: str) -> None:
@@ -398,24 +399,20 @@ class HawkConfig:
     @classmethod
     def from_file(cls, path: str | Path) -> HawkConfig:
         """A JSON or YAML file (a full config, or ``preset: NAME`` plus overrides)."""
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        text = path.read_text(encoding="utf-8")
-        try:
-            if path.suffix.lower() in (".yaml", ".yml"):
-                import yaml
+        from ..io import read_mapping_file
 
-                d = yaml.safe_load(text)
-            else:
-                d = json.loads(text)
-        except Exception as e:  # noqa: BLE001 - any parse error becomes one line
-            raise ConfigError(f"{path}: cannot parse config: {str(e).splitlines()[0]}") from None
-        return cls.from_dict(d or {})
+        return cls.from_dict(read_mapping_file(Path(path)))
 
-    def with_overrides(self, overrides: dict) -> HawkConfig:
-        """A copy with nested overrides applied (validated)."""
-        out = HawkConfig.from_dict(_merge({k: v for k, v in self.to_dict().items() if k != "preset"}, overrides))
+    def with_overrides(self, overrides: dict | None = None, *, ablate: Sequence[str] | None = None) -> HawkConfig:
+        """A copy with nested overrides applied and, when ``ablate`` is given, the loss
+        ablations replaced by it (validated)."""
+        d = _merge({k: v for k, v in self.to_dict().items() if k != "preset"}, overrides or {})
+        if ablate is not None:
+            bad = [a for a in ablate if a not in ABLATIONS]
+            if bad:
+                raise ConfigError(f"unknown ablation {bad[0]!r}; choose from {', '.join(ABLATIONS)}")
+            d.setdefault("loss", {})["ablate"] = sorted(set(ablate))
+        out = HawkConfig.from_dict(d)
         out.preset = self.preset
         return out
 

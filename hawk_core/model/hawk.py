@@ -270,25 +270,6 @@ class HawkModel(nn.Module):
         feats_m = self.encode_frames(motion) if (motion is not None and self.use_motion) else None
         return feats_v, feats_m
 
-    def load_video(self, path: str | Path) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Sample a video as ``config.data`` says (frames, size, resize, motion mask) and return
-        the preprocessed pixels of both branches, (1, T, 3, s, s) each (motion None when
-        ablated). The two branches see the same frames."""
-        from ..media.motion import load_clip_and_motion
-        from ..media.video import sample_clip
-
-        d = self.config.data
-        if not self.use_motion:
-            clip = sample_clip(path, d.num_frames, d.size, resize=d.resize, with_prev=False)
-            return self.preprocess(clip.frames)[None], None
-        clip, motion = load_clip_and_motion(path, d.num_frames, d.size, d.motion, resize=d.resize)
-        return self.preprocess(clip.frames)[None], self.preprocess(motion.motion)[None]
-
-    @torch.no_grad()
-    def encode_video(self, path: str | Path) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """:meth:`load_video` then :meth:`encode_visual`: frozen features (1, T, N, D) per branch."""
-        return self.encode_visual(*self.load_video(path))
-
     def visual_tokens(self, feats_v: torch.Tensor, feats_m: torch.Tensor | None):
         """Trainable part: (tokens_v, tight_v, tokens_m, tight_m); motion ones None when ablated."""
         dev = self.device

@@ -1,0 +1,60 @@
+"""The LLM's context window: how long a prompt is, and cutting history / question to fit."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError, InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .predictor import Predictor
+
+
+def prompt_length(predictor: Predictor, question: str, history: list[tuple[str, str]] | None = None) -> int:
+    """Positions the LLM sees before the answer: template, visual tokens, history, question."""
+    from ..model import TextSample
+
+    batch = predictor.model.collate([TextSample(question, history=list(history or []))], for_generation=True)
+    return int(batch.input_ids.shape[1])
+
+def fit_to_context(
+    predictor: Predictor, question: str, history: list[tuple[str, str]], max_new_tokens: int
+) -> tuple[str, list[tuple[str, str]], list[str]]:
+    """Check ``question``; drop the oldest history turns, then cut the question, until the
+    prompt plus ``max_new_tokens`` fits the LLM's context window.
+    Returns (question, history, warnings)."""
+    question = (question or "").strip()
+    if not question:
+        raise InputError("the question is empty")
+    limit = predictor.context_window - max_new_tokens
+    overhead = prompt_length(predictor, "?")
+    if overhead >= limit:
+        raise ConfigError(
+            f"--max-new-tokens {max_new_tokens} leaves no room for a question in the model's "
+            f"{predictor.context_window}-token context window (the prompt alone takes {overhead})"
+        )
+    warns: list[str] = []
+    history = list(history)
+    if prompt_length(predictor, question, history) <= limit:
+        return question, history, warns
+    dropped = 0
+    while history and prompt_length(predictor, question, history) > limit:
+        history.pop(0)
+        dropped += 1
+    if dropped:
+        warns.append(f"dropped the {dropped} oldest turn(s) of the conversation to fit the {predictor.context_window}-token context window")
+    n = prompt_length(predictor, question, history)
+    if n <= limit:
+        return question, history, warns
+    ids = predictor.tokenizer(question, add_special_tokens=False)["input_ids"]
+    keep = max(1, len(ids) - (n - limit))
+    while True:
+        cut = predictor.tokenizer.decode(ids[:keep], skip_special_tokens=True).strip()
+        if (cut and prompt_length(predictor, cut, history) <= limit) or keep <= 1:
+            break
+        keep -= max(1, (prompt_length(predictor, cut, history) - limit) if cut else 1)
+    warns.append(
+        f"question truncated to its first {keep} of {len(ids)} tokens to fit the model's "
+        f"{predictor.context_window}-token context window (with {max_new_tokens} new tokens)"
+    )
+    return cut, history, warns

@@ -1,0 +1,227 @@
+"""Prediction over a whole HAWK-format split (`hawk predict`): one description item and one
+item per QA pair per record, ``{id, video, task, question?, prediction, reference}``, appended
+to a JSONL file one line at a time so an interrupted run resumes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, DataError, HawkError, InputError
+from .predictor import GenerationOptions, PreparedVideo, Predictor
+
+
+@dataclass(frozen=True)
+class PredictionItem:
+    """One question to answer about one video of a split."""
+
+    id: str
+    video: str  # as written in the data file
+    path: Path  # resolved on disk
+    task: str  # "description" | "qa"
+    question: str
+    reference: str | None
+
+    def record(self, prediction: str, **extra: Any) -> dict:
+        rec: dict[str, Any] = {"id": self.id, "video": self.video, "task": self.task}
+        if self.task == "qa":
+            rec["question"] = self.question
+        rec["prediction"] = prediction
+        rec["reference"] = self.reference
+        rec.update(extra)
+        return rec
+
+
+def resolve_video_path(video: str, data_path: Path, video_root: Path | None = None) -> Path:
+    """A data file's video path on disk: absolute as is; relative to ``video_root`` when given,
+    else to the data file's folder, else to the working directory (first that exists)."""
+    p = Path(video).expanduser()
+    if p.is_absolute():
+        return p
+    bases = [video_root] if video_root is not None else [Path(data_path).resolve().parent, Path.cwd()]
+    for base in bases:
+        if (base / p).exists():
+            return base / p
+    return bases[0] / p
+
+
+def plan_predictions(
+    records: list[dict],
+    data_path: Path,
+    *,
+    describe_prompt: str,
+    video_root: Path | None = None,
+    tasks: Iterable[str] = ("description", "qa"),
+) -> list[PredictionItem]:
+    """HAWK-format records ``{video, description?, QA?: [{q, a}]}`` -> prediction items.
+
+    Ids are stable: ``<video>#description`` and ``<video>#qa<j>`` (``<video>`` the path as
+    written, or the record's own ``id`` when it has one; a video listed twice gets ``@<i>``).
+    """
+    tasks = tuple(tasks)
+    for t in tasks:
+        if t not in ("description", "qa"):
+            raise ConfigError(f"unknown task {t!r}; choose description and/or qa")
+    seen: dict[str, int] = {}
+    items: list[PredictionItem] = []
+    for i, rec in enumerate(records):
+        where = f"{data_path}: record {i}"
+        video = rec.get("video")
+        if not isinstance(video, str) or not video.strip():
+            raise DataError(f"{where}: missing \"video\" (a path)")
+        base = str(rec["id"]) if rec.get("id") not in (None, "") else video
+        seen[base] = seen.get(base, 0) + 1
+        if seen[base] > 1:
+            base = f"{base}@{i}"
+        path = resolve_video_path(video, data_path, video_root)
+        desc = rec.get("description")
+        if desc is not None and not isinstance(desc, str):
+            raise DataError(f"{where}: \"description\" must be a string")
+        qa = rec.get("QA", rec.get("qa")) or []
+        if not isinstance(qa, list):
+            raise DataError(f"{where}: \"QA\" must be a list of {{\"q\", \"a\"}}")
+        if "description" in tasks:
+            items.append(PredictionItem(f"{base}#description", video, path, "description", describe_prompt, desc))
+        if "qa" in tasks:
+            for j, pair in enumerate(qa):
+                if not isinstance(pair, dict) or not isinstance(pair.get("q"), str) or not pair["q"].strip():
+                    raise DataError(f"{where}: QA[{j}] needs a non-empty \"q\"")
+                a = pair.get("a")
+                items.append(PredictionItem(f"{base}#qa{j}", video, path, "qa", pair["q"].strip(), a if isinstance(a, str) else None))
+    return items
+
+
+def load_split(path: Path) -> list[dict]:
+    """Records of a HAWK-format JSON / JSONL file (see :func:`plan_predictions`)."""
+    from ..io import read_json_or_jsonl
+
+    records = read_json_or_jsonl(Path(path))
+    if not records:
+        raise DataError(f"{path}: holds no records")
+    return records
+
+
+@dataclass
+class PredictionSummary:
+    total: int = 0
+    already_done: int = 0
+    written: int = 0
+    failed_videos: dict[str, str] = field(default_factory=dict)  # video -> error
+    warnings: list[str] = field(default_factory=list)
+    timings: dict = field(default_factory=lambda: {"frames_motion_s": 0.0, "encode_s": 0.0, "generate_s": 0.0, "tokens": 0})
+
+    def to_dict(self) -> dict:
+        return {
+            "total": self.total,
+            "already_done": self.already_done,
+            "written": self.written,
+            "failed_videos": self.failed_videos,
+            "warnings": self.warnings,
+            "timings": {k: round(v, 3) if isinstance(v, float) else v for k, v in self.timings.items()},
+        }
+
+
+def run_predictions(
+    predictor: Predictor,
+    items: list[PredictionItem],
+    out: Path,
+    options: GenerationOptions = GenerationOptions(),
+    *,
+    video_batch: int = 4,
+    gen_batch: int = 8,
+    on_progress: Callable[[int, str], None] | None = None,
+) -> PredictionSummary:
+    """Answer every item, appending one JSONL record each to ``out`` as soon as it exists.
+
+    Items whose id is already in ``out`` are skipped (resume). Videos are prepared
+    ``video_batch`` at a time (frozen encoders batched), answers generated ``gen_batch`` at a
+    time. A video that cannot be read is skipped with its error in the summary (its items
+    are not written, so a rerun retries them). ``on_progress(n, label)`` reports ``n`` more
+    items handled.
+    """
+    from ..io import JsonlAppender
+
+    if video_batch < 1 or gen_batch < 1:
+        raise ConfigError("batch sizes must be >= 1")
+    summary = PredictionSummary(total=len(items))
+    ids = [it.id for it in items]
+    if len(set(ids)) != len(ids):
+        dup = next(i for i in ids if ids.count(i) > 1)
+        raise DataError(f"duplicate prediction id {dup!r}")
+    with JsonlAppender(out, key="id") as sink:
+        done = sink.done_keys()
+        todo = [it for it in items if it.id not in done]
+        summary.already_done = len(items) - len(todo)
+        if summary.already_done and on_progress is not None:
+            on_progress(summary.already_done, "already done")
+        by_video: dict[str, list[PredictionItem]] = {}
+        for it in todo:
+            by_video.setdefault(str(it.path), []).append(it)
+        videos = list(by_video)
+        for start in range(0, len(videos), video_batch):
+            chunk = videos[start : start + video_batch]
+            prepared = predictor.prepare_many([Path(v) for v in chunk])
+            queue: list[tuple[PreparedVideo, PredictionItem]] = []
+            for v, p in zip(chunk, prepared):
+                if isinstance(p, HawkError):
+                    summary.failed_videos[by_video[v][0].video] = str(p)
+                    if on_progress is not None:
+                        on_progress(len(by_video[v]), f"skipped {Path(v).name}")
+                    continue
+                summary.timings["frames_motion_s"] += p.timings["frames_motion_s"]
+                summary.timings["encode_s"] += p.timings["encode_s"]
+                queue.extend((p, it) for it in by_video[v])
+            for g in range(0, len(queue), gen_batch):
+                group = queue[g : g + gen_batch]
+                answers = predictor.answer([(p, it.question, None) for p, it in group], options)
+                for (p, it), ans in zip(group, answers):
+                    sink.write(it.record(ans.text))
+                    summary.written += 1
+                    summary.warnings.extend(f"{it.id}: {w}" for w in ans.warnings)
+                    summary.timings["tokens"] += ans.tokens
+                summary.timings["generate_s"] += answers[0].generate_s if answers else 0.0
+                if on_progress is not None:
+                    on_progress(len(group), Path(group[0][1].video).name)
+    return summary
+
+
+def meta_path(out: Path) -> Path:
+    """The settings file beside a predictions file: ``OUT.meta.json``."""
+    out = Path(out)
+    return out.with_name(out.name + ".meta.json")
+
+
+def check_prediction_meta(out: Path, predictor: Predictor, options: GenerationOptions, tasks: Sequence[str], prompt_index: int) -> dict:
+    """Record the settings of a prediction run beside ``out``; refuse to resume a file that
+    was written with other settings (mixing two models' answers in one file would be
+    silently wrong). Returns the settings."""
+    import json
+
+    from ..io import write_json
+
+    meta = {
+        "model": predictor.spec.source,
+        "frames": predictor.num_frames,
+        "quantize": predictor.quantize,
+        "generation": options.to_dict(),
+        "tasks": list(tasks),
+        "prompt_index": prompt_index,
+    }
+    mp = meta_path(out)
+    has_records = Path(out).is_file() and Path(out).stat().st_size > 0
+    if has_records and mp.is_file():
+        try:
+            old = json.loads(mp.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            old = None
+        if isinstance(old, dict):
+            for key, value in meta.items():
+                if key in old and old[key] != value:
+                    raise InputError(
+                        f"{out} was written with other settings ({key}: {old[key]!r}, now {value!r}); "
+                        "pass --overwrite to start it afresh, or another --out"
+                    )
+    write_json(mp, meta)
+    return meta

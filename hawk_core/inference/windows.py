@@ -1,0 +1,82 @@
+"""Long videos: describe sliding windows (`hawk describe --window`), optionally only the
+windows with the most motion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from .predictor import GenerationOptions
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .predictor import Predictor
+
+
+
+def describe_windows(
+    predictor: Predictor,
+    video: str | Path,
+    window_s: float,
+    stride_s: float | None = None,
+    options: GenerationOptions = GenerationOptions(),
+    *,
+    top: int | None = None,
+    prompt: str | None = None,
+    batch: int = 4,
+    on_plan: Callable[[int], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> list:
+    """Describe ``window_s``-second windows every ``stride_s`` seconds (see
+    :mod:`hawk_core.media.windows`); with ``top``, only the K windows with the most motion are
+    described (the others keep their motion energy and rank). Returns
+    :class:`~hawk_core.media.windows.WindowResult` s in time order. ``on_plan(n)`` is told how
+    many windows will be encoded and described; ``on_progress(k)`` after each batch."""
+    from ..media.motion import extract_motion
+    from ..media.video import count_frames, probe
+    from ..media.windows import iter_window_clips, plan_windows, rank, window_result
+
+    if top is not None and top < 1:
+        raise ConfigError(f"top must be >= 1, got {top}")
+    if batch < 1:
+        raise ConfigError(f"batch must be >= 1, got {batch}")
+    d = predictor.config.data
+    n = count_frames(video)
+    fps = probe(video)["fps"] or 25.0
+    windows = plan_windows(n, fps, window_s, stride_s)
+    prompt = prompt or predictor.describe_prompt()
+    results: dict[int, Any] = {}
+
+    def describe(pairs):
+        prepared = predictor.encode(pairs)
+        answers = predictor.answer([(p, prompt, None) for p in prepared], options)
+        for (clip, _), a in zip(pairs, answers):
+            results[clip.meta["window"]].text = a.text
+        if on_progress is not None:
+            on_progress(len(pairs))
+
+    def clips(ws):
+        for w, clip in iter_window_clips(video, ws, predictor.num_frames, d.size, total_frames=n, resize=d.resize):
+            clip.meta["window"] = w.index
+            yield w, clip, extract_motion(clip, d.motion)
+
+    chosen = windows
+    if top is not None and top < len(windows):
+        for w, _, motion in clips(windows):  # pass 1: motion energy of every window
+            results[w.index] = window_result(w, motion)
+        rank(list(results.values()))
+        chosen = [w for w in windows if results[w.index].rank <= top]
+    if on_plan is not None:
+        on_plan(len(chosen))
+    pending: list = []
+    for w, clip, motion in clips(chosen):
+        if w.index not in results:
+            results[w.index] = window_result(w, motion)
+        pending.append((clip, motion))
+        if len(pending) == batch:
+            describe(pending)
+            pending = []
+    if pending:
+        describe(pending)
+    return rank(list(results.values()))

@@ -1,0 +1,123 @@
+"""Every training hyperparameter (:class:`TrainConfig`; the model's live in
+:class:`~hawk_core.model.config.HawkConfig`) and the run config file that holds both."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..data.cache import CACHE_DTYPES
+from ..errors import ConfigError
+from ..io import read_mapping_file
+from ..runtime import check_precision
+
+# train-config values a resumed run may change; the others must match the saved run
+RESUME_MUTABLE = frozenset({"steps", "eval_every", "save_every", "keep_checkpoints", "device", "eval_max_items", "feature_ram_items", "cache_dir"})
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("HAWK_CACHE") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    sub = "" if os.environ.get("HAWK_CACHE") else "hawk"
+    return Path(base) / sub / "features" if sub else Path(base) / "features"
+
+
+@dataclass
+class TrainConfig:
+    """Every training hyperparameter (the model's live in :class:`HawkConfig`)."""
+
+    stage: int = 2
+    steps: int = 1000  # optimiser steps
+    batch_size: int = 4  # per process, per micro-step
+    grad_accum: int = 1
+    lr: float = 1e-4
+    min_lr_ratio: float = 0.1  # the cosine ends at lr * min_lr_ratio
+    warmup: int = 100  # linear warm-up steps
+    weight_decay: float = 0.05
+    beta1: float = 0.9
+    beta2: float = 0.999
+    max_grad_norm: float = 1.0  # 0 disables clipping
+    eval_every: int = 200  # 0 disables periodic evaluation (the final one still runs)
+    eval_max_items: int = 0  # 0: the whole held-out split
+    save_every: int = 200  # 0: only the final checkpoint
+    keep_checkpoints: int = 2  # newest step-* folders kept
+    test_fraction: float = 0.1
+    seed: int = 0
+    precision: str = "auto"  # auto: bf16 (fp16 without bf16) on CUDA, fp32 on CPU
+    device: str = "auto"
+    cache_dir: str = ""  # "" -> $HAWK_CACHE/features or ~/.cache/hawk/features
+    cache_dtype: str = "float16"
+    fail_missing: bool = False  # missing/unreadable videos: fail instead of skipping them
+    feature_ram_items: int = 256  # cached feature files kept in RAM (LRU)
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):  # types first: YAML reads 1e-4 as a string, say
+            v, default = getattr(self, f.name), f.default
+            if isinstance(default, bool):
+                if not isinstance(v, bool):
+                    raise ConfigError(f"{f.name} must be true or false, got {v!r}")
+            elif isinstance(default, int):
+                if isinstance(v, bool) or not isinstance(v, int):
+                    raise ConfigError(f"{f.name} must be an integer, got {v!r}")
+            elif isinstance(default, float):
+                if isinstance(v, str):
+                    try:
+                        v = float(v)
+                    except ValueError:
+                        raise ConfigError(f"{f.name} must be a number, got {v!r}") from None
+                if isinstance(v, bool) or not isinstance(v, (int, float)):
+                    raise ConfigError(f"{f.name} must be a number, got {v!r}")
+                setattr(self, f.name, float(v))
+            elif isinstance(default, str) and not isinstance(v, str):
+                raise ConfigError(f"{f.name} must be a string, got {v!r}")
+        if self.stage not in (1, 2):
+            raise ConfigError(f"stage must be 1 or 2, got {self.stage}")
+        for name in ("steps", "batch_size", "grad_accum"):
+            if int(getattr(self, name)) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("warmup", "eval_every", "eval_max_items", "save_every", "feature_ram_items"):
+            if int(getattr(self, name)) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.keep_checkpoints < 1:
+            raise ConfigError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"lr must be a positive number, got {self.lr}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ConfigError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        for name in ("beta1", "beta2"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.max_grad_norm < 0:
+            raise ConfigError(f"max_grad_norm must be >= 0, got {self.max_grad_norm}")
+        if not 0.0 <= self.test_fraction < 1.0:
+            raise ConfigError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
+        self.precision = check_precision(self.precision)
+        if self.cache_dtype not in CACHE_DTYPES:
+            raise ConfigError(f"unknown cache_dtype {self.cache_dtype!r}; choose one of {', '.join(CACHE_DTYPES)}")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        for k in d:
+            if k not in names:
+                raise ConfigError(f"unknown train config key {k!r} (known: {', '.join(sorted(names))})")
+        return cls(**d)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def read_config_file(path: Path) -> dict:
+    """A run config file: ``{"model": {...HawkConfig overrides...}, "train": {...TrainConfig...}}``
+    as JSON or YAML. Unknown top-level keys raise :class:`ConfigError` naming them."""
+    obj = read_mapping_file(Path(path))
+    for k in obj:
+        if k not in ("model", "train"):
+            raise ConfigError(f"{path}: unknown config key {k!r} (expected sections: model, train)")
+        if not isinstance(obj[k], dict):
+            raise ConfigError(f"{path}: section {k!r} must be a mapping")
+    return obj

@@ -1,0 +1,87 @@
+"""Starting a run: a new one (from a preset or an ``--init`` checkpoint) or a resumed one,
+whose saved configs rule. Reads the run folder through :class:`~hawk_core.model.run_layout.RunLayout`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckpointError, ConfigError, InputError
+from ..model.run_layout import RunLayout
+from .config import RESUME_MUTABLE, TrainConfig
+
+
+@dataclass
+class RunStart:
+    """Where a run starts from."""
+
+    model_config: Any  # HawkConfig
+    train_config: TrainConfig
+    checkpoint: Path | None = None  # resume from this checkpoint (model + trainer state)
+    init_from: Path | None = None  # start from these weights (--init)
+
+
+def resolve_start(run: RunLayout, req: Any, explicit: frozenset[str]) -> RunStart:
+    """Validate the run folder against the request (a :class:`TrainRequest`) and say where to start."""
+    from ..model.config import HawkConfig
+
+    if run.root.exists() and not run.root.is_dir():
+        raise InputError(f"--out {run.root} is a file; give a folder for the run")
+    if req.resume:
+        if not run.run_json.is_file():
+            raise InputError(f"{run.root} holds no run to resume (no run.json); drop --resume to start one")
+        saved = json.loads(run.run_json.read_text(encoding="utf-8"))
+        cfg = resumed_train_config(req, saved, explicit)
+        ckpt = run.latest()
+        init = Path(saved["init"]) if ckpt is None and saved.get("init") else None
+        return RunStart(HawkConfig.from_dict(saved["model"]), cfg, ckpt, init)
+    if run.is_run():
+        raise InputError(f"{run.root} already holds a run; pass --resume to continue it or choose another --out")
+    if req.init is not None:
+        init = Path(req.init)
+        if not (init / "config.json").is_file():
+            raise CheckpointError(f"--init {init}: not a checkpoint folder (no config.json)")
+        cfg = HawkConfig.load(init).with_overrides(req.model_overrides, ablate=req.ablate)
+        return RunStart(cfg, req.train, None, init)
+    cfg = HawkConfig.from_preset(req.preset or "embedded").with_overrides(req.model_overrides, ablate=req.ablate)
+    return RunStart(cfg, req.train, None, None)
+
+
+def resumed_train_config(req: Any, saved: dict, explicit: frozenset[str]) -> TrainConfig:
+    """On resume the saved configs rule; a flag that contradicts them is an error. A library
+    caller (no record of which values were given) may change the mutable ones."""
+    given = req.train.to_dict()
+    want = dict(saved["train"])
+    explicit = explicit or RESUME_MUTABLE
+    for k, v in given.items():
+        if k in RESUME_MUTABLE:
+            continue  # may change between sessions
+        if k in explicit and want.get(k) != v:
+            raise ConfigError(f"--{k.replace('_', '-')} {v} differs from the run's saved {want.get(k)}; a resumed run keeps its config")
+    if req.ablate is not None and sorted(set(req.ablate)) != sorted(saved["model"].get("loss", {}).get("ablate", [])):
+        raise ConfigError("--ablate differs from the run's saved ablations; a resumed run keeps its config")
+    return TrainConfig.from_dict({**want, **{k: given[k] for k in given if k in explicit}})
+
+
+def rebuild_with(model: Any, cfg: Any, device: Any, dtype: Any, init_from: Path) -> Any:
+    """--init with overrides (e.g. ablations for stage 2): a fresh model of ``cfg`` taking the
+    init checkpoint's trainable weights, strictly (mismatched keys are named)."""
+    import torch
+
+    from ..model import HawkModel
+
+    new = HawkModel.build(cfg, device=str(device), dtype=dtype)
+    src = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    dst = {n: p for n, p in new.named_parameters() if p.requires_grad}
+    missing = sorted(set(dst) - set(src))
+    extra = sorted(set(src) - set(dst))
+    bad = sorted(n for n in set(src) & set(dst) if src[n].shape != dst[n].shape)
+    parts = [f"{what} {', '.join(names[:3])}" for what, names in (("missing", missing), ("unexpected", extra), ("shape mismatch", bad)) if names]
+    if parts:
+        raise CheckpointError(f"--init {init_from}: checkpoint does not fit the configured model ({'; '.join(parts)})")
+    with torch.no_grad():
+        for n, p in dst.items():
+            p.copy_(src[n])
+    return new

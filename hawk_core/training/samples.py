@@ -1,0 +1,143 @@
+"""Training data in the form a step needs: the frozen features of every video (computed once,
+through the one video -> features path, and cached), the motion phrases of every target text,
+and batches of (features, text) built from items.
+
+Frozen encoders run once per video (before the first step) and their outputs are read from
+the :class:`~hawk_core.data.cache.FeatureCache` afterwards, so there is no per-step spatial
+augmentation: both branches see the same frames, as the paper requires.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..data.cache import FeatureCache, MotionTextCache, sampled_frames_spec, weights_fingerprint
+from ..data.features import encode_clips, sample_for_model
+from ..data.items import Item, caption_prompts, describe_prompts, item_rng, question_and_answer, target_texts
+from ..data.records import TASK_DESCRIPTION, HawkRecord
+from ..errors import DataError, VideoError
+from .distributed import Dist
+from .state import to_device
+
+Emit = Callable[..., None]
+
+
+def feature_cache(model: Any, directory: Path, dtype: str, *, motion_branch: bool) -> FeatureCache:
+    """The cache whose keys name everything the features depend on: the sampling and motion
+    settings, the frozen image encoder's config and weights, and whether motion is kept."""
+    dcfg = model.config.data
+    spec = sampled_frames_spec(dcfg.num_frames, dcfg.size, dcfg.resize, dcfg.motion)
+    spec["backbone"] = model.config.to_dict()["vision"]
+    spec["frozen_weights"] = weights_fingerprint(getattr(model, "vision", model))
+    spec["motion_branch"] = motion_branch
+    return FeatureCache(directory, spec, dtype)
+
+
+def prepare_features(model: Any, cache: FeatureCache, videos: list[Path], dist: Dist, amp: Any, emit: Emit) -> list[str]:
+    """Encode (this process's share of) the videos not cached yet; returns every process's
+    unreadable videos (their errors)."""
+    todo = [v for v in videos if not cache.has(v)]
+    mine = todo[dist.rank :: dist.world]
+    emit("phase", name="features", total=len(mine))  # rank 0 reports its own share
+    failed: list[str] = []
+    model.eval()
+    for v in mine:
+        try:
+            pair = sample_for_model(v, model.config.data, with_motion=bool(model.use_motion))
+        except VideoError as e:
+            failed.append(str(e))
+        else:
+            fv, fm = encode_clips(model, [pair], amp=amp)  # (1, T, N, D) each; fm None without a motion branch
+            cache.store(v, fv[0], None if fm is None else fm[0])
+        emit("advance", name="features", n=1)
+    all_failed = [f for part in dist.gather_objects(failed) for f in part]
+    dist.barrier()
+    return all_failed
+
+
+def prepare_phrases(cache_dir: Path, records: list[HawkRecord], dist: Dist, emit: Emit) -> MotionTextCache:
+    """Motion phrases (L_ML targets) of every target text, parsed once by rank 0 and cached."""
+    texts = target_texts(records)
+    mt = MotionTextCache(cache_dir / "motion_text.json")
+    if dist.main:
+        todo = len({t for t in texts if t and mt.get(t) is None})
+        emit("phase", name="phrases", total=todo)
+        mt.fill(texts, progress=lambda n: emit("advance", name="phrases", n=n))
+    dist.barrier()
+    return mt if dist.main else MotionTextCache(cache_dir / "motion_text.json")
+
+
+class Split:
+    """One side of the split: its records and items."""
+
+    def __init__(self, records: list[HawkRecord], items: list[Item]) -> None:
+        self.records = records
+        self.items = items
+
+
+class BatchMaker:
+    """(features, text) batches from item picks; features are read from the cache through a
+    small LRU in RAM."""
+
+    def __init__(self, model: Any, cache: FeatureCache, phrases: MotionTextCache | None, *, seed: int,
+                 ram_items: int, device: Any, feat_dtype: Any, motion: bool) -> None:
+        self.model = model
+        self.cache = cache
+        self.phrases = phrases
+        self.seed = seed
+        self.ram_items = ram_items
+        self.device = device
+        self.feat_dtype = feat_dtype
+        self.motion = motion
+        self.describe = describe_prompts()
+        self.caption = caption_prompts()
+        self._ram: OrderedDict[str, Any] = OrderedDict()
+
+    def features(self, record: HawkRecord) -> tuple[Any, Any]:
+        key = str(record.path)
+        hit = self._ram.get(key)
+        if hit is not None:
+            self._ram.move_to_end(key)
+            return hit
+        val = self.cache.load(record.path)
+        if self.ram_items:
+            self._ram[key] = val
+            while len(self._ram) > self.ram_items:
+                self._ram.popitem(last=False)
+        return val
+
+    def batch(self, split: Split, picks: list[tuple[int, int, int]], name: str) -> tuple[Any, Any, Any]:
+        """``picks``: (item index, epoch, position) each -> (feats_v, feats_m, TextBatch) on the device."""
+        import torch
+
+        from ..language.prompts import render_instruction
+        from ..model import TextSample
+
+        fv, fm, samples = [], [], []
+        for item_idx, epoch, pos in picks:
+            it = split.items[item_idx]
+            rec = split.records[it.record]
+            rng = item_rng(self.seed, name, epoch, pos, item_idx)
+            prompts = self.caption if (it.task == TASK_DESCRIPTION and not rec.description) else self.describe
+            question, answer = question_and_answer(rec, it, rng, describe=prompts, caption=prompts)
+            mt = self.phrases.get(answer) if self.phrases is not None else None
+            samples.append(TextSample(instruction=render_instruction(question, motion=self.motion), answer=answer, motion_text=mt or None))
+            v, m = self.features(rec)
+            fv.append(v)
+            fm.append(m)
+        feats_v = torch.stack(fv).to(self.device, self.feat_dtype)  # (B, T, N, D)
+        feats_m = torch.stack(fm).to(self.device, self.feat_dtype) if self.motion else None  # (B, T, N, D)
+        return feats_v, feats_m, to_device(self.model.collate(samples), self.device)
+
+
+def check_stage(records: list[HawkRecord], stage: int, data: Path) -> None:
+    if stage == 2:
+        for i, r in enumerate(records):
+            if not r.description and not r.qa:
+                raise DataError(
+                    f"{data}: record {i} ({r.video}) has a caption but no description or QA; "
+                    "that is stage-1 data: pass --stage 1"
+                )
