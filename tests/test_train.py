@@ -316,3 +316,36 @@ def test_ddp_two_processes_gloo(data, cache, tmp_path):
     assert [e["step"] for e in _lines(out / "eval.jsonl")] == [2, 3]
     assert json.loads((out / "run.json").read_text())["world_size"] == 2
     assert json.loads((out / "latest.json").read_text())["step"] == 3
+
+
+def test_stopped_run_loads_with_model_run(data, cache, tmp_path, accident_video):
+    """A real `hawk train` run killed right after its first checkpoint (RUN/checkpoints/step-*,
+    RUN/latest.json, no RUN/model) describes with --model RUN: its latest checkpoint is used."""
+    def kill_after_first_save(kind, payload):
+        if kind == "saved":
+            raise _Interrupt
+
+    run = tmp_path / "stopped"
+    with pytest.raises(_Interrupt):
+        Trainer(_request(data, cache, run, steps=4, save_every=2), events=kill_after_first_save).run()
+    assert (run / "latest.json").is_file() and not (run / "model").exists()
+    r = invoke("describe", accident_video, "--model", run, "--max-new-tokens", "2", "--frames", "4", "--json")
+    assert r.exit_code == 0, r.output
+    source = Path(json.loads(r.stdout)["model"]["source"])
+    assert source == run / "checkpoints" / "step-00000002"
+    # a run whose first checkpoint is not written yet says so
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "run.json").write_text("{}")
+    r = invoke("describe", accident_video, "--model", empty)
+    assert r.exit_code == 1 and "no checkpoint yet" in r.output
+
+
+def test_reading_a_config_does_not_import_opencv():
+    import subprocess
+    import sys
+
+    code = ("import sys; from hawk_core.model.config import HawkConfig; HawkConfig.from_preset('tiny'); "
+            "from hawk_core.training.config import TrainConfig; TrainConfig(); "
+            "sys.exit(1 if 'cv2' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
