@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from hawk_core.errors import ConfigError, InputError
 from hawk_core.model.losses import IGNORE_INDEX, lm_loss, ml_loss, mv_loss, total_loss
 
 
@@ -34,7 +35,7 @@ def test_lm_loss_without_labels_is_zero_and_attached():
 
 
 def test_lm_loss_shape_mismatch_is_named():
-    with pytest.raises(ValueError, match=r"\(1, 3\)"):
+    with pytest.raises(InputError, match=r"\(1, 3\)"):
         lm_loss(torch.zeros(1, 4, 2), torch.zeros(1, 3, dtype=torch.long))
 
 
@@ -66,9 +67,9 @@ def test_mv_loss_per_sample_flattens_tokens_of_one_video():
 
 
 def test_mv_loss_errors():
-    with pytest.raises(ValueError, match="disagree"):
+    with pytest.raises(InputError, match="disagree"):
         mv_loss(torch.zeros(1, 2, 3), torch.zeros(1, 2, 4))
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(ConfigError, match="unknown"):
         mv_loss(torch.ones(1, 2, 3), torch.ones(1, 2, 3), "cosine")
 
 

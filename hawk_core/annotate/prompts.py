@@ -9,27 +9,16 @@ produced.
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..language.prompts import load_lines, prompts_dir
 
 PROMPT_SERIES = "annotate-v1"
 PROMPT_FILES = ("system", "caption", "describe", "questions", "answer")
 QUESTIONS_FILE = "open_questions.txt"
-
-
-def prompts_root() -> Path:
-    """$HAWK_PROMPTS, else the repository's top-level ``prompts/`` (as hawk_core.language.prompts)."""
-    try:
-        from ..language.prompts import prompts_dir  # the model helper's module, when present
-
-        return Path(prompts_dir())
-    except ImportError:
-        env = os.environ.get("HAWK_PROMPTS")
-        return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "prompts"
 
 
 @dataclass(frozen=True)
@@ -43,7 +32,7 @@ class AnnotatePrompts:
 
     @classmethod
     def load(cls, folder: Path | None = None) -> AnnotatePrompts:
-        folder = Path(folder) if folder else prompts_root() / "annotate"
+        folder = Path(folder) if folder else prompts_dir() / "annotate"
         texts = {}
         h = hashlib.sha256()
         for name in PROMPT_FILES:
@@ -65,30 +54,7 @@ def render(template: str, **values: object) -> str:
 
 def open_questions() -> list[str]:
     """The paper's 100 open-world 5W2H questions (appendix D)."""
-    try:
-        from ..language.prompts import OPEN_QUESTIONS
-
-        questions = list(OPEN_QUESTIONS)
-    except ImportError:
-        path = prompts_root() / QUESTIONS_FILE
-        if not path.is_file():
-            raise ConfigError(f"question list missing: {path}") from None
-        questions = _parse_question_lines(path.read_text(encoding="utf-8"))
-    if not questions:
-        raise ConfigError("the open-world question list is empty")
-    return questions
-
-
-def _parse_question_lines(text: str) -> list[str]:
-    import re
-
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        out.append(re.sub(r"^\d+[.)]\s*", "", line))
-    return out
+    return load_lines(QUESTIONS_FILE)
 
 
 def assign_questions(questions: list[str], video_key: str, k: int, seed: int) -> list[int]:

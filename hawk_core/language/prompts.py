@@ -9,7 +9,8 @@
 * ``instruction_no_motion.txt``: the same without the motion embedding (the "w/o motion"
   ablation of the paper's Table 3).
 
-``$HAWK_PROMPTS`` points hawk at another folder with the same file names.
+``$HAWK_PROMPTS`` points hawk at another folder with the same file names. An installed wheel
+carries these files as ``hawk_core/prompts_data/`` (see ``setup.py``).
 """
 
 from __future__ import annotations
@@ -24,10 +25,21 @@ VIDEO_PLACEHOLDER = "<VIDEO_EMBEDDING>"
 MOTION_PLACEHOLDER = "<MOTION_EMBEDDING>"
 
 
+#: Where an installed wheel has the prompt files (the build maps the top-level prompts/ here).
+PACKAGED_PROMPTS = Path(__file__).resolve().parents[1] / "prompts_data"
+#: Where a checkout (or an editable install) has them.
+CHECKOUT_PROMPTS = Path(__file__).resolve().parents[2] / "prompts"
+
+
 def prompts_dir() -> Path:
-    """``$HAWK_PROMPTS`` if set, else the repository's top-level ``prompts/``."""
+    """``$HAWK_PROMPTS`` if set; else the files shipped in the installed package; else the
+    checkout's top-level ``prompts/``."""
     env = os.environ.get("HAWK_PROMPTS")
-    return Path(env).expanduser() if env else Path(__file__).resolve().parents[2] / "prompts"
+    if env:
+        return Path(env).expanduser()
+    if (PACKAGED_PROMPTS / "describe_prompts.txt").is_file():
+        return PACKAGED_PROMPTS
+    return CHECKOUT_PROMPTS
 
 
 def _read(name: str) -> str:

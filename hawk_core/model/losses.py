@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..errors import ConfigError, InputError
+
 IGNORE_INDEX = -100
 
 
@@ -25,7 +27,7 @@ def lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     labelled, still attached to the graph).
     """
     if logits.shape[:2] != labels.shape:
-        raise ValueError(f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} disagree on (B, L)")
+        raise InputError(f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} disagree on (B, L)")
     shift_logits = logits[:, :-1, :].float()  # (B, L-1, V)
     shift_labels = labels[:, 1:]  # (B, L-1)
     if not bool((shift_labels != IGNORE_INDEX).any()):
@@ -45,13 +47,13 @@ def mv_loss(tight_v: torch.Tensor, tight_m: torch.Tensor, mode: str = "per_sampl
       one vector each.
     """
     if tight_v.shape != tight_m.shape:
-        raise ValueError(f"tight features disagree: appearance {tuple(tight_v.shape)}, motion {tuple(tight_m.shape)}")
+        raise InputError(f"tight features disagree: appearance {tuple(tight_v.shape)}, motion {tuple(tight_m.shape)}")
     v, m = tight_v.float(), tight_m.float()
     if mode == "per_sample":
         return (1.0 - F.cosine_similarity(v.flatten(1), m.flatten(1), dim=1, eps=eps)).mean()
     if mode == "flattened":
         return 1.0 - F.cosine_similarity(v.flatten(), m.flatten(), dim=0, eps=eps)
-    raise ValueError(f"unknown mv_loss mode {mode!r}; choose per_sample or flattened")
+    raise ConfigError(f"unknown mv_loss mode {mode!r}; choose per_sample or flattened")
 
 
 def ml_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

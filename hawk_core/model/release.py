@@ -1,4 +1,4 @@
-"""Import a checkpoint of the authors' release (trainable weights, keys as listed in DESIGN.md).
+"""Import a checkpoint of the authors' release (trainable weights only; the key map below is read from the release's model code).
 
 Key-rename map, release -> hawk (``B`` = ``branches.video`` for the appearance names,
 ``branches.motion`` for the ``_motion`` ones)::
