@@ -24,6 +24,27 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
+def reflow(doc: str | None) -> str | None:
+    """A docstring as help text: the hard line breaks inside a paragraph are joined, so rich
+    wraps each paragraph to the terminal's width; indented lines (examples) and ``-`` bullets
+    keep their own lines."""
+    import inspect
+
+    if not doc:
+        return doc
+    out: list[str] = []
+    for para in inspect.cleandoc(doc).split("\n\n"):
+        lines: list[str] = []
+        for line in para.splitlines():
+            own_line = not lines or line[:1].isspace() or line.lstrip().startswith(("- ", "* "))
+            if own_line:
+                lines.append(line)
+            else:
+                lines[-1] = f"{lines[-1]} {line.strip()}"
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
 def guarded(func: F) -> F:
     """The error boundary: hawk's typed errors become one line + a non-zero exit.
 
@@ -51,6 +72,7 @@ def guarded(func: F) -> F:
             msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
             raise fail(f"internal error ({type(e).__name__}: {msg}); rerun with HAWK_DEBUG=1 for the traceback", 1) from None
 
+    wrapper.__doc__ = reflow(func.__doc__)
     return wrapper  # type: ignore[return-value]
 
 
