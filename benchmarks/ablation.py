@@ -383,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     torch.set_num_threads(1)
+    from hawk_core.data.records import TASK_DESCRIPTION, canonical_task
     from hawk_core.scoring.semantic import SentenceEmbedder
     from hawk_core.synth import event_type_from_text
 
@@ -401,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
     embedder = SentenceEmbedder()
     results, runs = {}, {}
     for v in variants:
-        preds = [x for x in read_jsonl(Path(a.runs) / v / "test_descriptions.jsonl") if x.get("task") == "description"]
+        preds = [x for x in read_jsonl(Path(a.runs) / v / "test_descriptions.jsonl") if canonical_task(x.get("task")) == TASK_DESCRIPTION]
         results[v] = score_predictions(preds, truth, embedder)
         results[v]["_preds"] = preds
         runs[v] = run_summary(Path(a.runs) / v)

@@ -188,7 +188,7 @@ def test_predict_bad_data(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text('[{"description": "no video"}]')
     r = invoke("predict", bad, "--out", tmp_path / "o.jsonl", *TINY)
-    assert r.exit_code == 2 and "missing \"video\"" in r.output
+    assert r.exit_code == 2 and "record 1: 'video' must be a non-empty string" in r.output
     _no_traceback(r)
     r = invoke("predict", tmp_path / "absent.json", *TINY)
     assert r.exit_code == 2 and "no such file" in r.output

@@ -42,10 +42,10 @@ def test_load_json_and_jsonl_resolve_relative_to_file(tmp_path):
 @pytest.mark.parametrize(
     "rec, needle",
     [
-        ({"description": "x"}, "record 0: 'video' must be a non-empty string"),
+        ({"description": "x"}, "record 1: 'video' must be a non-empty string"),
         ({"video": "a.mp4"}, "no 'description', 'caption' or QA"),
         ({"video": "a.mp4", "QA": {"q": "x"}}, "'QA' must be a list"),
-        ({"video": "a.mp4", "QA": [{"q": "x"}]}, "QA[0] must be an object with string 'q' and 'a'"),
+        ({"video": "a.mp4", "QA": [{"q": "x"}]}, "QA item 1 must be an object with a non-empty string 'q' and a string 'a'"),
         ({"video": "a.mp4", "description": 3}, "'description' must be a string"),
     ],
 )
@@ -63,6 +63,70 @@ def test_empty_and_missing_files(tmp_path):
         load_hawk_records(tmp_path / "e.json")
     with pytest.raises(InputError, match="no such file"):
         load_hawk_records(tmp_path / "nope.json")
+
+
+# ---- the one parser: every reader of HAWK-format records says the same ----------------
+
+
+def _readers(path: Path):
+    """Every library reader of a HAWK-format file, by the command that uses it."""
+    from hawk_core.data.records import read_raw_records
+    from hawk_core.inference.split import plan_predictions
+    from hawk_core.review.log import ReviewLog
+    from hawk_core.scoring.records import ReferenceIndex
+
+    return {
+        "train/split": lambda: load_hawk_records(path),
+        "predict": lambda: plan_predictions(read_raw_records(path), path, describe_prompt="D"),
+        "review": lambda: ReviewLog(path).close(),
+        "score": lambda: ReferenceIndex.from_file(path),
+    }
+
+
+@pytest.mark.parametrize(
+    "rec, message",
+    [
+        ({"description": "x"}, "record 2: 'video' must be a non-empty string (the video's path)"),
+        ({"video": "b.mp4", "description": 3}, "record 2 (b.mp4): 'description' must be a string, got int"),
+        ({"video": "b.mp4", "description": "d", "QA": {"q": "x"}}, "record 2 (b.mp4): 'QA' must be a list of {'q', 'a'} objects"),
+        ({"video": "b.mp4", "description": "d", "QA": [{"q": " ", "a": "x"}]}, "record 2 (b.mp4): QA item 1 must be an object with a non-empty string 'q'"),
+    ],
+)
+def test_every_reader_gives_the_one_parsers_message(tmp_path, rec, message):
+    p = tmp_path / "d.json"
+    p.write_text(json.dumps([{"video": "a.mp4", "description": "fine", "QA": [{"q": "Who?", "a": "A man."}]}, rec]))
+    for name, read in _readers(p).items():
+        with pytest.raises(DataError) as e:
+            read()
+        assert str(e.value).startswith(f"{p}: {message}"), (name, str(e.value))
+
+
+def test_parser_options_need_answers_and_extra_fields(tmp_path):
+    from hawk_core.data.records import NEED_DESCRIPTION, NEED_VIDEO, QAPair, parse_record
+
+    raw = {"video": "clips/a.mp4", "id": "a-1", "QA": [{"q": " Who? ", "a": " A man. "}, {"q": "Why?"}, {"q": "When?", "a": " "}]}
+    with pytest.raises(DataError, match="QA item 2 must be an object with a non-empty string 'q' and a string 'a'"):
+        parse_record(raw, "r")
+    lenient = parse_record(raw, "r", root=tmp_path, need=NEED_VIDEO, answers=False)  # predict: references optional
+    assert lenient.qa == [QAPair("Who?", "A man."), QAPair("Why?", None), QAPair("When?", None)]  # in order, stripped
+    assert lenient.extra == {"id": "a-1"} and lenient.path == (tmp_path / "clips" / "a.mp4").resolve()
+    del raw["QA"][1]
+    strict = parse_record(raw, "r", root=tmp_path)  # train: a blank answer is nothing to train on
+    assert strict.qa == [QAPair("Who?", "A man.")]
+    with pytest.raises(DataError, match=r"^r \(clips/a.mp4\): missing 'description'"):
+        parse_record(raw, "r", need=NEED_DESCRIPTION)
+    with pytest.raises(DataError, match="no 'description', 'caption' or QA pair to train on"):
+        parse_record({"video": "a.mp4", "QA": [{"q": "Q", "a": ""}]}, "r")
+    assert parse_record({"video": "a.mp4"}, "r", need=NEED_VIDEO).qa == []
+    with pytest.raises(DataError, match="^r: not a JSON object"):
+        parse_record(["a.mp4"], "r")
+
+
+def test_task_names_read_from_files_accept_the_alias():
+    from hawk_core.data.records import TASK_DESCRIPTION, canonical_task
+
+    assert [canonical_task(t) for t in ("description", "describe", " Describe ", "qa", "QA")] == [TASK_DESCRIPTION] * 3 + ["qa"] * 2
+    assert [canonical_task(t) for t in ("judge", "", None, 3)] == [None] * 4
 
 
 def _records(n: int, per_video: int = 1) -> list[HawkRecord]:

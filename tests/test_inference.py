@@ -114,7 +114,7 @@ def test_plan_predictions_ids_and_references(tmp_path):
     assert items[1].record("P") == {"id": "v.mp4#qa0", "video": "v.mp4", "task": "qa", "question": "Q1", "prediction": "P", "reference": "A1"}
     assert "question" not in items[0].record("P")
     assert [i.task for i in plan_predictions(recs, data, describe_prompt="D", tasks=("qa",))] == ["qa", "qa"]
-    with pytest.raises(DataError, match=r"QA\[0\] needs"):
+    with pytest.raises(DataError, match="QA item 1 must be an object with a non-empty string 'q'"):
         plan_predictions([{"video": "v.mp4", "QA": [{"a": "no q"}]}], data, describe_prompt="D")
     with pytest.raises(ConfigError):
         plan_predictions(recs, data, describe_prompt="D", tasks=("judgement",))

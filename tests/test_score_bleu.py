@@ -121,7 +121,7 @@ def test_ambiguous_file_name_is_not_joined():
 
 
 def test_reference_file_errors_name_the_record():
-    with pytest.raises(DataError, match="record 2 has no 'video'"):
+    with pytest.raises(DataError, match="record 2: 'video' must be a non-empty string"):
         ReferenceIndex([{"video": "a.mp4", "description": "x"}, {"description": "y"}])
     with pytest.raises(DataError, match=r"QA item 1"):
         ReferenceIndex([{"video": "a.mp4", "QA": [{"q": "why"}]}])
@@ -147,6 +147,14 @@ def test_invalid_records_stop_with_the_line_or_are_counted(tmp_path, line, messa
         load_predictions(path)
     lp = load_predictions(path, skip_invalid=True)
     assert len(lp.items) == 1 and len(lp.invalid) == 1 and message.split()[0] in lp.invalid[0].reason
+
+
+def test_task_names_are_read_with_the_alias(tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [
+        {"id": 1, "task": "describe", "prediction": "a man runs", "reference": "a man runs"},
+        {"id": 2, "task": " QA ", "question": "Who?", "prediction": "a man", "reference": "a man"},
+    ])
+    assert [i.task for i in load_predictions(path).items] == ["description", "qa"]
 
 
 def test_duplicates_non_utf8_and_empty_predictions(tmp_path):
@@ -240,7 +248,7 @@ def test_cli_errors_are_one_line(tmp_path, files):
     bad_refs = tmp_path / "bad.json"
     bad_refs.write_text('[{"description": "x"}]')
     r = invoke("score", preds_path, "--refs", bad_refs, "--no-semantic")
-    assert r.exit_code == 2 and "record 1 has no 'video'" in r.output
+    assert r.exit_code == 2 and "record 1: 'video' must be a non-empty string" in r.output
 
 
 def test_help_documents_tokenizer_smoothing_and_policy():

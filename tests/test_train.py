@@ -178,7 +178,7 @@ def test_stage1_captions_then_stage2_init(data, cache, tmp_path, fighting_video,
     assert r.exit_code == 0, r.output
     # stage-1 caption data given to stage 2 is refused, naming the record
     r = invoke(*_args(caps, cache, tmp_path / "x", "--steps", "2"))
-    assert r.exit_code == 2 and "record 0" in r.output and "--stage 1" in r.output
+    assert r.exit_code == 2 and "record 1" in r.output and "--stage 1" in r.output
     args = [a for a in _args(data, cache, tmp_path / "s2", "--steps", "2", "--init", tmp_path / "s1" / "model") if a not in ("--preset", "tiny")]
     r = invoke(*args)
     assert r.exit_code == 0, r.output

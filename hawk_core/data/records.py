@@ -1,6 +1,7 @@
 """HAWK-format records: the one record type (:class:`HawkRecord`) and the one parser
-(:func:`parse_record`, :func:`load_hawk_records`) every command uses (train, predict, review,
-score, synth), plus the seeded split by video.
+(:func:`parse_record`, :func:`load_hawk_records`) every command uses (train, split, predict,
+review, score, synth), the task names (:data:`TASKS`, :func:`canonical_task`), plus the seeded
+split by video.
 
 Two record kinds, read from JSON (a list, or ``{"data": [...]}``) or JSONL:
 
@@ -13,7 +14,8 @@ Two record kinds, read from JSON (a list, or ``{"data": [...]}``) or JSONL:
     {"video": "clips/b.mp4", "caption": "A dog runs on a beach."}
 
 Relative video paths are resolved against the data file's folder (or ``video_root``). Fields
-other than these are kept in :attr:`HawkRecord.extra`.
+other than these are kept in :attr:`HawkRecord.extra`. Errors name the file, the record
+(numbered from 1) and its video: ``data.json: record 3 (clips/a.mp4): QA item 2 must be ...``.
 
 The split (:func:`split_records`) is by *video*: all records of one video land on the same
 side, so no held-out video is ever trained on. It is seeded and independent of record order.
@@ -41,7 +43,7 @@ TASK_ALIASES = {"describe": TASK_DESCRIPTION}
 @dataclass(frozen=True)
 class QAPair:
     q: str
-    a: str
+    a: str | None  # None only where answers are optional (``parse_record(answers=False)``)
 
 
 @dataclass
@@ -74,47 +76,109 @@ class HawkRecord:
 
 _KNOWN = {"video", "description", "caption", "QA", "qa"}
 
+#: What a record must hold besides its video (``need`` of :func:`parse_record`).
+NEED_TARGET = "target"  # a description, caption or QA pair to train on (train, split)
+NEED_DESCRIPTION = "description"  # the text being checked (review, synth --check)
+NEED_VIDEO = "video"  # nothing more (predict, score references)
 
-def _parse_record(raw: dict, i: int, where: str, root: Path) -> HawkRecord:
+
+def canonical_task(name: object) -> str | None:
+    """The task a file's ``task`` value names (case and spacing ignored, ``"describe"`` read
+    as ``"description"``); None when it names none of :data:`TASKS`."""
+    if not isinstance(name, str):
+        return None
+    key = name.strip().lower()
+    key = TASK_ALIASES.get(key, key)
+    return key if key in TASKS else None
+
+
+def _resolve(video: str, root: Path | None) -> Path:
+    p = Path(video).expanduser()
+    if not p.is_absolute():
+        p = (root if root is not None else Path.cwd()) / p
+    return p.resolve()
+
+
+def _parse_qa(raw: dict, where: str, answers: bool) -> list[QAPair]:
+    qa_raw = raw.get("QA", raw.get("qa"))
+    if qa_raw is None:
+        return []
+    if not isinstance(qa_raw, list):
+        raise DataError(f"{where}: 'QA' must be a list of {{'q', 'a'}} objects")
+    need = "a non-empty string 'q' and a string 'a'" if answers else "a non-empty string 'q' (and, if any, a string 'a')"
+    qa = []
+    for j, p in enumerate(qa_raw, 1):
+        a = p.get("a") if isinstance(p, dict) else None
+        if not isinstance(p, dict) or not isinstance(p.get("q"), str) or not p["q"].strip() \
+                or not (isinstance(a, str) or (a is None and not answers)):
+            raise DataError(f"{where}: QA item {j} must be an object with {need}")
+        a = a.strip() if isinstance(a, str) else None
+        if a or not answers:  # a pair without an answer has nothing to train on or score against
+            qa.append(QAPair(p["q"].strip(), a or None))
+    return qa
+
+
+def parse_record(raw: Any, where: str, *, root: Path | None = None, need: str = NEED_TARGET,
+                 answers: bool = True) -> HawkRecord:
+    """The one validation of a HAWK-format (or caption) record; ``where`` names it in errors
+    (``"data.json: record 3"``).
+
+    ``video`` must be a non-empty string (resolved against ``root``, default the working
+    directory); ``description`` and ``caption``, when present, strings; ``QA`` a list of
+    ``{"q", "a"}`` objects, each with a non-empty question. ``need`` says what else the record
+    must hold (:data:`NEED_TARGET`, :data:`NEED_DESCRIPTION`, :data:`NEED_VIDEO`). With
+    ``answers`` (the default) every pair needs a string answer and pairs whose answer is blank
+    are dropped; without, an answer may be absent (``QAPair.a`` None) and every pair is kept,
+    in order. Texts are stripped; other fields are kept in :attr:`HawkRecord.extra`.
+    Raises :class:`DataError`.
+    """
+    if not isinstance(raw, dict):
+        raise DataError(f"{where}: not a JSON object")
     video = raw.get("video")
     if not isinstance(video, str) or not video.strip():
-        raise DataError(f"{where}: record {i}: 'video' must be a non-empty string")
+        raise DataError(f"{where}: 'video' must be a non-empty string (the video's path)")
+    where = f"{where} ({video})"
     for key in ("description", "caption"):
         val = raw.get(key)
         if val is not None and not isinstance(val, str):
-            raise DataError(f"{where}: record {i}: {key!r} must be a string, got {type(val).__name__}")
-    qa_raw = raw.get("QA", raw.get("qa", []))
-    if qa_raw is None:
-        qa_raw = []
-    if not isinstance(qa_raw, list):
-        raise DataError(f"{where}: record {i}: 'QA' must be a list of {{'q', 'a'}} objects")
-    qa = []
-    for j, p in enumerate(qa_raw):
-        if not isinstance(p, dict) or not isinstance(p.get("q"), str) or not isinstance(p.get("a"), str):
-            raise DataError(f"{where}: record {i}: QA[{j}] must be an object with string 'q' and 'a'")
-        if p["q"].strip() and p["a"].strip():
-            qa.append(QAPair(p["q"].strip(), p["a"].strip()))
+            raise DataError(f"{where}: {key!r} must be a string, got {type(val).__name__}")
+    qa = _parse_qa(raw, where, answers)
     desc = (raw.get("description") or "").strip() or None
     cap = (raw.get("caption") or "").strip() or None
-    if desc is None and cap is None and not qa:
-        raise DataError(f"{where}: record {i} ({video}): no 'description', 'caption' or QA pair to train on")
-    p = Path(video).expanduser()
-    path = p if p.is_absolute() else (root / p)
+    if need == NEED_TARGET and desc is None and cap is None and not qa:
+        raise DataError(f"{where}: no 'description', 'caption' or QA pair to train on")
+    if need == NEED_DESCRIPTION and desc is None:
+        raise DataError(f"{where}: missing 'description' (a non-empty string)")
     extra = {k: v for k, v in raw.items() if k not in _KNOWN}
-    return HawkRecord(video=video, path=path.resolve(), description=desc, caption=cap, qa=qa, extra=extra)
+    return HawkRecord(video=video, path=_resolve(video, root), description=desc, caption=cap, qa=qa, extra=extra)
 
 
-def load_hawk_records(path: Path | str, *, video_root: Path | str | None = None) -> list[HawkRecord]:
-    """Read HAWK-format (stage 2) or caption (stage 1) records from JSON or JSONL.
+def parse_records(raws: Sequence[Any], source: Path | str, **options: Any) -> list[HawkRecord]:
+    """:func:`parse_record` over a file's records, numbered from 1 in errors
+    (``"SOURCE: record N (VIDEO): ..."``)."""
+    return [parse_record(r, f"{source}: record {i}", **options) for i, r in enumerate(raws, 1)]
 
-    Raises :class:`DataError` naming the record and field of the first malformed record.
-    """
-    path = Path(path)
-    raws = read_json_or_jsonl(path)
+
+def read_raw_records(path: Path | str) -> list[dict]:
+    """The records of a JSON / JSONL file as written (for callers that keep the dicts, e.g.
+    review); :class:`DataError` when it holds none."""
+    raws = read_json_or_jsonl(Path(path))
     if not raws:
         raise DataError(f"{path}: holds no records")
+    return raws
+
+
+def load_hawk_records(path: Path | str, *, video_root: Path | str | None = None, **options: Any) -> list[HawkRecord]:
+    """Read HAWK-format (stage 2) or caption (stage 1) records from JSON or JSONL.
+
+    Relative videos resolve against ``video_root``, else the file's folder; ``options`` go
+    to :func:`parse_record`. Raises :class:`DataError` naming the record and field of the
+    first malformed record.
+    """
+    path = Path(path)
+    raws = read_raw_records(path)
     root = Path(video_root) if video_root is not None else path.resolve().parent
-    return [_parse_record(r, i, str(path), root) for i, r in enumerate(raws)]
+    return parse_records(raws, path, root=root, **options)
 
 
 def split_records(records: Sequence[HawkRecord], test_fraction: float = 0.1, seed: int = 0) -> tuple[list[HawkRecord], list[HawkRecord]]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data.records import NEED_VIDEO, TASKS, parse_records, read_raw_records
 from ..errors import ConfigError, DataError, HawkError, InputError
 from .predictor import GenerationOptions, PreparedVideo, Predictor
 
@@ -62,45 +63,29 @@ def plan_predictions(
     """
     tasks = tuple(tasks)
     for t in tasks:
-        if t not in ("description", "qa"):
+        if t not in TASKS:
             raise ConfigError(f"unknown task {t!r}; choose description and/or qa")
     seen: dict[str, int] = {}
     items: list[PredictionItem] = []
-    for i, rec in enumerate(records):
-        where = f"{data_path}: record {i}"
-        video = rec.get("video")
-        if not isinstance(video, str) or not video.strip():
-            raise DataError(f"{where}: missing \"video\" (a path)")
-        base = str(rec["id"]) if rec.get("id") not in (None, "") else video
+    for i, rec in enumerate(parse_records(records, data_path, need=NEED_VIDEO, answers=False)):
+        video = rec.video
+        rid = rec.extra.get("id")
+        base = str(rid) if rid not in (None, "") else video
         seen[base] = seen.get(base, 0) + 1
         if seen[base] > 1:
             base = f"{base}@{i}"
         path = resolve_video_path(video, data_path, video_root)
-        desc = rec.get("description")
-        if desc is not None and not isinstance(desc, str):
-            raise DataError(f"{where}: \"description\" must be a string")
-        qa = rec.get("QA", rec.get("qa")) or []
-        if not isinstance(qa, list):
-            raise DataError(f"{where}: \"QA\" must be a list of {{\"q\", \"a\"}}")
         if "description" in tasks:
-            items.append(PredictionItem(f"{base}#description", video, path, "description", describe_prompt, desc))
+            items.append(PredictionItem(f"{base}#description", video, path, "description", describe_prompt, rec.description))
         if "qa" in tasks:
-            for j, pair in enumerate(qa):
-                if not isinstance(pair, dict) or not isinstance(pair.get("q"), str) or not pair["q"].strip():
-                    raise DataError(f"{where}: QA[{j}] needs a non-empty \"q\"")
-                a = pair.get("a")
-                items.append(PredictionItem(f"{base}#qa{j}", video, path, "qa", pair["q"].strip(), a if isinstance(a, str) else None))
+            for j, pair in enumerate(rec.qa):
+                items.append(PredictionItem(f"{base}#qa{j}", video, path, "qa", pair.q, pair.a))
     return items
 
 
 def load_split(path: Path) -> list[dict]:
     """Records of a HAWK-format JSON / JSONL file (see :func:`plan_predictions`)."""
-    from ..io import read_json_or_jsonl
-
-    records = read_json_or_jsonl(Path(path))
-    if not records:
-        raise DataError(f"{path}: holds no records")
-    return records
+    return read_raw_records(path)
 
 
 @dataclass

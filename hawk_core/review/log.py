@@ -16,20 +16,11 @@ import datetime as _dt
 import getpass
 from pathlib import Path
 
+from ..data.records import NEED_DESCRIPTION, parse_record, parse_records, read_raw_records
 from ..errors import DataError, InputError
-from ..io import JsonlAppender, read_json_or_jsonl, write_json
+from ..io import JsonlAppender, write_json
 
 DECISIONS = ("accept", "edit", "reject")
-
-
-def validate_record(rec: dict, where: str) -> None:
-    if not isinstance(rec.get("video"), str) or not rec["video"]:
-        raise DataError(f"{where}: missing 'video'")
-    if not isinstance(rec.get("description"), str):
-        raise DataError(f"{where}: missing 'description' text")
-    qa = rec.get("QA", [])
-    if not isinstance(qa, list) or not all(isinstance(p, dict) and isinstance(p.get("q"), str) and isinstance(p.get("a"), str) for p in qa):
-        raise DataError(f"{where}: 'QA' must be a list of {{q, a}} objects")
 
 
 def decisions_path(dataset: Path) -> Path:
@@ -53,11 +44,8 @@ class ReviewLog:
 
     def __init__(self, dataset: Path, decisions: Path | None = None) -> None:
         self.dataset = Path(dataset)
-        self.records = read_json_or_jsonl(self.dataset)
-        if not self.records:
-            raise DataError(f"{self.dataset}: holds no records")
-        for i, r in enumerate(self.records):
-            validate_record(r, f"{self.dataset}: record {i + 1}")
+        self.records = read_raw_records(self.dataset)
+        parse_records(self.records, self.dataset, need=NEED_DESCRIPTION)  # validation only: the dicts are kept as written
         self.path = Path(decisions) if decisions else decisions_path(self.dataset)
         if self.path.resolve() == self.dataset.resolve():
             raise InputError("the decisions file cannot be the dataset itself")
@@ -104,7 +92,7 @@ class ReviewLog:
         if decision == "edit":
             if record is None:
                 raise InputError("an edit needs the edited record")
-            validate_record(record, f"edited record {index + 1}")
+            parse_record(record, f"edited record {index + 1}", need=NEED_DESCRIPTION)
             entry["record"] = record
         if note:
             entry["note"] = note

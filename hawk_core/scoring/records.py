@@ -34,11 +34,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..data.records import NEED_VIDEO, TASKS, canonical_task, parse_records
 from ..errors import DataError, InputError
 from ..io import read_json_or_jsonl
 
-TASKS = ("description", "qa")
-_TASK_ALIASES = {"description": "description", "qa": "qa"}
 
 
 @dataclass(frozen=True)
@@ -112,24 +111,13 @@ class ReferenceIndex:
         self._extra: dict[str, dict[str, Any]] = {}
         self._by_name: dict[str, set[str]] = {}
         self.num_records = len(records)
-        for i, rec in enumerate(records, 1):
-            video = rec.get("video")
-            if not isinstance(video, str) or not video.strip():
-                raise DataError(f"{source}: record {i} has no 'video' path (HAWK format: video, description, QA)")
-            qa = rec.get("QA", rec.get("qa", []))
-            desc = rec.get("description")
-            if desc is not None and not isinstance(desc, str):
-                raise DataError(f"{source}: record {i} ({video}): 'description' must be a string")
-            if not isinstance(qa, list):
-                raise DataError(f"{source}: record {i} ({video}): 'QA' must be a list of {{q, a}}")
-            if isinstance(desc, str) and desc.strip():
-                self._desc.setdefault(video, []).append(desc)
-            for j, pair in enumerate(qa, 1):
-                if not isinstance(pair, dict) or not isinstance(pair.get("q"), str) or not isinstance(pair.get("a"), str):
-                    raise DataError(f"{source}: record {i} ({video}): QA item {j} must be {{\"q\": str, \"a\": str}}")
-                if pair["a"].strip():
-                    self._qa.setdefault((video, _norm_question(pair["q"])), []).append(pair["a"])
-            extra = {k: v for k, v in rec.items() if k not in ("video", "description", "QA", "qa")}
+        for rec in parse_records(records, source, need=NEED_VIDEO):
+            video = rec.video
+            if rec.description:
+                self._desc.setdefault(video, []).append(rec.description)
+            for pair in rec.qa:
+                self._qa.setdefault((video, _norm_question(pair.q)), []).append(pair.a)
+            extra = dict(rec.extra) if rec.caption is None else {"caption": rec.caption, **rec.extra}
             self._extra.setdefault(video, extra)
             self._by_name.setdefault(_basename(video), set()).add(video)
 
@@ -243,7 +231,7 @@ def load_predictions(
             continue
         seen[rid] = lineno
         task = rec.get("task")
-        task_key = _TASK_ALIASES.get(task.strip().lower()) if isinstance(task, str) else None
+        task_key = canonical_task(task)
         if task_key is None:
             bad(lineno, f"id {rid!r}: task must be one of {', '.join(TASKS)} (got {task!r})")
             continue

@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.records import NEED_DESCRIPTION, parse_record
 from ..errors import DataError, InputError
-from ..io import JsonlAppender, read_json_or_jsonl, write_json
+from ..io import JsonlAppender, write_json
 from .events import SceneGraph
 from ..media.video import write_mp4
 from .render import SynthConfig, build_scene, measure_event, render
@@ -242,24 +243,27 @@ def _init_worker() -> None:
 
 
 # --------------------------------------------------------------------------------------
-# validation of a HAWK-format record (used by tests and by `hawk synth --check`)
+# validation of a synthetic record (used by tests)
 
 
 def validate_record(r: dict, root: Path | None = None) -> list[str]:
-    """Problems with one record (empty when valid): HAWK fields and the synth extras."""
+    """Problems with one record (empty when valid): the HAWK fields (:func:`parse_record`,
+    with a description) and the synth extras; ``root`` given, the video must exist below it."""
+    try:
+        rec = parse_record(r, f"record {r.get('id', '?')}" if isinstance(r, dict) else "record", root=root, need=NEED_DESCRIPTION)
+    except DataError as e:
+        return [str(e)]
     bad = []
-    if not isinstance(r.get("video"), str) or not r["video"]:
-        bad.append("video: missing")
-    elif root is not None and not (Path(root) / r["video"]).is_file():
-        bad.append(f"video: {r['video']} not found")
-    if not isinstance(r.get("description"), str) or len(r["description"].split()) < 5:
-        bad.append("description: missing or too short")
-    qa = r.get("QA")
-    if not isinstance(qa, list) or not all(isinstance(x, dict) and set(x) == {"q", "a"} and x["q"] and x["a"] for x in qa):
-        bad.append("QA: must be a list of {q, a} with non-empty strings")
+    if root is not None and not rec.path.is_file():
+        bad.append(f"video: {rec.video} not found")
+    if len(rec.description.split()) < 5:
+        bad.append("description: too short")
+    pairs = r.get("QA") or []
+    if len(rec.qa) != len(pairs) or any(set(x) != {"q", "a"} for x in pairs):
+        bad.append("QA: every pair must be exactly {q, a} with non-empty strings")
     else:
         known = {q for q, _c, _s in questions().values()}
-        bad += [f"QA: unknown question {x['q']!r}" for x in qa if x["q"] not in known]
+        bad += [f"QA: unknown question {x.q!r}" for x in rec.qa if x.q not in known]
     if r.get("anomaly"):
         ts, reg = r.get("time_span"), r.get("region")
         if not ts or not 0 <= ts["start_frame"] <= ts["end_frame"] < r["num_frames"]:
@@ -269,7 +273,3 @@ def validate_record(r: dict, root: Path | None = None) -> list[str]:
     elif r.get("time_span") is not None or r.get("region") is not None:
         bad.append("normal video with a time_span/region")
     return bad
-
-
-def load_dataset(path: Path) -> list[dict]:
-    return read_json_or_jsonl(Path(path))

@@ -135,7 +135,7 @@ class BatchMaker:
 
 def check_stage(records: list[HawkRecord], stage: int, data: Path) -> None:
     if stage == 2:
-        for i, r in enumerate(records):
+        for i, r in enumerate(records, 1):
             if not r.description and not r.qa:
                 raise DataError(
                     f"{data}: record {i} ({r.video}) has a caption but no description or QA; "
