@@ -41,3 +41,35 @@ def test_help_reads_cleanly_at_80_columns(command):
     r = CliRunner().invoke(app, args, env={"COLUMNS": "80", "TERM": "dumb"}, terminal_width=80)
     assert r.exit_code == 0, r.output
     assert _ragged(r.output, boxes=command is None) == [], r.output
+
+
+def test_train_defaults_come_from_train_config():
+    """Each `hawk train` option backed by a TrainConfig field starts from the dataclass's
+    default, and the `[default: …]` its help shows is that value (never written by hand)."""
+    import dataclasses
+
+    from typer.main import get_command
+
+    from hawk_cli.commands.train import TRAIN_FLAGS
+    from hawk_core.training.config import TrainConfig
+
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    params = {p.name: p for p in get_command(app).commands["train"].params}
+    r = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "300", "TERM": "dumb"}, terminal_width=300)
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    checked = 0
+    for name in TRAIN_FLAGS:
+        param = params[name]
+        assert name in defaults and "default" not in (param.help or "").lower().replace("[default: $hawk_cache", ""), name
+        if name == "cache_dir":  # "" in TrainConfig: a computed folder, described in the help
+            assert param.default is None and defaults[name] == ""
+            continue
+        assert param.default == defaults[name], name
+        flag = param.opts[0]
+        line = next(ln for ln in lines if re.match(rf"│\s+{flag}\s", ln))  # the option's row
+        shown = re.search(r"\[default: ([^\]]+)\]", line).group(1)
+        expected = (param.secondary_opts[0] if not defaults[name] else flag).lstrip("-") if param.is_bool_flag else str(defaults[name])
+        assert shown == expected, (name, shown, expected)
+        checked += 1
+    assert checked == len(TRAIN_FLAGS) - 1

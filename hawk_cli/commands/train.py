@@ -9,33 +9,43 @@ import typer
 
 from hawk_cli._common import JsonOut, console, guarded, set_torch_threads
 
+from hawk_core.model.checkpoints import DEFAULT_PRESET
+from hawk_core.training.config import TrainConfig
+
 _P = "Optimisation"
 _R = "Run"
+#: Where every TrainConfig-backed option takes its default (and its help its `[default: …]`).
+_D = TrainConfig()
+#: The options that set TrainConfig fields of the same name; only those given on the command
+#: line override the --config file (and, on --resume, the saved run).
+TRAIN_FLAGS = ("steps", "stage", "batch_size", "grad_accum", "lr", "warmup", "precision", "seed", "eval_every",
+               "save_every", "test_fraction", "device", "cache_dir", "fail_missing")
 
 
 @guarded
 def train(
+    ctx: typer.Context,
     data: Annotated[Path, typer.Option("--data", "-d", help="Training records (HAWK format for stage 2, caption records for stage 1), JSON or JSONL.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder: metrics.jsonl, eval.jsonl, checkpoints/, model/.", show_default=False)],
-    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Optimiser steps to reach (on --resume: may be raised to train longer). \\[default: 1000]")] = None,
-    preset: Annotated[Optional[str], typer.Option("--preset", help="Model preset: tiny (random weights, tests), embedded (offline CPU: EfficientNet-Lite0 + SmolLM2-135M), paper (BLIP-2 + LLaMA-2-7B). \\[default: embedded]")] = None,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Optimiser steps to reach (on --resume: may be raised to train longer).")] = _D.steps,
+    preset: Annotated[Optional[str], typer.Option("--preset", help=f"Model preset: tiny (random weights, tests), embedded (offline CPU: EfficientNet-Lite0 + SmolLM2-135M), paper (BLIP-2 + LLaMA-2-7B). \\[default: {DEFAULT_PRESET}]", show_default=False)] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="JSON/YAML file with 'model' (HawkConfig overrides) and/or 'train' sections; flags override it.")] = None,
-    stage: Annotated[Optional[int], typer.Option("--stage", min=1, max=2, help="1: general captioned video (WebVid-style records); 2: the anomaly set (HAWK records). \\[default: 2]")] = None,
+    stage: Annotated[int, typer.Option("--stage", min=1, max=2, help="1: general captioned video (WebVid-style records); 2: the anomaly set (HAWK records).")] = _D.stage,
     init: Annotated[Optional[Path], typer.Option("--init", help="Start from this checkpoint's weights and architecture (e.g. stage 2 from stage 1: RUN1/model).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest checkpoint, exactly (same next batch).")] = False,
     ablate: Annotated[Optional[list[str]], typer.Option("--ablate", help="Remove part of the model (repeatable): motion (the motion branch), mv (L_MV), ml (L_ML); the paper's Table 3.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", min=1, help="Samples per process per micro-step. \\[default: 4]", rich_help_panel=_P)] = None,
-    grad_accum: Annotated[Optional[int], typer.Option("--grad-accum", min=1, help="Micro-steps accumulated per optimiser step. \\[default: 1]", rich_help_panel=_P)] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW). \\[default: 1e-4]", rich_help_panel=_P)] = None,
-    warmup: Annotated[Optional[int], typer.Option("--warmup", min=0, help="Linear warm-up steps, then cosine decay to lr x min_lr_ratio. \\[default: 100]", rich_help_panel=_P)] = None,
-    precision: Annotated[Optional[str], typer.Option("--precision", help="auto (bf16 autocast on CUDA, fp16 if no bf16; fp32 on CPU), fp32, bf16, fp16. \\[default: auto]", rich_help_panel=_P)] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Seeds the split, the data order, the prompt draws and dropout (the init: model.seed in --config). \\[default: 0]", rich_help_panel=_P)] = None,
-    eval_every: Annotated[Optional[int], typer.Option("--eval-every", min=0, help="Held-out loss every N steps (0: only at the end). \\[default: 200]", rich_help_panel=_R)] = None,
-    save_every: Annotated[Optional[int], typer.Option("--save-every", min=0, help="Checkpoint every N steps (0: only at the end). \\[default: 200]", rich_help_panel=_R)] = None,
-    test_fraction: Annotated[Optional[float], typer.Option("--test-fraction", min=0.0, max=0.99, help="Share of videos held out for the eval loss (same split as `hawk split`). \\[default: 0.1]", rich_help_panel=_R)] = None,
-    device: Annotated[Optional[str], typer.Option("--device", help="auto, cpu, cuda, cuda:N. \\[default: auto]", rich_help_panel=_R)] = None,
-    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Where frozen-encoder outputs and motion phrases are cached. \\[default: $HAWK_CACHE/features or ~/.cache/hawk/features]", rich_help_panel=_R)] = None,
-    fail_missing: Annotated[Optional[bool], typer.Option("--fail-missing/--skip-missing", help="Stop on a missing or unreadable video instead of skipping it (skipped ones are counted). \\[default: skip]", rich_help_panel=_R)] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Samples per process per micro-step.", rich_help_panel=_P)] = _D.batch_size,
+    grad_accum: Annotated[int, typer.Option("--grad-accum", min=1, help="Micro-steps accumulated per optimiser step.", rich_help_panel=_P)] = _D.grad_accum,
+    lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW).", rich_help_panel=_P)] = _D.lr,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Linear warm-up steps, then cosine decay to lr x min_lr_ratio.", rich_help_panel=_P)] = _D.warmup,
+    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on CUDA, fp16 if no bf16; fp32 on CPU), fp32, bf16, fp16.", rich_help_panel=_P)] = _D.precision,
+    seed: Annotated[int, typer.Option("--seed", help="Seeds the split, the data order, the prompt draws and dropout (the init: model.seed in --config).", rich_help_panel=_P)] = _D.seed,
+    eval_every: Annotated[int, typer.Option("--eval-every", min=0, help="Held-out loss every N steps (0: only at the end).", rich_help_panel=_R)] = _D.eval_every,
+    save_every: Annotated[int, typer.Option("--save-every", min=0, help="Checkpoint every N steps (0: only at the end).", rich_help_panel=_R)] = _D.save_every,
+    test_fraction: Annotated[float, typer.Option("--test-fraction", min=0.0, max=0.99, help="Share of videos held out for the eval loss (same split as `hawk split`).", rich_help_panel=_R)] = _D.test_fraction,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:N.", rich_help_panel=_R)] = _D.device,
+    cache_dir: Annotated[Optional[Path], typer.Option("--cache-dir", help="Where frozen-encoder outputs and motion phrases are cached. \\[default: $HAWK_CACHE/features or ~/.cache/hawk/features]", show_default=False, rich_help_panel=_R)] = None,
+    fail_missing: Annotated[bool, typer.Option("--fail-missing/--skip-missing", help="Stop on a missing or unreadable video instead of skipping it (skipped ones are counted).", rich_help_panel=_R)] = _D.fail_missing,
     video_root: Annotated[Optional[Path], typer.Option("--video-root", help="Resolve relative video paths against this folder (default: the data file's folder).", rich_help_panel=_R)] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch CPU threads (default: 1 on small machines).", rich_help_panel=_R)] = None,
     json_out: JsonOut = False,
@@ -64,20 +74,13 @@ def train(
     import os
 
     from hawk_core.errors import InputError
-    from hawk_core.training.config import TrainConfig, read_config_file
+    from hawk_core.training.config import read_config_file
     from hawk_core.training.trainer import TrainRequest
     from hawk_core.training.trainer import train as run_train
 
     set_torch_threads(threads)
     file_cfg = read_config_file(config) if config else {}
-    flags = {
-        "steps": steps, "stage": stage, "batch_size": batch_size, "grad_accum": grad_accum, "lr": lr,
-        "warmup": warmup, "precision": precision, "seed": seed, "eval_every": eval_every, "save_every": save_every,
-        "test_fraction": test_fraction, "device": device, "cache_dir": str(cache_dir) if cache_dir else None,
-        "fail_missing": fail_missing,
-    }
-    flags = {k: v for k, v in flags.items() if v is not None}
-    train_dict = {**file_cfg.get("train", {}), **flags}
+    train_dict = {**file_cfg.get("train", {}), **_given_flags(ctx)}
     tcfg = TrainConfig.from_dict(train_dict)
     if init is not None and preset is not None:
         raise InputError("pass either --preset or --init (the architecture then comes from the checkpoint)")
@@ -106,6 +109,18 @@ def train(
         f"{summary['seconds_per_step'] or 0:.3f} s/step){ev_txt}{sk_txt} -> {summary['model']}",
         soft_wrap=True,
     )
+
+
+def _given_flags(ctx: typer.Context) -> dict:
+    """The TrainConfig flags given on the command line (not left at their default)."""
+    def given_here(name: str) -> bool:  # by name: typer may bring its own copy of click's enum
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+    given = {k: v for k, v in ctx.params.items() if k in TRAIN_FLAGS and given_here(k)}
+    if given.get("cache_dir") is not None:
+        given["cache_dir"] = str(given["cache_dir"])
+    return given
 
 
 class _Reporter:

@@ -25,6 +25,7 @@ class RunStart:
 
 def resolve_start(run: RunLayout, req: Any, explicit: frozenset[str]) -> RunStart:
     """Validate the run folder against the request (a :class:`TrainRequest`) and say where to start."""
+    from ..model.checkpoints import DEFAULT_PRESET
     from ..model.config import HawkConfig
 
     if run.root.exists() and not run.root.is_dir():
@@ -45,7 +46,7 @@ def resolve_start(run: RunLayout, req: Any, explicit: frozenset[str]) -> RunStar
             raise CheckpointError(f"--init {init}: not a checkpoint folder (no config.json)")
         cfg = HawkConfig.load(init).with_overrides(req.model_overrides, ablate=req.ablate)
         return RunStart(cfg, req.train, None, init)
-    cfg = HawkConfig.from_preset(req.preset or "embedded").with_overrides(req.model_overrides, ablate=req.ablate)
+    cfg = HawkConfig.from_preset(req.preset or DEFAULT_PRESET).with_overrides(req.model_overrides, ablate=req.ablate)
     return RunStart(cfg, req.train, None, None)
 
 
