@@ -249,21 +249,6 @@ def test_checkpoint_of_another_architecture_names_keys(tmp_path, accident_video)
     assert "alien." in _one_error(r)
 
 
-def test_run_folder_resolves_to_latest_checkpoint(tmp_path):
-    from hawk_core.model.checkpoints import resolve_model
-
-    run = tmp_path / "run"
-    for name in ("step-9", "step-10"):
-        (run / name).mkdir(parents=True)
-        (run / name / "config.json").write_text("{}")
-        (run / name / "adapter.safetensors").write_bytes(b"")
-    assert Path(resolve_model(run).source).name == "step-10"
-    (run / "final").mkdir()
-    (run / "final" / "config.json").write_text("{}")
-    (run / "final" / "adapter.safetensors").write_bytes(b"")
-    assert Path(resolve_model(run).source).name == "final"
-
-
 def test_unavailable_device_and_bad_options(accident_video):
     r = invoke("describe", accident_video, *TINY, "--device", "cuda")
     import torch

@@ -341,6 +341,40 @@ def test_stopped_run_loads_with_model_run(data, cache, tmp_path, accident_video)
     assert r.exit_code == 1 and "no checkpoint yet" in r.output
 
 
+def test_run_folder_resolves_to_latest_checkpoint_then_final_model(data, cache, tmp_path):
+    """Checkpoint discovery on real `hawk train` run folders (RunLayout, the writer's own
+    layout): a stopped run with two checkpoints resolves to the newer one, the same run once
+    finished to RUN/model; a step folder is a plain checkpoint; nothing else is searched."""
+    import shutil
+
+    from hawk_core.model.checkpoints import resolve_model
+
+    def kill_after_second_save(kind, payload):
+        if kind == "saved" and payload["step"] == 4:
+            raise _Interrupt
+
+    run = tmp_path / "run"
+    with pytest.raises(_Interrupt):
+        Trainer(_request(data, cache, run, steps=6, save_every=2), events=kill_after_second_save).run()
+    steps = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert steps == ["step-00000002", "step-00000004"] and not (run / "model").exists()
+    assert Path(resolve_model(run).source) == run / "checkpoints" / "step-00000004"
+    older = run / "checkpoints" / "step-00000002"
+    assert Path(resolve_model(older).source) == older  # a checkpoint folder is loaded as it is
+    with pytest.raises(CheckpointError, match="pass the run folder"):
+        resolve_model(run / "checkpoints")
+    req = _request(data, cache, run, steps=6, save_every=2)
+    req.resume = True
+    Trainer(req).run()
+    assert Path(resolve_model(run).source) == run / "model"
+    # checkpoints in child folders of some other folder (final/, best/, ...) are not a run: refused
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    shutil.copytree(run / "model", legacy / "final")
+    with pytest.raises(CheckpointError, match="holds no checkpoint .* and is not a `hawk train` run folder"):
+        resolve_model(legacy)
+
+
 def test_reading_a_config_does_not_import_opencv():
     import subprocess
     import sys

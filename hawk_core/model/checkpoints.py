@@ -3,10 +3,11 @@
 :func:`resolve_model` turns ``--model`` into something :meth:`HawkModel.from_pretrained`
 loads: a checkpoint folder written by `hawk train` (``config.json`` + ``adapter.safetensors``),
 a run folder (its final model, else its latest checkpoint: see
-:class:`~hawk_core.model.run_layout.RunLayout`, the one owner of that layout) or a preset
-name. With no ``--model`` the ``embedded`` preset is used, with the project's trained adapter
-when the package ships one under ``hawk_core/assets/embedded/`` (else its adapter is
-untrained: the answers are not meaningful, and :attr:`ModelSpec.note` says so).
+:class:`~hawk_core.model.run_layout.RunLayout`, the one owner of that layout; no other folder
+layout is searched) or a preset name. With no ``--model`` the ``embedded`` preset is used,
+with the project's trained adapter when the package ships one under
+``hawk_core/assets/embedded/`` (else its adapter is untrained: the answers are not
+meaningful, and :attr:`ModelSpec.note` says so).
 """
 
 from __future__ import annotations
@@ -38,11 +39,10 @@ class ModelSpec:
         return {"source": self.source, "kind": self.kind, "label": self.label, "trained": self.trained}
 
 
-
 def find_checkpoint(path: Path) -> Path:
-    """``path`` itself when it is a checkpoint folder; in a `hawk train` run folder its final
-    model, else its latest checkpoint (a stopped run); else the newest checkpoint folder
-    inside ``path`` (``final``/``best``/``last`` first). Raises :class:`CheckpointError`."""
+    """``path`` itself when it is a checkpoint folder, else the checkpoint of the `hawk train`
+    run folder ``path`` (:meth:`RunLayout.best_checkpoint`: its final model, else its latest
+    checkpoint, so a stopped run loads). Nothing else is searched. Raises :class:`CheckpointError`."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"no such checkpoint folder: {path}")
@@ -54,22 +54,16 @@ def find_checkpoint(path: Path) -> Path:
     found = run.best_checkpoint()
     if found is not None:
         return found
-    from ..media.video import natural_key
-
-    subs = [p for p in path.iterdir() if is_checkpoint_dir(p)]
-    for name in ("final", "best", "last"):
-        for p in subs:
-            if p.name == name:
-                return p
-    if subs:
-        return max(subs, key=lambda p: natural_key(p.name))
     present = [f for f in CHECKPOINT_FILES if (path / f).exists()]
     if present:
         missing = [f for f in CHECKPOINT_FILES if f not in present]
         raise CheckpointError(f"{path}: incomplete checkpoint, missing {', '.join(missing)}")
     if run.is_run():
         raise CheckpointError(f"{path}: a `hawk train` run folder with no checkpoint yet (none under {run.checkpoints.name}/, no {run.model.name}/)")
-    raise CheckpointError(f"{path}: holds no checkpoint ({' + '.join(CHECKPOINT_FILES)}) nor a run folder with checkpoints")
+    parent = RunLayout(path.parent)
+    if path == parent.checkpoints and parent.is_run():
+        raise CheckpointError(f"{path}: the checkpoints of a run; pass the run folder ({path.parent}) or one step-* folder")
+    raise CheckpointError(f"{path}: holds no checkpoint ({' + '.join(CHECKPOINT_FILES)}) and is not a `hawk train` run folder")
 
 
 def resolve_model(model: str | Path | None = None) -> ModelSpec:
