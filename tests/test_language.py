@@ -1,21 +1,19 @@
-"""hawk_core.language.phrases: the motion-language rules on crafted sentences, chunking, the gold set."""
+"""hawk_core.language.phrases: the motion-language rules on crafted sentences, chunking;
+hawk_core.language.gold: the gold set."""
 
 from pathlib import Path
 
 import pytest
 
 from hawk_core.errors import ConfigError, DependencyError, InputError
+from hawk_core.language.gold import entity_head, load_gold, release_triples, score_gold
 from hawk_core.language.phrases import (
     MotionPhrase,
     chunk_text,
-    entity_head,
     extract_phrases,
     iter_phrases,
-    load_gold,
     load_parser,
     motion_text,
-    release_triples,
-    score_gold,
 )
 
 GOLD = Path(__file__).parent / "data" / "parse_gold.jsonl"

@@ -132,7 +132,7 @@ def _gold(path: Path, nlp, json_out: bool) -> None:
 
     from rich.table import Table
 
-    from hawk_core.language.phrases import load_gold, score_gold
+    from hawk_core.language.gold import load_gold, score_gold
 
     result = score_gold(load_gold(path), nlp)
     if json_out:
