@@ -58,14 +58,11 @@ def annotate(
     """
     import json
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from hawk_core.annotate.captioners import build_captioner
     from hawk_core.annotate.clips import ClipConfig
-    from hawk_core.annotate.llm import RetryPolicy, Usage, build_chat_model
+    from hawk_core.annotate.llm import RetryPolicy, Usage
     from hawk_core.annotate.pipeline import AnnotateConfig, Annotator, resolve_videos, work_path
     from hawk_core.annotate.prompts import AnnotatePrompts
-    from hawk_core.errors import ConfigError, InputError, RemoteError
+    from hawk_core.errors import InputError, RemoteError
 
     if out.suffix.lower() != ".json":
         raise InputError(f"--out must be a .json file, got {out}")
@@ -75,37 +72,10 @@ def annotate(
     video_list = resolve_videos(videos)
     prompts = AnnotatePrompts.load()
     usage = Usage()
-
-    embedded = llm_model is None or llm_model.lower() in ("embedded", "smollm2")
-    if captioner == "vision" and (caption_model or "").lower() in ("", "embedded", "smollm2") and embedded:
-        raise ConfigError("--captioner vision needs an OpenAI-compatible vision model: pass --caption-model or --llm-model")
-    if embedded or captioner == "perception":
-        from hawk_cli._common import set_torch_threads
-
-        set_torch_threads(None)
-    if embedded:
-        err_console.print("[yellow]warning:[/] using the embedded SmolLM2-135M offline: descriptions and answers will be LOW QUALITY "
-                          "(flagged in the records). Pass --llm-model with an OpenAI-compatible model for real annotations.")
-    llm = build_chat_model(llm_model, base_url=base_url, timeout=timeout)
-    vision = None
-    if captioner == "vision":
-        vision = llm if not caption_model or caption_model == llm_model else build_chat_model(caption_model, base_url=base_url, timeout=timeout)
-    cap = build_captioner(captioner, model=vision, prompts=prompts, policy=policy, usage=usage, captions=captions, frames_per_clip=frames_per_clip)
+    llm, cap = _models(llm_model, caption_model, captioner, captions, base_url=base_url, timeout=timeout, prompts=prompts,
+                       policy=policy, usage=usage, frames_per_clip=frames_per_clip)
     annot = Annotator(cap, llm, out, cfg, prompts=prompts, policy=policy, usage=usage)
-
-    counts = {"ok": 0, "done": 0, "skipped": 0, "failed": 0}
-    problems = []
-    with Progress(
-        TextColumn("[bold]annotate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"),
-        console=console, transient=not console.is_terminal,
-    ) as progress:
-        task = progress.add_task("", total=len(video_list))
-        for o in annot.run(video_list):
-            counts[o.status] = counts.get(o.status, 0) + 1
-            if o.status in ("skipped", "failed"):
-                problems.append(o)
-                progress.console.print(f"[yellow]{o.status}[/] {o.video} ({o.stage}): {o.reason}")
-            progress.update(task, advance=1, description=Path(o.video).name)
+    counts, problems = _run(annot, video_list)
     written = annot.export(video_list)
     cost = usage.cost(price_in, price_out)
     summary = {
@@ -127,18 +97,68 @@ def annotate(
     if json_out:
         console.print_json(json.dumps(summary))
     else:
-        u = usage
-        console.print(
-            f"[bold]{written}[/] records in {out} ({counts['ok']} new, {counts['done']} already done, "
-            f"{counts['skipped']} skipped, {counts['failed']} failed; rerun to retry those)"
-        )
-        price = f", ${cost:.4f}" if price_in or price_out else " (set --price-in/--price-out for a cost)"
-        console.print(
-            f"LLM {llm.name}: {u.calls} calls, {u.prompt_tokens:,} prompt + {u.completion_tokens:,} completion tokens, "
-            f"{u.retries} retries, {u.malformed} malformed replies{price}"
-        )
-        if llm.low_quality:
-            console.print("[yellow]low quality:[/] annotated by the embedded 135M model; review every record (`hawk review`) or rerun with --llm-model.")
+        _print_summary(summary, usage, cost if price_in or price_out else None)
     if video_list and counts["ok"] + counts["done"] == 0:
         msg = f"no video could be annotated ({counts['skipped']} skipped, {counts['failed']} failed); first: {problems[0].reason if problems else '?'}"
         raise (RemoteError(msg) if counts["failed"] else InputError(msg))
+
+
+def _models(llm_model: str | None, caption_model: str | None, captioner: str, captions: Path | None, *, base_url: str | None,
+            timeout: float, prompts, policy, usage, frames_per_clip: int):
+    """The chat model (descriptions, questions, answers) and the clip captioner; warns when the
+    embedded LLM stands in for a real one."""
+    from hawk_core.annotate.captioners import build_captioner
+    from hawk_core.annotate.llm import build_chat_model
+    from hawk_core.errors import ConfigError
+
+    embedded = llm_model is None or llm_model.lower() in ("embedded", "smollm2")
+    if captioner == "vision" and (caption_model or "").lower() in ("", "embedded", "smollm2") and embedded:
+        raise ConfigError("--captioner vision needs an OpenAI-compatible vision model: pass --caption-model or --llm-model")
+    if embedded or captioner == "perception":
+        from hawk_cli._common import set_torch_threads
+
+        set_torch_threads(None)
+    if embedded:
+        err_console.print("[yellow]warning:[/] using the embedded SmolLM2-135M offline: descriptions and answers will be LOW QUALITY "
+                          "(flagged in the records). Pass --llm-model with an OpenAI-compatible model for real annotations.")
+    llm = build_chat_model(llm_model, base_url=base_url, timeout=timeout)
+    vision = None
+    if captioner == "vision":
+        vision = llm if not caption_model or caption_model == llm_model else build_chat_model(caption_model, base_url=base_url, timeout=timeout)
+    cap = build_captioner(captioner, model=vision, prompts=prompts, policy=policy, usage=usage, captions=captions, frames_per_clip=frames_per_clip)
+    return llm, cap
+
+
+def _run(annot, video_list: list[Path]) -> tuple[dict[str, int], list]:
+    """Annotate every video under a progress bar: the counts by outcome and the skipped or
+    failed outcomes (each also printed as it happens)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    counts = {"ok": 0, "done": 0, "skipped": 0, "failed": 0}
+    problems = []
+    with Progress(
+        TextColumn("[bold]annotate"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.description}"),
+        console=console, transient=not console.is_terminal,
+    ) as progress:
+        task = progress.add_task("", total=len(video_list))
+        for o in annot.run(video_list):
+            counts[o.status] = counts.get(o.status, 0) + 1
+            if o.status in ("skipped", "failed"):
+                problems.append(o)
+                progress.console.print(f"[yellow]{o.status}[/] {o.video} ({o.stage}): {o.reason}")
+            progress.update(task, advance=1, description=Path(o.video).name)
+    return counts, problems
+
+
+def _print_summary(summary: dict, u, cost: float | None) -> None:
+    console.print(
+        f"[bold]{summary['records']}[/] records in {summary['out']} ({summary['new']} new, {summary['already_done']} already done, "
+        f"{summary['skipped']} skipped, {summary['failed']} failed; rerun to retry those)"
+    )
+    price = f", ${cost:.4f}" if cost is not None else " (set --price-in/--price-out for a cost)"
+    console.print(
+        f"LLM {summary['llm']}: {u.calls} calls, {u.prompt_tokens:,} prompt + {u.completion_tokens:,} completion tokens, "
+        f"{u.retries} retries, {u.malformed} malformed replies{price}"
+    )
+    if summary["low_quality"]:
+        console.print("[yellow]low quality:[/] annotated by the embedded 135M model; review every record (`hawk review`) or rerun with --llm-model.")

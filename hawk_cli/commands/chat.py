@@ -58,83 +58,108 @@ def chat(
       printf 'What happens?\\nWho is involved?\\n' | hawk chat clip.mp4
       hawk chat clip.mp4 --json < questions.txt > answers.jsonl
     """
-    import json
-
     import sys
 
-    from rich.markup import escape
-
     from hawk_core.errors import InputError
+    from hawk_core.inference.chat import ChatSession
 
-    from hawk_cli._inference import check_video, generation_options, load_predictor, prepare, status, warn
+    from hawk_cli._inference import check_video, generation_options, load_predictor, prepare
 
     options = generation_options(max_new_tokens, temperature, top_p, seed)
     check_video(video)
-    stdin = sys.stdin
-    interactive = stdin.isatty()
+    interactive = sys.stdin.isatty()
     predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads, quantize=quantize)
     prepared = prepare(predictor, video)
-    from hawk_core.inference.chat import ChatSession
-
     session = ChatSession(predictor, prepared, options)
     if interactive:
         err_console.print(
             f"[bold]hawk chat[/] on {video.name} ({len(prepared.frames)} frames of {prepared.duration:.1f} s, "
             f"{predictor.spec.label}). {HELP}", soft_wrap=True
         )
-
-    def lines():
-        if not interactive:
-            for raw in stdin:
-                yield raw.rstrip("\r\n")
-            return
-        while True:
-            try:
-                yield console.input("[bold green]you>[/] ")
-            except EOFError:
-                console.print()
-                return
-
     turn = 0
-    for line in lines():
+    for line in _lines(interactive):
         text = line.strip()
         if not text:
             continue
         command = text.lower()
         if command in ("/quit", "/exit", "/q"):
             break
-        if command == "/reset":
-            session.reset()
-            err_console.print("[dim](conversation reset)[/]", soft_wrap=True)
-            continue
-        if command == "/history":
-            for i, (q, a) in enumerate(session.history, 1):
-                (err_console if json_out else console).print(f"[bold]{i}.[/] {escape(q)}\n   {escape(a)}", soft_wrap=True)
-            continue
-        if command in ("/help", "/?"):
-            err_console.print(HELP, soft_wrap=True)
-            continue
         if command == "/describe":
             text = predictor.describe_prompt()
         elif text.startswith("/"):
-            err_console.print(f"[yellow]unknown command {escape(text.split()[0])}[/]; {HELP}", soft_wrap=True)
+            _command(session, text, json_out)
             continue
-        try:
-            if interactive:
-                with status("thinking"):
-                    answer = session.ask(text)
-            else:
-                answer = session.ask(text)
-        except InputError as e:  # e.g. an over-long --max-new-tokens: report and go on
-            err_console.print(f"[yellow]skipped:[/] {escape(str(e))}", soft_wrap=True)
+        answer = _ask(session, text, interactive)
+        if answer is None:
             continue
         turn += 1
-        warn(answer.warnings)
-        if json_out:
-            typer.echo(json.dumps({"turn": turn, "question": answer.question, "answer": answer.text, "warnings": answer.warnings}, ensure_ascii=False))
-        elif interactive:
-            console.print(f"[bold cyan]hawk>[/] {escape(answer.text)}", soft_wrap=True)
-        else:
-            typer.echo(f"> {answer.question}\n{answer.text}\n")
+        _print_answer(answer, turn, json_out, interactive)
     if turn == 0 and not interactive:
         raise InputError("no question on stdin (one question a line)")
+
+
+def _lines(interactive: bool):
+    """The user's lines: every line of stdin when it is not a terminal, else prompted input."""
+    import sys
+
+    if not interactive:
+        for raw in sys.stdin:
+            yield raw.rstrip("\r\n")
+        return
+    while True:
+        try:
+            yield console.input("[bold green]you>[/] ")
+        except EOFError:
+            console.print()
+            return
+
+
+def _command(session, text: str, json_out: bool) -> None:
+    """/reset, /history, /help; anything else is an unknown command."""
+    from rich.markup import escape
+
+    command = text.lower()
+    if command == "/reset":
+        session.reset()
+        err_console.print("[dim](conversation reset)[/]", soft_wrap=True)
+    elif command == "/history":
+        for i, (q, a) in enumerate(session.history, 1):
+            (err_console if json_out else console).print(f"[bold]{i}.[/] {escape(q)}\n   {escape(a)}", soft_wrap=True)
+    elif command in ("/help", "/?"):
+        err_console.print(HELP, soft_wrap=True)
+    else:
+        err_console.print(f"[yellow]unknown command {escape(text.split()[0])}[/]; {HELP}", soft_wrap=True)
+
+
+def _ask(session, text: str, interactive: bool):
+    """The session's answer, or None when the question was refused (reported, the chat goes on)."""
+    from rich.markup import escape
+
+    from hawk_core.errors import InputError
+
+    from hawk_cli._inference import status
+
+    try:
+        if interactive:
+            with status("thinking"):
+                return session.ask(text)
+        return session.ask(text)
+    except InputError as e:  # e.g. an over-long --max-new-tokens: report and go on
+        err_console.print(f"[yellow]skipped:[/] {escape(str(e))}", soft_wrap=True)
+        return None
+
+
+def _print_answer(answer, turn: int, json_out: bool, interactive: bool) -> None:
+    import json
+
+    from rich.markup import escape
+
+    from hawk_cli._inference import warn
+
+    warn(answer.warnings)
+    if json_out:
+        typer.echo(json.dumps({"turn": turn, "question": answer.question, "answer": answer.text, "warnings": answer.warnings}, ensure_ascii=False))
+    elif interactive:
+        console.print(f"[bold cyan]hawk>[/] {escape(answer.text)}", soft_wrap=True)
+    else:
+        typer.echo(f"> {answer.question}\n{answer.text}\n")

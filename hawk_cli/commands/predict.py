@@ -67,15 +67,10 @@ def predict(
       hawk predict data/test.json --out preds.jsonl --model runs/ucf/ --tasks qa
       hawk score preds.jsonl
     """
-    import json
-
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
     from hawk_core.errors import ConfigError, InputError
-    from hawk_core.inference.split import check_prediction_meta, load_split, plan_predictions, run_predictions
+    from hawk_core.inference.split import check_prediction_meta, load_split, plan_predictions
 
-    from hawk_cli._inference import generation_options, load_predictor, warn
+    from hawk_cli._inference import generation_options, load_predictor
 
     task_list = tuple(t.strip() for t in tasks.split(",") if t.strip())
     if not task_list:
@@ -97,27 +92,47 @@ def predict(
         raise InputError(f"{data}: nothing to predict for tasks {', '.join(task_list)}")
     check_prediction_meta(out, predictor, options, task_list, prompt_index)
 
+    summary = _run(predictor, items, out, options, batch_size, gen_batch)
+    _report(summary, predictor, out, len(items), json_out)
+    if summary.failed_videos and summary.written == 0 and summary.already_done == 0:
+        raise InputError(f"no video could be read; first: {next(iter(summary.failed_videos.values()))}")
+
+
+def _run(predictor, items: list, out: Path, options, batch_size: int, gen_batch: int):
+    """run_predictions under a progress bar (on stderr)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from hawk_core.inference.split import run_predictions
+
     with Progress(
         TextColumn("[bold]predict"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
         TextColumn("{task.description}"), console=err_console, transient=not err_console.is_terminal,
     ) as progress:
         bar = progress.add_task("", total=len(items))
-        summary = run_predictions(
+        return run_predictions(
             predictor, items, out, options, video_batch=batch_size, gen_batch=gen_batch,
             on_progress=lambda n, label: progress.update(bar, advance=n, description=label),
         )
+
+
+def _report(summary, predictor, out: Path, n_items: int, json_out: bool) -> None:
+    """Warnings and skipped videos on stderr; the counts (or --json) on stdout."""
+    import json
+
+    from rich.markup import escape
+
+    from hawk_cli._inference import warn
+
     warn(summary.warnings[:5] + ([f"... and {len(summary.warnings) - 5} more"] if len(summary.warnings) > 5 else []))
     for video, err in summary.failed_videos.items():
         err_console.print(f"[yellow]skipped[/] {escape(video)}: {escape(err)}", soft_wrap=True)
     if json_out:
         typer.echo(json.dumps({"out": str(out), "model": predictor.describe_model(), **summary.to_dict()}, indent=2, ensure_ascii=False))
-    else:
-        t = summary.timings
-        rate = f", {t['tokens'] / t['generate_s']:.1f} tokens/s" if t["generate_s"] > 0 else ""
-        console.print(
-            f"[bold]{summary.written}[/] written, {summary.already_done} already in {escape(str(out))}, "
-            f"{len(summary.failed_videos)} video(s) skipped (of {len(items)} predictions{rate})",
-            soft_wrap=True,
-        )
-    if summary.failed_videos and summary.written == 0 and summary.already_done == 0:
-        raise InputError(f"no video could be read; first: {next(iter(summary.failed_videos.values()))}")
+        return
+    t = summary.timings
+    rate = f", {t['tokens'] / t['generate_s']:.1f} tokens/s" if t["generate_s"] > 0 else ""
+    console.print(
+        f"[bold]{summary.written}[/] written, {summary.already_done} already in {escape(str(out))}, "
+        f"{len(summary.failed_videos)} video(s) skipped (of {n_items} predictions{rate})",
+        soft_wrap=True,
+    )

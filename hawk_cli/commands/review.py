@@ -55,88 +55,100 @@ def review(
       hawk review data.json --export data.reviewed.json
       hawk review data.json --export-only --export data.reviewed.json
     """
-    from rich.panel import Panel
-    from rich.table import Table
-
-    from hawk_core.errors import HawkError
-    from hawk_core.review.log import ReviewLog, key_frame_sheet
+    from hawk_core.review.log import ReviewLog
 
     with ReviewLog(dataset, decisions) as log:
         if web and not export_only:
             _serve(log, port, export, open_browser)
             return
         todo = [] if export_only else log.pending(redo)
-        total = len(log.records)
         if not export_only:
             c = log.counts()
+            total = len(log.records)
             console.print(f"{total} records, {total - c['pending']} decided, {len(todo)} to review; decisions -> {log.path}")
         pos = 0
         while pos < len(todo):
             i = todo[pos]
             rec = log.current(i)
-            prov = rec.get("provenance", {}) if isinstance(rec.get("provenance"), dict) else {}
-            head = f"[bold]record {i + 1}/{total}[/]  {rec['video']}"
-            if prov.get("low_quality"):
-                head += "  [yellow](LOW QUALITY: embedded model)[/]"
-            if i in log.decisions:
-                head += f"  [dim](was: {log.decisions[i]['decision']})[/]"
-            console.rule(head)
-            if prov:
-                cap = prov.get("captioner", {})
-                console.print(f"[dim]llm {prov.get('llm', '?')}, captioner {cap.get('captioner', cap) if isinstance(cap, dict) else cap}, prompts {prov.get('prompt_version', '?')}[/]")
-            if frames:
-                target = dataset.with_name(dataset.stem + ".review") / f"{i + 1:04d}.jpg"
-                try:
-                    if not target.exists():
-                        key_frame_sheet(Path(rec["video"]), target)
-                    console.print(f"key frames: {target}")
-                except HawkError as e:
-                    console.print(f"[dim]key frames unavailable: {e}[/]")
-            clips = prov.get("clips") or []
-            if clips:
-                t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-                t.add_column("clip", no_wrap=True)
-                t.add_column("caption")
-                for c in clips:
-                    span = f"{c['start']:.1f}-{c['end']:.1f}s" if c.get("start") is not None and c.get("end") is not None else "-"
-                    t.add_row(span, c["caption"])
-                console.print(t)
-            console.print(Panel(rec["description"], title="description", title_align="left"))
-            for k, qa in enumerate(rec.get("QA", []), 1):
-                console.print(f"[bold]Q{k}[/] {qa['q']}\n[bold]A{k}[/] {qa['a']}")
-            ans = _ask(f"{HELP_KEYS} > ")
-            if ans is None:
-                console.print("end of input; decisions so far are saved")
+            _show(log, i, rec, dataset, frames)
+            step = _decide(log, i, rec)
+            if step is None:
                 break
-            key = ans.strip().lower()[:1]
-            if key == "a":
-                log.decide(i, "accept")
-            elif key == "r":
-                log.decide(i, "reject")
-            elif key == "e":
-                edited = _edit(rec)
-                if edited is None:
-                    console.print("end of input during the edit; this record was not changed")
-                    break
-                log.decide(i, "edit", edited)
-                console.print("[green]saved the edit[/]")
-            elif key == "s":
-                pass
-            elif key == "b":
-                pos = max(0, pos - 1)
-                continue
-            elif key == "q":
-                console.print("stopped; run the same command to resume")
-                break
-            else:
-                console.print(f"[yellow]unknown key {ans!r}[/]")
-                continue
-            pos += 1
+            pos = max(0, pos + step)
         c = log.counts()
         console.print(f"accepted {c['accept']}, edited {c['edit']}, rejected {c['reject']}, pending {c['pending']} ({log.path})")
         if export is not None:
             n = log.export(export)
             console.print(f"exported {n} records -> {export}")
+
+
+def _show(log, i: int, rec: dict, dataset: Path, frames: bool) -> None:
+    """One record as the reviewer sees it: header, provenance, key frames, clip captions,
+    description and QA."""
+    from rich.panel import Panel
+    from rich.table import Table
+
+    from hawk_core.errors import HawkError
+    from hawk_core.review.log import key_frame_sheet
+
+    prov = rec.get("provenance", {}) if isinstance(rec.get("provenance"), dict) else {}
+    head = f"[bold]record {i + 1}/{len(log.records)}[/]  {rec['video']}"
+    if prov.get("low_quality"):
+        head += "  [yellow](LOW QUALITY: embedded model)[/]"
+    if i in log.decisions:
+        head += f"  [dim](was: {log.decisions[i]['decision']})[/]"
+    console.rule(head)
+    if prov:
+        cap = prov.get("captioner", {})
+        console.print(f"[dim]llm {prov.get('llm', '?')}, captioner {cap.get('captioner', cap) if isinstance(cap, dict) else cap}, prompts {prov.get('prompt_version', '?')}[/]")
+    if frames:
+        target = dataset.with_name(dataset.stem + ".review") / f"{i + 1:04d}.jpg"
+        try:
+            if not target.exists():
+                key_frame_sheet(Path(rec["video"]), target)
+            console.print(f"key frames: {target}")
+        except HawkError as e:
+            console.print(f"[dim]key frames unavailable: {e}[/]")
+    clips = prov.get("clips") or []
+    if clips:
+        t = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+        t.add_column("clip", no_wrap=True)
+        t.add_column("caption")
+        for c in clips:
+            span = f"{c['start']:.1f}-{c['end']:.1f}s" if c.get("start") is not None and c.get("end") is not None else "-"
+            t.add_row(span, c["caption"])
+        console.print(t)
+    console.print(Panel(rec["description"], title="description", title_align="left"))
+    for k, qa in enumerate(rec.get("QA", []), 1):
+        console.print(f"[bold]Q{k}[/] {qa['q']}\n[bold]A{k}[/] {qa['a']}")
+
+
+def _decide(log, i: int, rec: dict) -> int | None:
+    """Ask for one key and act on it: how far to move in the list (1 on, 0 again, -1 back),
+    or None to stop (quit, or the end of the input)."""
+    ans = _ask(f"{HELP_KEYS} > ")
+    if ans is None:
+        console.print("end of input; decisions so far are saved")
+        return None
+    key = ans.strip().lower()[:1]
+    if key in ("a", "r"):
+        log.decide(i, "accept" if key == "a" else "reject")
+    elif key == "e":
+        edited = _edit(rec)
+        if edited is None:
+            console.print("end of input during the edit; this record was not changed")
+            return None
+        log.decide(i, "edit", edited)
+        console.print("[green]saved the edit[/]")
+    elif key == "b":
+        return -1
+    elif key == "q":
+        console.print("stopped; run the same command to resume")
+        return None
+    elif key != "s":
+        console.print(f"[yellow]unknown key {ans!r}[/]")
+        return 0
+    return 1
 
 
 def _serve(log, port: int, export: Path | None, open_browser: bool) -> None:

@@ -99,7 +99,11 @@ def train(
         return  # under torchrun only rank 0 reports
     if json_out:
         console.print_json(json.dumps(summary))
-        return
+    else:
+        _print_summary(summary)
+
+
+def _print_summary(summary: dict) -> None:
     ev = summary.get("eval")
     ev_txt = f", eval loss {ev['eval_loss']:.4f} on {ev['items']} items" if ev else ""
     skipped = summary["skipped_missing"] + summary["skipped_unreadable"]
