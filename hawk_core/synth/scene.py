@@ -203,6 +203,22 @@ def _jitter(rng: np.random.Generator, colour, amount: float = 14.0) -> np.ndarra
 
 def render_background(rng: np.random.Generator, cam: Camera, layout: Layout, px_per_m: float = 8.0) -> tuple[np.ndarray, list[dict]]:
     """The static frame (RGB uint8, before lighting) and the static props drawn on it."""
+    tex, x0 = _ground_texture(rng, cam, layout, px_per_m)
+    # texture pixel (i, j) -> world (j / px + x0, i / px) -> image
+    T = np.array([[1 / px_per_m, 0, x0], [0, 1 / px_per_m, 0], [0, 0, 1]], dtype=np.float64)
+    sky = _jitter(rng, rng.choice([(150, 180, 215), (190, 195, 200), (120, 135, 150)]), 10)
+    bg = cv2.warpPerspective(tex, cam.H @ T, (cam.size, cam.size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                             borderValue=tuple(float(c) for c in sky))
+    if layout.kind == "road":
+        _draw_lane_arrows(rng, bg, cam, layout)
+    if cam.horizon > 2:
+        _draw_skyline(rng, bg, cam)
+    return bg, _draw_posts(rng, bg, cam, layout)
+
+
+def _ground_texture(rng: np.random.Generator, cam: Camera, layout: Layout, px_per_m: float) -> tuple[np.ndarray, float]:
+    """The ground as a top-down texture (uint8, ``px_per_m`` pixels a metre) and the world x of
+    its left edge."""
     W, D = cam.width_m, cam.depth_m
     # the ground seen in the frame can be wider than the near edge (a narrow far edge shows more)
     size = cam.size
@@ -221,81 +237,91 @@ def render_background(rng: np.random.Generator, cam: Camera, layout: Layout, px_
     tex[:] = grass
     fine = _noise(rng, th, tw, 2)[..., None]
     coarse = _noise(rng, th, tw, 24)[..., None]
-    if layout.kind == "walkway":
-        pave = _jitter(rng, rng.choice([(170, 165, 155), (150, 145, 140), (175, 140, 115), (190, 185, 170)]))
-        on = np.abs(V) <= layout.path_width / 2
-        tex[on] = pave
-        tile = float(rng.uniform(0.6, 1.2))
-        joints = on & ((np.abs((U / tile) % 1.0 - 0.5) > 0.46) | (np.abs((V / tile) % 1.0 - 0.5) > 0.46))
-        tex[joints] *= 0.85
-        edge = np.abs(np.abs(V) - layout.path_width / 2) < 0.12
-        tex[edge] = (120, 118, 112)
-    elif layout.kind == "plaza":
-        pave = _jitter(rng, rng.choice([(175, 170, 160), (160, 150, 140), (185, 175, 150), (150, 150, 155)]))
-        tex[:] = pave
-        tile = float(rng.uniform(1.0, 2.5))
-        joints = (np.abs((U / tile) % 1.0 - 0.5) > 0.47) | (np.abs((V / tile) % 1.0 - 0.5) > 0.47)
-        tex[joints] *= 0.86
-        if rng.random() < 0.6:  # a planter or fountain
-            c = layout.to_uv(layout.centre)  # (0, 0)
-            ru, rv = float(rng.uniform(-9, 9)), float(rng.choice([-1, 1])) * float(rng.uniform(6, 9))
-            r = float(rng.uniform(1.0, 2.0))
-            ring = np.hypot(U - ru - c[0], V - rv - c[1])
-            tex[ring < r] = (80, 130, 60) if rng.random() < 0.5 else (90, 140, 190)
-            tex[np.abs(ring - r) < 0.15] = (140, 140, 140)
-    else:  # road
-        asphalt = _jitter(rng, rng.choice([(70, 70, 75), (90, 90, 92), (60, 62, 66)]), 8)
-        walk = _jitter(rng, (165, 160, 150))
-        half = layout.path_width / 2
-        side = (np.abs(V) > half) & (np.abs(V) <= half + layout.sidewalk)
-        tex[np.abs(V) <= half] = asphalt
-        tex[side] = walk
-        tex[np.abs(np.abs(V) - half) < 0.15] = (185, 185, 180)  # kerbs
-        # lane markings: solid centre line between directions, dashed between same-direction lanes
-        for a, b in zip(layout.lanes, layout.lanes[1:]):
-            vb = (a["v"] + b["v"]) / 2
-            line = np.abs(V - vb) < 0.09
-            if a["dir"] == b["dir"]:
-                line &= (U % 6.0) < 3.0
-                tex[line] = (225, 225, 220)
-            else:
-                tex[line] = (230, 200, 60)
+    {"walkway": _paint_walkway, "plaza": _paint_plaza}.get(layout.kind, _paint_road)(rng, tex, U, V, layout)
     tex *= 1.0 + 0.05 * fine + 0.07 * coarse
     if rng.random() < 0.5:  # a shadow band from a building or tree line
         s = float(rng.uniform(-10, 10))
         shade = np.clip((xs * math.cos(s) + zs * math.sin(s) - rng.uniform(-5, 15)) / 2.0, 0, 1)[..., None]
         tex *= 1.0 - 0.25 * shade
-    tex = np.clip(tex, 0, 255).astype(np.uint8)
+    return np.clip(tex, 0, 255).astype(np.uint8), x0
 
-    # texture pixel (i, j) -> world (j / px + x0, i / px) -> image
-    T = np.array([[1 / px_per_m, 0, x0], [0, 1 / px_per_m, 0], [0, 0, 1]], dtype=np.float64)
-    sky = _jitter(rng, rng.choice([(150, 180, 215), (190, 195, 200), (120, 135, 150)]), 10)
-    bg = cv2.warpPerspective(tex, cam.H @ T, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                             borderValue=tuple(float(c) for c in sky))
+
+def _paint_walkway(rng: np.random.Generator, tex: np.ndarray, U: np.ndarray, V: np.ndarray, layout: Layout) -> None:
+    pave = _jitter(rng, rng.choice([(170, 165, 155), (150, 145, 140), (175, 140, 115), (190, 185, 170)]))
+    on = np.abs(V) <= layout.path_width / 2
+    tex[on] = pave
+    tile = float(rng.uniform(0.6, 1.2))
+    joints = on & ((np.abs((U / tile) % 1.0 - 0.5) > 0.46) | (np.abs((V / tile) % 1.0 - 0.5) > 0.46))
+    tex[joints] *= 0.85
+    edge = np.abs(np.abs(V) - layout.path_width / 2) < 0.12
+    tex[edge] = (120, 118, 112)
+
+
+def _paint_plaza(rng: np.random.Generator, tex: np.ndarray, U: np.ndarray, V: np.ndarray, layout: Layout) -> None:
+    pave = _jitter(rng, rng.choice([(175, 170, 160), (160, 150, 140), (185, 175, 150), (150, 150, 155)]))
+    tex[:] = pave
+    tile = float(rng.uniform(1.0, 2.5))
+    joints = (np.abs((U / tile) % 1.0 - 0.5) > 0.47) | (np.abs((V / tile) % 1.0 - 0.5) > 0.47)
+    tex[joints] *= 0.86
+    if rng.random() < 0.6:  # a planter or fountain
+        c = layout.to_uv(layout.centre)  # (0, 0)
+        ru, rv = float(rng.uniform(-9, 9)), float(rng.choice([-1, 1])) * float(rng.uniform(6, 9))
+        r = float(rng.uniform(1.0, 2.0))
+        ring = np.hypot(U - ru - c[0], V - rv - c[1])
+        tex[ring < r] = (80, 130, 60) if rng.random() < 0.5 else (90, 140, 190)
+        tex[np.abs(ring - r) < 0.15] = (140, 140, 140)
+
+
+def _paint_road(rng: np.random.Generator, tex: np.ndarray, U: np.ndarray, V: np.ndarray, layout: Layout) -> None:
+    asphalt = _jitter(rng, rng.choice([(70, 70, 75), (90, 90, 92), (60, 62, 66)]), 8)
+    walk = _jitter(rng, (165, 160, 150))
+    half = layout.path_width / 2
+    side = (np.abs(V) > half) & (np.abs(V) <= half + layout.sidewalk)
+    tex[np.abs(V) <= half] = asphalt
+    tex[side] = walk
+    tex[np.abs(np.abs(V) - half) < 0.15] = (185, 185, 180)  # kerbs
+    # lane markings: solid centre line between directions, dashed between same-direction lanes
+    for a, b in zip(layout.lanes, layout.lanes[1:]):
+        vb = (a["v"] + b["v"]) / 2
+        line = np.abs(V - vb) < 0.09
+        if a["dir"] == b["dir"]:
+            line &= (U % 6.0) < 3.0
+            tex[line] = (225, 225, 220)
+        else:
+            tex[line] = (230, 200, 60)
+
+
+def _draw_lane_arrows(rng: np.random.Generator, bg: np.ndarray, cam: Camera, layout: Layout) -> None:
+    """Painted arrows that give each lane's direction."""
+    off = float(rng.uniform(0, 12))
+    shape = np.array([[-1.2, -0.12], [0.3, -0.12], [0.3, -0.4], [1.2, 0.0], [0.3, 0.4], [0.3, 0.12], [-1.2, 0.12]])
+    for lane in layout.lanes:
+        for u0 in np.arange(-36 + off, 36, 12.0):
+            pts = layout.to_world(u0 + lane["dir"] * shape[:, 0], lane["v"] + shape[:, 1])
+            img = cam.project(pts)
+            if np.all((img[:, 1] > cam.horizon + 4) & (img[:, 1] < cam.size + 50)):
+                cv2.fillPoly(bg, [np.round(img).astype(np.int32)], (215, 215, 210))
+
+
+def _draw_skyline(rng: np.random.Generator, bg: np.ndarray, cam: Camera) -> None:
+    """Buildings and trees beyond the far edge of the ground."""
+    x = -5
+    while x < cam.size:
+        w = int(rng.integers(18, 60))
+        h = int(rng.integers(8, max(10, int(cam.horizon) + 20)))
+        top = max(0, int(cam.horizon) - h)
+        col = _jitter(rng, rng.choice([(150, 140, 130), (120, 115, 110), (170, 160, 140), (60, 100, 50)]), 15)
+        cv2.rectangle(bg, (x, top), (x + w, int(cam.horizon) + 2), tuple(float(c) for c in col), -1)
+        for wy in range(top + 3, int(cam.horizon) - 2, 6):  # windows
+            for wx in range(x + 3, x + w - 3, 7):
+                if rng.random() < 0.6:
+                    cv2.rectangle(bg, (wx, wy), (wx + 2, wy + 2), (70, 80, 95), -1)
+        x += w + int(rng.integers(0, 10))
+
+
+def _draw_posts(rng: np.random.Generator, bg: np.ndarray, cam: Camera, layout: Layout) -> list[dict]:
+    """Lamp posts / bollards along the paths (static props, drawn in the image); their records."""
     props: list[dict] = []
-    if layout.kind == "road":  # painted arrows give each lane's direction
-        off = float(rng.uniform(0, 12))
-        shape = np.array([[-1.2, -0.12], [0.3, -0.12], [0.3, -0.4], [1.2, 0.0], [0.3, 0.4], [0.3, 0.12], [-1.2, 0.12]])
-        for lane in layout.lanes:
-            for u0 in np.arange(-36 + off, 36, 12.0):
-                pts = layout.to_world(u0 + lane["dir"] * shape[:, 0], lane["v"] + shape[:, 1])
-                img = cam.project(pts)
-                if np.all((img[:, 1] > cam.horizon + 4) & (img[:, 1] < size + 50)):
-                    cv2.fillPoly(bg, [np.round(img).astype(np.int32)], (215, 215, 210))
-    if cam.horizon > 2:  # buildings / trees beyond the far edge
-        x = -5
-        while x < size:
-            w = int(rng.integers(18, 60))
-            h = int(rng.integers(8, max(10, int(cam.horizon) + 20)))
-            top = max(0, int(cam.horizon) - h)
-            col = _jitter(rng, rng.choice([(150, 140, 130), (120, 115, 110), (170, 160, 140), (60, 100, 50)]), 15)
-            cv2.rectangle(bg, (x, top), (x + w, int(cam.horizon) + 2), tuple(float(c) for c in col), -1)
-            for wy in range(top + 3, int(cam.horizon) - 2, 6):  # windows
-                for wx in range(x + 3, x + w - 3, 7):
-                    if rng.random() < 0.6:
-                        cv2.rectangle(bg, (wx, wy), (wx + 2, wy + 2), (70, 80, 95), -1)
-            x += w + int(rng.integers(0, 10))
-    # lamp posts / bollards along paths (static props, drawn in the image)
     n_posts = int(rng.integers(0, 5))
     for _ in range(n_posts):
         if layout.kind == "plaza":
@@ -311,4 +337,4 @@ def render_background(rng: np.random.Generator, cam: Camera, layout: Layout, px_
         cv2.line(bg, (int(u), int(v)), (int(u), int(v - h)), (60, 62, 66), max(1, int(0.12 * s)))
         cv2.circle(bg, (int(u), int(v - h)), max(1, int(0.2 * s)), (230, 225, 200), -1)
         props.append({"kind": "lamp post", "pos": [float(p[0]), float(p[1])]})
-    return bg, props
+    return props

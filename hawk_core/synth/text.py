@@ -193,27 +193,8 @@ def _crowd(rng, g: SceneGraph) -> str:
 def _event_slots(rng, g: SceneGraph, span: tuple[int, int, list[float]] | None) -> dict:
     ev = g.event
     T, fps = g.T, g.fps
-    slots: dict = {"type": ev.type}
     if ev.type == "normal" or span is None:
-        slots.update(
-            what="Nothing unusual happens: " + _pick(rng, ["everyone moves at a normal pace along the usual paths", "people and vehicles behave as expected", "all the activity is ordinary"]),
-            who="No one; nobody causes a disturbance and everyone behaves normally.",
-            when="There is no anomaly in this video; nothing unusual happens at any time.",
-            start="No suspicious activity starts; the whole video shows normal activity.",
-            where="Nowhere; the scene stays normal throughout.",
-            why="Nothing behaves abnormally; every person and vehicle moves in the usual way for this place.",
-            effect="There is no anomaly, so the surroundings are not affected.",
-            damage="None; no incident happens in the video.",
-            cause="There is no sudden change; the scene stays calm throughout.",
-            reaction="People simply go about their business; there is nothing unusual to react to.",
-            cue="There is no anomaly to find: all motion is ordinary walking" + (" and driving in lane" if g.kind == "road" else "") + " at steady speeds.",
-            duration="No abnormal event happens, so none lasts any time.",
-            others="No one is affected; there is no anomaly.",
-            vehicle="No vehicle moves erratically; traffic is normal." if g.kind == "road" else None,
-            impact="None; the situation stays normal.",
-            contrast="Here everything is normal: people walk steadily along their paths" + (" and cars keep to their lanes" if g.kind == "road" else "") + "; an anomaly would stand out as unusual motion, such as running, falling, fighting or driving the wrong way.",
-        )
-        return slots
+        return {"type": ev.type, **_normal_slots(rng, g)}
     start, end, bbox = span
     actors = ev.actors
     main = actors[0]
@@ -225,9 +206,45 @@ def _event_slots(rng, g: SceneGraph, span: tuple[int, int, list[float]] | None) 
     to_end = end >= T - 1
     lasting = f"from about {start / fps:.1f} s to {'the end of the clip' if to_end else f'about {(end + 1) / fps:.1f} s'}"
     place = place_word(g, g.agents[main].kind)
-    d = ev.details
-    people = "people" if g.kind != "road" else "pedestrians and drivers"
     t = ev.type
+    story = _story(rng, g, t, W, place, dirn)
+    W, why = story["W"], story["why"]
+    return {
+        "type": t, "what": story["what"], "who": _cap(W.rstrip(",")) + f", {where_s}.", "where": f"{_cap(place)}, {where_s}.",
+        "when": f"It happens {when_s} and lasts {('until the end of the clip' if to_end else f'until about {(end + 1) / fps:.1f} s')}.",
+        "start": _cap(when_s) + f" (frame {start} of {T}).", "why": why, "effect": story["effect"], "damage": story["damage"],
+        "cause": why, "reaction": story["reaction"], "cue": story["cue"], "duration": f"About {dur:.1f} seconds: {lasting}.",
+        "others": _others(rng, g, actors), "vehicle": why if t in ("wrong_way", "collision", "cart") else None,
+        "impact": _impact(t), "contrast": story["contrast"], "where_s": where_s, "when_s": when_s,
+    }
+
+
+def _normal_slots(rng, g: SceneGraph) -> dict:
+    """The answers for a video where nothing unusual happens."""
+    return dict(
+        what="Nothing unusual happens: " + _pick(rng, ["everyone moves at a normal pace along the usual paths", "people and vehicles behave as expected", "all the activity is ordinary"]),
+        who="No one; nobody causes a disturbance and everyone behaves normally.",
+        when="There is no anomaly in this video; nothing unusual happens at any time.",
+        start="No suspicious activity starts; the whole video shows normal activity.",
+        where="Nowhere; the scene stays normal throughout.",
+        why="Nothing behaves abnormally; every person and vehicle moves in the usual way for this place.",
+        effect="There is no anomaly, so the surroundings are not affected.",
+        damage="None; no incident happens in the video.",
+        cause="There is no sudden change; the scene stays calm throughout.",
+        reaction="People simply go about their business; there is nothing unusual to react to.",
+        cue="There is no anomaly to find: all motion is ordinary walking" + (" and driving in lane" if g.kind == "road" else "") + " at steady speeds.",
+        duration="No abnormal event happens, so none lasts any time.",
+        others="No one is affected; there is no anomaly.",
+        vehicle="No vehicle moves erratically; traffic is normal." if g.kind == "road" else None,
+        impact="None; the situation stays normal.",
+        contrast="Here everything is normal: people walk steadily along their paths" + (" and cars keep to their lanes" if g.kind == "road" else "") + "; an anomaly would stand out as unusual motion, such as running, falling, fighting or driving the wrong way.",
+    )
+
+
+def _story(rng, g: SceneGraph, t: str, W: str, place: str, dirn: str) -> dict:
+    """What happened in an anomaly of type ``t`` and why, as the question slots say it; ``W`` (who
+    did it) may be rewritten to name every actor."""
+    actors, d = g.event.actors, g.event.details
     if t == "running":
         ratio = d["speed"] / max(d["walk_speed"], 0.1)
         what = _pick(rng, [f"{W} suddenly starts running {dirn} {place}", f"{W} breaks into a run {dirn} {place}", f"{W} sprints {dirn} {place}"])
@@ -306,17 +323,7 @@ def _event_slots(rng, g: SceneGraph, span: tuple[int, int, list[float]] | None) 
         contrast = "Normal people stand or walk calmly; in the anomaly the whole group runs apart from one point at once."
     else:  # pragma: no cover - EVENTS and this branch list are kept in step by tests
         raise ValueError(t)
-    vehicle_q = None
-    if t in ("wrong_way", "collision", "cart"):
-        vehicle_q = why
-    slots.update(
-        what=what, who=_cap(W.rstrip(",")) + f", {where_s}.", where=f"{_cap(place)}, {where_s}.",
-        when=f"It happens {when_s} and lasts {('until the end of the clip' if to_end else f'until about {(end + 1) / fps:.1f} s')}.",
-        start=_cap(when_s) + f" (frame {start} of {T}).", why=why, effect=effect, damage=damage, cause=why,
-        reaction=reaction, cue=cue, duration=f"About {dur:.1f} seconds: {lasting}.", others=_others(rng, g, actors),
-        vehicle=vehicle_q, impact=_impact(t), contrast=contrast, where_s=where_s, when_s=when_s,
-    )
-    return slots
+    return dict(W=W, what=what, why=why, cue=cue, effect=effect, damage=damage, reaction=reaction, contrast=contrast)
 
 
 def _others(rng, g: SceneGraph, actors: list[int]) -> str:
