@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.records import NEED_VIDEO, TASKS, canonical_task, parse_records
+from ..data.records import NEED_VIDEO, TASK_QA, TASKS, canonical_task, parse_records
 from ..errors import DataError, InputError
 from ..io import read_json_or_jsonl
 
@@ -185,6 +185,32 @@ def _iter_raw_records(path: Path) -> Iterator[tuple[int, dict | None, str | None
         yield lineno, rec, None
 
 
+def _record_id(rec: dict) -> str | None:
+    rid = rec.get("id")
+    if rid is None or isinstance(rid, (dict, list, bool)) or (isinstance(rid, str) and not rid.strip()):
+        return None
+    return str(rid)
+
+
+def _invalid_reason(rec: dict, rid: str) -> str | None:
+    """Why a prediction record (with an id) cannot be scored; None when it can."""
+    task = canonical_task(rec.get("task"))
+    if task is None:
+        return f"id {rid!r}: task must be one of {', '.join(TASKS)} (got {rec.get('task')!r})"
+    if not isinstance(rec.get("prediction"), str):
+        return f"id {rid!r}: 'prediction' is missing or not a string"
+    question = rec.get("question")
+    if question is not None and not isinstance(question, str):
+        return f"id {rid!r}: 'question' must be a string"
+    if task == TASK_QA and not (question or "").strip():
+        return f"id {rid!r}: a qa record needs its 'question'"
+    if rec.get("video") is not None and not isinstance(rec["video"], str):
+        return f"id {rid!r}: 'video' must be a string"
+    if rec.get("reference") is not None and _as_refs(rec["reference"]) is None:
+        return f"id {rid!r}: 'reference' must be a string or a list of strings"
+    return None
+
+
 def _as_refs(value: Any) -> list[str] | None:
     if isinstance(value, str):
         return [value] if value.strip() else []
@@ -220,42 +246,22 @@ def load_predictions(
             bad(lineno, problem)
             continue
         assert rec is not None
-        rid = rec.get("id")
-        if rid is None or isinstance(rid, (dict, list, bool)) or (isinstance(rid, str) and not rid.strip()):
+        rid = _record_id(rec)
+        if rid is None:
             bad(lineno, "record has no 'id'")
             continue
-        rid = str(rid)
         if rid in seen:
             out.duplicates += 1
             bad(lineno, f"duplicate id {rid!r} (first on line {seen[rid]})")
             continue
         seen[rid] = lineno
-        task = rec.get("task")
-        task_key = canonical_task(task)
-        if task_key is None:
-            bad(lineno, f"id {rid!r}: task must be one of {', '.join(TASKS)} (got {task!r})")
+        reason = _invalid_reason(rec, rid)
+        if reason is not None:
+            bad(lineno, reason)
             continue
-        pred = rec.get("prediction")
-        if not isinstance(pred, str):
-            bad(lineno, f"id {rid!r}: 'prediction' is missing or not a string")
-            continue
-        question = rec.get("question")
-        if question is not None and not isinstance(question, str):
-            bad(lineno, f"id {rid!r}: 'question' must be a string")
-            continue
-        if task_key == "qa" and not (question or "").strip():
-            bad(lineno, f"id {rid!r}: a qa record needs its 'question'")
-            continue
-        video = rec.get("video")
-        if video is not None and not isinstance(video, str):
-            bad(lineno, f"id {rid!r}: 'video' must be a string")
-            continue
-
+        task_key, pred, question, video = canonical_task(rec["task"]), rec["prediction"], rec.get("question"), rec.get("video")
         extra: dict[str, Any] = {}
-        references = _as_refs(rec["reference"]) if "reference" in rec and rec["reference"] is not None else []
-        if references is None:
-            bad(lineno, f"id {rid!r}: 'reference' must be a string or a list of strings")
-            continue
+        references = _as_refs(rec.get("reference")) or []
         if not references and refs is not None:
             references, extra = refs.lookup(task_key, video, question)
         if not references:
