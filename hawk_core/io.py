@@ -84,6 +84,82 @@ def read_mapping_file(path: Path, *, what: str = "config file") -> dict:
     return obj
 
 
+def _is_json_document(head: str | bytes, path: Path) -> bool:
+    """A JSON list (or one object in a ``.json`` file) rather than JSONL, by its first character."""
+    first = head.lstrip()[:1]
+    return first in ("[", b"[") or (first in ("{", b"{") and path.suffix.lower() == ".json")
+
+
+def _json_document(path: Path, text: str) -> list:
+    """The records of a whole-JSON file: a list, ``{"data" | "records" | "annotations": [...]}``
+    or one object."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    if isinstance(obj, dict):
+        obj = next((obj[k] for k in ("data", "records", "annotations") if isinstance(obj.get(k), list)), [obj])
+    if not isinstance(obj, list):
+        raise DataError(f"{path}: expected a JSON list of objects")
+    return obj
+
+
+def _jsonl_entries(fp: Any) -> Iterator[tuple[int, dict | None, str | None]]:
+    """(line, object, None) for every non-blank line of a JSONL stream (text or bytes), or
+    (line, None, problem) for a line that is not UTF-8, not JSON or not an object."""
+    import jsonlines
+
+    line = 0
+
+    def numbered() -> Iterator[Any]:
+        nonlocal line
+        for line, raw in enumerate(fp, 1):  # noqa: B007 - read by the loop below
+            yield raw
+
+    reader = jsonlines.Reader(numbered())
+    while True:
+        try:
+            rec = reader.read(type=dict, skip_empty=True)
+        except EOFError:
+            return
+        except jsonlines.InvalidLineError as e:
+            cause = e.__cause__
+            if isinstance(cause, UnicodeDecodeError):
+                problem = f"not UTF-8 (byte {cause.start} of the line)"
+            elif cause is None:  # valid JSON, but not an object
+                problem = "not a JSON object"
+            else:
+                problem = f"invalid JSON ({getattr(cause, 'msg', None) or cause})"
+            yield e.lineno, None, problem
+        else:
+            yield line, rec, None
+
+
+def iter_json_records(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    """Every record of a JSON list or JSONL file, for readers that report or skip bad ones:
+    ``(number, record, None)``, or ``(number, None, problem)`` for a JSONL line that is not
+    UTF-8, not JSON or not an object (or a list item that is not an object). ``number`` is the
+    line of a JSONL file (read one line at a time) or the position in a JSON list, from 1. A
+    missing, empty or unparseable JSON file raises (:class:`InputError`, :class:`DataError`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such file: {path}")
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if not head.strip():
+        raise DataError(f"{path}: file is empty")
+    if _is_json_document(head, path):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from None
+        for i, rec in enumerate(_json_document(path, text), 1):
+            yield (i, rec, None) if isinstance(rec, dict) else (i, None, "not a JSON object")
+        return
+    with open(path, "rb") as fh:
+        yield from _jsonl_entries(fh)
+
+
 def read_json_or_jsonl(path: Path) -> list[dict]:
     """Read a JSON list (or ``{"data": [...]}``) or a JSONL file into a list of dicts.
 
@@ -96,22 +172,11 @@ def read_json_or_jsonl(path: Path) -> list[dict]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    stripped = text.lstrip()
-    if not stripped:
+    if not text.strip():
         raise DataError(f"{path}: file is empty")
-    if stripped[0] == "[" or (stripped[0] == "{" and path.suffix.lower() == ".json"):
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-        if isinstance(obj, dict):
-            for key in ("data", "records", "annotations"):
-                if isinstance(obj.get(key), list):
-                    obj = obj[key]
-                    break
-            else:
-                obj = [obj]
-        if not isinstance(obj, list) or not all(isinstance(r, dict) for r in obj):
+    if _is_json_document(text, path):
+        obj = _json_document(path, text)
+        if not all(isinstance(r, dict) for r in obj):
             raise DataError(f"{path}: expected a JSON list of objects")
         return obj
     return list(iter_jsonl(io.StringIO(text), path))
@@ -120,15 +185,10 @@ def read_json_or_jsonl(path: Path) -> list[dict]:
 def iter_jsonl(fp: Any, path: Path | str) -> Iterator[dict]:
     """The objects of a JSONL stream (blank lines skipped); the first malformed line is a
     one-line :class:`DataError` naming ``path`` and the line number."""
-    import jsonlines
-
-    try:
-        yield from jsonlines.Reader(fp).iter(type=dict, skip_empty=True)
-    except jsonlines.InvalidLineError as e:
-        if e.__cause__ is None:  # valid JSON, but not an object
-            raise DataError(f"{path}: line {e.lineno}: expected a JSON object") from None
-        why = getattr(e.__cause__, "msg", None) or str(e.__cause__)
-        raise DataError(f"{path}: line {e.lineno}: invalid JSON ({why})") from None
+    for line, rec, problem in _jsonl_entries(fp):
+        if problem is not None:
+            raise DataError(f"{path}: line {line}: {problem}")
+        yield rec  # type: ignore[misc]
 
 
 def read_jsonl_prefix(path: Path) -> list[dict]:

@@ -129,6 +129,25 @@ def test_task_names_read_from_files_accept_the_alias():
     assert [canonical_task(t) for t in ("judge", "", None, 3)] == [None] * 4
 
 
+def test_one_json_reader_lenient_and_strict(tmp_path):
+    """io.iter_json_records (score, parse: report or skip bad lines) and read_json_or_jsonl
+    (stop at the first) read files the same way and say the same about a bad line."""
+    from hawk_core.io import iter_json_records, read_json_or_jsonl
+
+    p = tmp_path / "d.jsonl"
+    p.write_bytes(b'{"a": 1}\n\n{bad\n[1]\n\xff\n{"b": 2}\n')
+    got = [(n, r, why.split(" (")[0] if why else None) for n, r, why in iter_json_records(p)]
+    assert got == [(1, {"a": 1}, None), (3, None, "invalid JSON"), (4, None, "not a JSON object"), (5, None, "not UTF-8"), (6, {"b": 2}, None)]
+    p.write_bytes(b'{"a": 1}\n\n[1]\n')
+    with pytest.raises(DataError, match=r"d.jsonl: line 3: not a JSON object"):
+        read_json_or_jsonl(p)
+    q = tmp_path / "d.json"
+    q.write_text('{"data": [{"a": 1}, 2]}')
+    assert [(n, why) for n, _r, why in iter_json_records(q)] == [(1, None), (2, "not a JSON object")]
+    with pytest.raises(DataError, match="expected a JSON list of objects"):
+        read_json_or_jsonl(q)
+
+
 def _records(n: int, per_video: int = 1) -> list[HawkRecord]:
     return [HawkRecord(video=f"v{i}", path=Path(f"/data/v{i // per_video}.mp4"), description=f"d{i}") for i in range(n)]
 

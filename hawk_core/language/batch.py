@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, InputError
-from ..io import JsonlAppender, write_json
+from ..io import JsonlAppender, iter_json_records, write_json
 from .phrases import CHUNK_CHARS, iter_phrases, motion_text
 
 ANSWER_KEYS = ("answer", "anwser")  # HIVAU-70k spells it "anwser"
@@ -80,46 +80,6 @@ def record_texts(record: dict) -> list[tuple[tuple, str]]:
     return out
 
 
-def iter_input(path: Path) -> Iterator[tuple[int, int, dict | None, str | None]]:
-    """(record index, line number, record or None, error or None) of a JSON or JSONL file,
-    malformed JSONL lines reported with their line number instead of raised."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no such file: {path}")
-    with open(path, "rb") as fh:
-        head = fh.read(4096).lstrip()
-    if not head:
-        raise DataError(f"{path}: file is empty")
-    if head[:1] == b"[" or (head[:1] == b"{" and path.suffix.lower() == ".json"):
-        try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from None
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-        if isinstance(obj, dict):
-            obj = next((obj[k] for k in ("data", "records", "annotations") if isinstance(obj.get(k), list)), [obj])
-        if not isinstance(obj, list):
-            raise DataError(f"{path}: expected a JSON list of records")
-        for k, rec in enumerate(obj):
-            yield (k, k + 1, rec, None) if isinstance(rec, dict) else (k, k + 1, None, "not a JSON object")
-        return
-    index = 0
-    with open(path, "rb") as fh:
-        for lineno, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
-            try:
-                rec = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                yield index, lineno, None, "not UTF-8 text"
-            except json.JSONDecodeError as e:
-                yield index, lineno, None, f"invalid JSON ({e.msg})"
-            else:
-                yield (index, lineno, rec, None) if isinstance(rec, dict) else (index, lineno, None, "not a JSON object")
-            index += 1
-
-
 def count_records(path: Path) -> int:
     """Records in a JSONL file (non-empty lines) or JSON list, for a progress bar."""
     path = Path(path)
@@ -128,7 +88,7 @@ def count_records(path: Path) -> int:
     with open(path, "rb") as fh:
         first = fh.read(4096).lstrip()[:1]
         if first == b"[" or (first == b"{" and path.suffix.lower() == ".json"):
-            return sum(1 for _ in iter_input(path))
+            return sum(1 for _ in iter_json_records(path))
         fh.seek(0)
         return sum(1 for line in fh if line.strip())
 
@@ -179,7 +139,7 @@ def parse_file(
         stop: list[str] = []
 
         def texts() -> Iterator[tuple[str, tuple[int, tuple]]]:
-            for index, lineno, rec, err in iter_input(in_path):
+            for index, (lineno, rec, err) in enumerate(iter_json_records(in_path)):
                 if index in done:
                     summary.resumed += 1
                     progress(1)

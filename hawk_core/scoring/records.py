@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..data.records import NEED_VIDEO, TASK_QA, TASKS, canonical_task, parse_records
-from ..errors import DataError, InputError
-from ..io import read_json_or_jsonl
+from ..errors import DataError
+from ..io import iter_json_records, read_json_or_jsonl
 
 
 
@@ -149,42 +148,6 @@ def _basename(video: str) -> str:
     return os.path.basename(video.replace("\\", "/"))
 
 
-def _iter_raw_records(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
-    """(line number, record or None, problem or None) for every record in a JSONL / JSON file."""
-    if not path.is_file():
-        raise InputError(f"no such file: {path}")
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise DataError(f"{path}: file is empty")
-    if raw.lstrip()[:1] == b"[":
-        try:
-            obj = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from None
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from None
-        for i, rec in enumerate(obj, 1):
-            yield (i, rec, None) if isinstance(rec, dict) else (i, None, "not a JSON object")
-        return
-    for lineno, line in enumerate(raw.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            text = line.decode("utf-8")
-        except UnicodeDecodeError as e:
-            yield lineno, None, f"not UTF-8 (byte {e.start} of the line)"
-            continue
-        try:
-            rec = json.loads(text)
-        except json.JSONDecodeError as e:
-            yield lineno, None, f"invalid JSON ({e.msg})"
-            continue
-        if not isinstance(rec, dict):
-            yield lineno, None, "not a JSON object"
-            continue
-        yield lineno, rec, None
-
-
 def _record_id(rec: dict) -> str | None:
     rid = rec.get("id")
     if rid is None or isinstance(rid, (dict, list, bool)) or (isinstance(rid, str) and not rid.strip()):
@@ -240,7 +203,7 @@ def load_predictions(
             raise DataError(f"{path}: line {line}: {reason} (pass --skip-invalid to skip and count such records)")
         out.invalid.append(InvalidRecord(line, reason))
 
-    for lineno, rec, problem in _iter_raw_records(path):
+    for lineno, rec, problem in iter_json_records(path):
         out.total += 1
         if problem:
             bad(lineno, problem)
