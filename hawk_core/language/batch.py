@@ -130,11 +130,7 @@ def parse_file(
     t0 = time.perf_counter()
     progress = on_record or (lambda n: None)
     with JsonlAppender(sink) as app:
-        done = set()
-        for r in app.existing:
-            m = r.get("motion")
-            if isinstance(m, dict) and isinstance(m.get("source_index"), int):
-                done.add(m["source_index"])
+        done = {m["source_index"] for r in app.existing if isinstance(m := r.get("motion"), dict) and isinstance(m.get("source_index"), int)}
         pending: dict[int, dict] = {}
         stop: list[str] = []
 
@@ -174,16 +170,21 @@ def parse_file(
     if stop:
         raise DataError(stop[0])
     if as_json:
-        rows = {}
-        with open(sink, encoding="utf-8") as fh:
-            for line in fh:
-                if line.strip():
-                    r = json.loads(line)
-                    rows[r["motion"]["source_index"]] = r
-        write_json(out_path, [rows[k] for k in sorted(rows)])
-        sink.unlink(missing_ok=True)
+        _export_json(sink, out_path)
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _export_json(partial: Path, out_path: Path) -> None:
+    """The finished ``*.partial.jsonl`` as the JSON list ``out_path``, in input order."""
+    rows = {}
+    with open(partial, encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                r = json.loads(line)
+                rows[r["motion"]["source_index"]] = r
+    write_json(out_path, [rows[k] for k in sorted(rows)])
+    partial.unlink(missing_ok=True)
 
 
 def _with_motion(record: dict, index: int, out: dict[tuple, dict]) -> dict:
