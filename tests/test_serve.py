@@ -22,6 +22,7 @@ openai = pytest.importorskip("openai")
 uvicorn = pytest.importorskip("uvicorn")
 
 from hawk_core.errors import ConfigError  # noqa: E402
+from hawk_core.inference.context import prompt_length  # noqa: E402
 from hawk_core.inference.predictor import GenerationOptions, Predictor  # noqa: E402
 from hawk_core.serving.app import create_app  # noqa: E402
 from hawk_core.serving.config import ServeConfig, is_loopback  # noqa: E402
@@ -128,7 +129,7 @@ def test_plain_completion_honours_sampling_and_counts_usage(client, predictor, m
     other = client.chat.completions.create(model=MODEL, messages=[user(url)], max_tokens=12, temperature=1.0, top_p=0.9, seed=8)
     assert other.choices[0].message.content != text  # the seed is honoured
     u = r.usage
-    assert u.prompt_tokens == predictor.prompt_length(Q) and 0 < u.completion_tokens <= 12
+    assert u.prompt_tokens == prompt_length(predictor, Q) and 0 < u.completion_tokens <= 12
     assert u.total_tokens == u.prompt_tokens + u.completion_tokens
     assert r.choices[0].finish_reason == ("length" if u.completion_tokens == 12 else "stop")
 
@@ -149,7 +150,7 @@ def test_follow_up_question_reuses_the_cached_features(client, server, media, pr
     assert server.engine.cache.hits == hits + 1
     want = expected(predictor, media, "And then?", history=[("First question?", a1)], max_new_tokens=8, temperature=1.0, seed=1)
     assert second.parse().choices[0].message.content == want
-    assert second.parse().usage.prompt_tokens == predictor.prompt_length("And then?", [("First question?", a1)])
+    assert second.parse().usage.prompt_tokens == prompt_length(predictor, "And then?", [("First question?", a1)])
 
 
 def test_an_edited_file_is_a_new_video(client, server, media):

@@ -204,9 +204,11 @@ class Engine:
     ) -> Completion:
         """Answer one question about a prepared video; ``on_text`` gets the answer piece by
         piece as it is generated (pieces add up to :attr:`Completion.text`)."""
+        from ..inference.context import fit_to_context, prompt_length
+
         p = self.predictor
-        question, history, warns = p.fit_to_context(question, history, options.max_new_tokens)
-        prompt_tokens = p.prompt_length(question, history)
+        question, history, warns = fit_to_context(p, question, history, options.max_new_tokens)
+        prompt_tokens = prompt_length(p, question, history)
         trimmer = _Trimmer(on_text) if on_text is not None else None
         streamer = _streamer(p.tokenizer, trimmer.feed if trimmer else None, cancel)
         t0 = time.perf_counter()
