@@ -173,3 +173,21 @@ def test_torchrun_two_ranks_merge_at_the_end(split, single, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "merged 10 predictions from 2 parts" in r.stdout
     assert by_id(records(out)) == by_id(single)
+
+
+def test_flow_folder_shards_cover_every_video_once(tmp_path):
+    from tests.helpers import invoke, moving_square_frames, write_video
+
+    src = tmp_path / "videos"
+    src.mkdir()
+    for i in range(5):
+        write_video(src / f"v{i}.mp4", moving_square_frames(6, size=48, step=1 + i))
+    done = []
+    for k in range(2):
+        out = tmp_path / f"flow{k}"
+        r = invoke("flow", src, "--out", out, "-T", "2", "--size", "32", "--shard", f"{k}/2")
+        assert r.exit_code == 0, r.output
+        done.append(sorted(p.name for p in out.iterdir()))
+    assert done == [["v0", "v2", "v4"], ["v1", "v3"]]
+    r = invoke("flow", src / "v0.mp4", "--out", tmp_path / "one", "--shard", "0/2")
+    assert r.exit_code == 2 and "folder of videos" in r.output
