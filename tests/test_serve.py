@@ -410,3 +410,27 @@ def test_hawk_serve_subprocess_and_sigterm(tmp_path):
     assert proc.returncode == 0, out
     assert "shutting down" in out and "stopped" in out and key not in out
     assert "Traceback" not in out
+
+
+def test_cancel_stops_generation_midway(predictor, media):
+    """What a client that goes away triggers: the streamer stops generate at the next token."""
+    from hawk_core.serving.engine import Cancelled
+
+    engine = Engine(predictor, max_queue=0, cache_size=1)
+    try:
+        video = predictor.prepare(media / "clip.mp4")
+        cancel = threading.Event()
+        pieces: list[str] = []
+
+        def on_text(text: str) -> None:
+            pieces.append(text)
+            cancel.set()  # as the SSE body does when the connection closes
+
+        opts = GenerationOptions(max_new_tokens=200, temperature=1.0, seed=5)
+        full = engine.complete(video, Q, [], opts)
+        assert full.completion_tokens > 20  # long enough for a stop midway to show
+        with pytest.raises(Cancelled):
+            engine.complete(video, Q, [], opts, on_text=on_text, cancel=cancel)
+        assert 1 <= len(pieces) <= 3 and len("".join(pieces)) < len(full.text)
+    finally:
+        engine.close()
