@@ -434,3 +434,28 @@ def test_cancel_stops_generation_midway(predictor, media):
         assert 1 <= len(pieces) <= 3 and len("".join(pieces)) < len(full.text)
     finally:
         engine.close()
+
+
+def test_remote_video_when_enabled(predictor, tmp_path):
+    """--allow-remote-media: the video is downloaded (here from a file server on 127.0.0.1)."""
+    import functools
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    shutil.copy(SAMPLE, tmp_path / "clip.mp4")
+    (tmp_path / "big.mp4").write_bytes(b"\0" * (2 * 1024 * 1024))
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None
+    files = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    srv = Running(create_app(Engine(predictor, max_queue=1, cache_size=2), ServeConfig(allow_remote_media=True, max_body_mb=1.0)))
+    try:
+        base = f"http://127.0.0.1:{files.server_address[1]}"
+        c = openai.OpenAI(base_url=srv.url + "/v1", api_key="unused", max_retries=0, timeout=60)
+        r = c.chat.completions.with_raw_response.create(model=MODEL, messages=[user(base + "/clip.mp4")], max_tokens=3)
+        assert r.headers["x-hawk-video-cache"] == "miss" and r.parse().choices[0].message.content is not None
+        assert error_of(post(srv, {"model": MODEL, "messages": [user(base + "/big.mp4")]}), 413)["code"] == "video_too_large"
+        assert error_of(post(srv, {"model": MODEL, "messages": [user(base + "/absent.mp4")]}), 400)["code"] == "video_fetch_failed"
+        assert error_of(post(srv, {"model": MODEL, "messages": [user("file:///etc/hostname")]}), 403)["code"] == "media_path_not_allowed"
+    finally:
+        srv.stop()
+        files.shutdown()
