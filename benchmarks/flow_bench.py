@@ -1,11 +1,15 @@
-"""Motion-input extraction: hawk's streaming sampler vs the authors' release's approach.
+"""Motion-input extraction: hawk's two readers vs the authors' release's approach.
 
 The release decodes every native frame at 224x224 into memory, then runs Farneback at the T
-sampled indices. hawk streams the video once and keeps only the T sampled frames and their
-predecessors. Each approach runs in a fresh subprocess so peak RSS is its own.
+sampled indices. hawk keeps only the T sampled frames and their predecessors, read either by
+streaming (every frame decoded, only those kept) or by keyframe seeking (only the frames
+from the keyframe before each needed one are decoded; hawk_core.media.seek). `auto` is what
+`hawk flow` does: it picks one per video, and the table says which. Each approach runs in a
+fresh subprocess so peak RSS is its own. The release's approach is skipped past 10 minutes
+(a 1-hour video at 224x224 would need ~16 GB).
 
     python benchmarks/flow_bench.py                 # 1- and 3-minute 30 fps videos
-    python benchmarks/flow_bench.py --minutes 1 3 6 --frames 32
+    python benchmarks/flow_bench.py --minutes 1 3 60 --frames 32
 
 The test video is built by looping the shared UCF-Crime clips (../shared/data/videos).
 """
@@ -30,11 +34,14 @@ from hawk_core.media.video import cv2
 cv2.setNumThreads(1)
 mode, path, T = sys.argv[1], sys.argv[2], int(sys.argv[3])
 t0 = time.perf_counter()
-if mode == "hawk":
-    from hawk_core.media.motion import load_clip_and_motion
+reader = None
+if mode.startswith("hawk"):
+    from hawk_core.media.motion import extract_motion
     from hawk_core.media.motion_config import MotionConfig
-    clip, res = load_clip_and_motion(path, T, 224, MotionConfig(mask="threshold"))
-    out = res.motion
+    from hawk_core.media.video import sample_clip
+    clip = sample_clip(path, T, 224, with_prev=True, min_frames=2, reader=mode.split("-")[1])
+    reader = clip.meta["reader"] + ": " + clip.meta["reader_why"]
+    out = extract_motion(clip, MotionConfig(mask="threshold")).motion
 else:  # the release: every frame decoded at 224 into a list, then flow at the sampled indices
     from hawk_core.media.motion import farneback
     from hawk_core.media.motion_config import FarnebackParams
@@ -55,7 +62,7 @@ else:  # the release: every frame decoded at 224 into a list, then flow at the s
     out = np.stack(masks)
 dt = time.perf_counter() - t0
 rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({{"seconds": dt, "peak_rss_mb": rss, "shape": list(out.shape)}}))
+print(json.dumps({{"seconds": dt, "peak_rss_mb": rss, "shape": list(out.shape), "reader": reader}}))
 """
 
 BASELINE = r"""
@@ -100,20 +107,22 @@ def main() -> None:
     args = ap.parse_args()
     code = CHILD.format(root=str(ROOT))
     base = run_child(BASELINE.format(root=str(ROOT)))["peak_rss_mb"]
-    print(f"interpreter + numpy + cv2 baseline RSS: {base:.0f} MB (subtracted below as 'extra')")
-    print(f"{'video':>12} {'frames':>7} | {'hawk s':>7} {'hawk MB':>8} | {'release s':>9} {'release MB':>10} | {'time x':>6} {'extra mem x':>11}")
+    print(f"interpreter + numpy + cv2 baseline RSS: {base:.0f} MB; MB columns are peak RSS")
+    print(f"{'video':>12} {'frames':>7} | {'stream s':>8} {'seek s':>7} {'auto s':>7} {'MB':>5} | {'release s':>9} {'MB':>5} | {'auto/release':>12}")
     with tempfile.TemporaryDirectory() as d:
         for m in args.minutes:
             path = Path(d) / f"bench_{m:g}min.mp4"
             n = build_video(m, args.clips, path)
-            h = run_child(code, "hawk", str(path), str(args.frames))
-            r = run_child(code, "release", str(path), str(args.frames))
-            hx, rx = h["peak_rss_mb"] - base, r["peak_rss_mb"] - base
+            st = run_child(code, "hawk-stream", str(path), str(args.frames))
+            sk = run_child(code, "hawk-seek", str(path), str(args.frames))
+            au = run_child(code, "hawk-auto", str(path), str(args.frames))
+            r = run_child(code, "release", str(path), str(args.frames)) if m <= 10 else None
+            rel = f"{r['seconds']:>9.2f} {r['peak_rss_mb']:>5.0f}" if r else f"{'-':>9} {'-':>5}"
+            ratio = f"{au['seconds'] / r['seconds']:>12.2f}" if r else f"{'-':>12}"
             print(
-                f"{m:>10g}min {n:>7} | {h['seconds']:>7.2f} {h['peak_rss_mb']:>8.0f} | {r['seconds']:>9.2f} {r['peak_rss_mb']:>10.0f} |"
-                f" {h['seconds'] / r['seconds']:>6.2f} {hx / max(rx, 1e-9):>11.3f}"
+                f"{m:>9g}min {n:>7} | {st['seconds']:>8.2f} {sk['seconds']:>7.2f} {au['seconds']:>7.2f} {au['peak_rss_mb']:>5.0f} | {rel} | {ratio}"
             )
-
+            print(f"{'':>22}auto chose {au['reader']}")
 
 if __name__ == "__main__":
     main()

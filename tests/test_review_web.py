@@ -153,6 +153,13 @@ def test_web_api_guards(tmp_path: Path):
         r = httpx.get(base + "/media/0", headers={"Range": "bytes=10-19"})
         assert r.status_code == 206 and r.content == video.read_bytes()[10:20] and r.headers["Content-Range"] == f"bytes 10-19/{size}"
         assert httpx.get(base + "/media/0").content == video.read_bytes()
+        r = httpx.get(base + "/media/0", headers={"Range": "bytes=-5"})  # the last 5 bytes
+        assert r.status_code == 206 and r.content == video.read_bytes()[-5:]
+        r = httpx.get(base + "/media/0", headers={"Range": f"bytes={size + 10}-"})
+        assert r.status_code == 416
+        assert httpx.head(base + "/media/0").headers["content-length"] == str(size)
+        assert httpx.get(base + "/media/3").status_code == 404
+        assert httpx.post(base + "/api/decide/0", content=b"{not json", headers={"content-type": "application/json"}).status_code == 400
         r = httpx.post(base + "/api/decide/0", json={"decision": "accept"}, headers={"Origin": "http://evil.example"})
         assert r.status_code == 403
         r = httpx.post(base + "/api/decide/0", json={"decision": "maybe"})

@@ -9,6 +9,7 @@ from hawk_cli.commands.parse import parse
 from hawk_cli.commands.predict import predict
 from hawk_cli.commands.review import review
 from hawk_cli.commands.score import score
+from hawk_cli.commands.serve import serve
 from hawk_cli.commands.split import split
 from hawk_cli.commands.synth import synth
 from hawk_cli.commands.train import train
@@ -26,4 +27,5 @@ REGISTRY = [
     ("chat", chat),
     ("predict", predict),
     ("score", score),
+    ("serve", serve),
 ]

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from hawk_cli._common import FolderFps, Frames, JsonOut, Mask, Resize, Size, Threshold, Workers, console, guarded
+from hawk_cli._shards import ShardOpt
 
 
 @guarded
@@ -28,6 +29,7 @@ def flow(
     iterations: Annotated[int, typer.Option(help="Farneback iterations per level.", rich_help_panel="Farneback")] = 3,
     poly_n: Annotated[int, typer.Option(help="Farneback pixel neighbourhood.", rich_help_panel="Farneback")] = 5,
     poly_sigma: Annotated[float, typer.Option(help="Farneback Gaussian sigma.", rich_help_panel="Farneback")] = 1.2,
+    shard: ShardOpt = None,
     json_out: JsonOut = False,
 ) -> None:
     """Extract the motion modality (paper Eq. 3-4): Farneback optical flow between each of the
@@ -38,9 +40,13 @@ def flow(
     (video | motion | flow) and two PNG contact sheets. Defaults are the authors' release's
     Farneback parameters. Outputs are written atomically: a failure leaves nothing behind.
 
+    A folder of videos can be split over processes or machines with --shard K/N
+    (every N-th video from the K-th; under torchrun, from RANK/WORLD_SIZE).
+
     Examples:
       hawk flow clip.mp4 --out flow/clip
       hawk flow videos/ --out flow/ --workers 2 --mask threshold
+      hawk flow videos/ --out flow/ --shard 0/4   # ... 3/4 on other machines
     """
     import json
 
@@ -56,7 +62,15 @@ def flow(
     if not video.exists():
         raise InputError(f"no such file or folder: {video}")
 
+    from hawk_cli._shards import resolve_shard
+
+    the_shard, from_env = resolve_shard(shard)
     single = video.is_file() or is_video_path(video)
+    if single and the_shard is not None:
+        if not from_env:
+            raise InputError("--shard splits a folder of videos; this is one video")
+        if the_shard.index != 0:  # torchrun: one rank does the single video
+            return
     if single:
         if is_complete(out) and not overwrite and any(out.iterdir()):
             raise InputError(f"{out} already holds flow outputs; pass --overwrite to replace them")
@@ -68,6 +82,8 @@ def flow(
         return
 
     pairs = plan_batch(video, out)
+    if the_shard is not None:  # by video, round-robin: the rule of hawk_core.inference.shards
+        pairs = pairs[the_shard.index :: the_shard.count]
     done = skipped = 0
     failures: list[tuple[Path, str]] = []
     with Progress(

@@ -177,7 +177,7 @@ def _serve(log, port: int, export: Path | None, open_browser: bool) -> None:
         pass
     finally:
         signal.signal(signal.SIGTERM, previous)
-        srv.httpd.server_close()
+        srv.stop()
     c = log.counts()
     console.print(f"accepted {c['accept']}, edited {c['edit']}, rejected {c['reject']}, pending {c['pending']} ({log.path})")
     if export is not None:

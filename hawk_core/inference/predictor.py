@@ -288,11 +288,14 @@ class Predictor:
         self,
         items: Sequence[tuple[PreparedVideo, str, list[tuple[str, str]] | None]],
         options: GenerationOptions = GenerationOptions(),
+        *,
+        streamer=None,
     ) -> list[Answer]:
         """Generate for ``(video, question, history)`` items in one LLM batch.
 
         Empty questions are an :class:`InputError`; a question (or history) too long for the
         context window is cut to fit, and the answer carries a warning saying so.
+        ``streamer`` (a transformers streamer, one item only) is told each token as it comes.
         """
         import torch
 
@@ -300,6 +303,8 @@ class Predictor:
 
         if not items:
             return []
+        if streamer is not None and len(items) != 1:
+            raise ConfigError(f"a streamer follows one answer at a time, got {len(items)} items")
         questions, histories, warns = [], [], []
         for video, q, hist in items:
             q2, h2, w = fit_to_context(self, q, hist or [], options.max_new_tokens)
@@ -318,6 +323,7 @@ class Predictor:
             temperature=options.temperature,
             top_p=options.top_p,
             seed=options.seed,
+            streamer=streamer,
         )
         dt = time.perf_counter() - t0
         texts = [t.strip() for t in texts]

@@ -83,6 +83,7 @@ def write_motion_outputs(out_dir: Path, clip: SampledClip, res: MotionResult, jo
         "num_unique_frames": clip.num_unique,
         "size": job.size,
         "resize": job.resize,
+        "reader": clip.meta.get("reader"),
         "motion": job.motion.to_dict(),
         "mask_scale": res.scale,
         "frames": res.stats,

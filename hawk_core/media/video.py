@@ -279,13 +279,17 @@ def sample_clip(
     folder_fps: float = 25.0,
     min_frames: int = 1,
     start_frame: int = 0,
+    reader: str = "auto",
 ) -> SampledClip:
-    """Sample ``num_frames`` frames of a video in one streaming pass.
+    """Sample ``num_frames`` frames of a video in one streaming pass, or by keyframe seeking.
 
     ``with_prev`` also keeps each sampled frame's predecessor (needed for optical flow).
     ``min_frames``: raise :class:`VideoError` when the video has fewer native frames
     (motion needs 2). ``sampling="consecutive"`` takes ``num_frames`` frames in a row from
-    ``start_frame`` (used by sliding-window inference).
+    ``start_frame`` (used by sliding-window inference). ``reader``: ``auto`` seeks where
+    that gives the same frames for fewer decodes (:mod:`hawk_core.media.seek`), ``stream``
+    never seeks, ``seek`` seeks wherever the index allows it, whatever the cost. The path
+    taken and why are in ``meta["reader"]`` and ``meta["reader_why"]``.
     """
     if num_frames < 1:
         raise VideoError(f"frames must be >= 1, got {num_frames}")
@@ -295,13 +299,22 @@ def sample_clip(
         raise VideoError(f"unknown resize mode {resize!r}; choose one of {', '.join(RESIZE_MODES)}")
     if sampling not in SAMPLING_MODES:
         raise VideoError(f"unknown sampling {sampling!r}; choose one of {', '.join(SAMPLING_MODES)}")
+    if reader not in ("auto", "seek", "stream"):
+        raise VideoError(f"unknown reader {reader!r}; choose auto, seek or stream")
     path = Path(path)
     src = open_source(path, folder_fps)
+    used = ("folder", "image files are read directly") if isinstance(src, _FolderSource) else ("stream", f"reader={reader}")
     try:
         n = src.reported_count
+        seeked = _sample_by_seeking(src, path, n, num_frames, sampling, start_frame, with_prev, min_frames, reader) if n > 0 else None
+        if seeked is not None:
+            used, idx, prev, bgr, stamps = seeked
+            kept = {i: to_model_rgb(f, size, resize) for i, f in bgr.items()}
+        elif isinstance(src, _CaptureSource) and reader != "stream":
+            used = ("stream", getattr(src, "seek_why", ""))
         if n <= 0:
             n = _count_frames(src)
-        for _attempt in range(2):
+        for _attempt in range(0 if seeked is not None else 2):
             if n <= 0:
                 raise VideoError(f"{path}: no decodable frames (corrupt file or unsupported codec)")
             if n < min_frames:
@@ -333,7 +346,8 @@ def sample_clip(
                 raise VideoError(f"{path}: {decode_failed} frame(s) could not be decoded (corrupt data)")
             n = true_n
         else:
-            raise VideoError(f"{path}: frame count is unstable between reads (corrupt file?)")
+            if seeked is None:
+                raise VideoError(f"{path}: frame count is unstable between reads (corrupt file?)")
     finally:
         src.close()
     fps = src.fps if src.fps > 0 else folder_fps
@@ -350,8 +364,36 @@ def sample_clip(
         fps=fps,
         native_size=src.native_size,
         source=str(path),
-        meta={"resize": resize, "sampling": sampling, "size": size},
+        meta={"resize": resize, "sampling": sampling, "size": size, "reader": used[0], "reader_why": used[1]},
     )
+
+
+def _sample_by_seeking(src, path, n, num_frames, sampling, start_frame, with_prev, min_frames, reader):
+    """The seek path of :func:`sample_clip`: ``(("seek", why), idx, prev, bgr, stamps)``,
+    or None to stream (the reason left on ``src.seek_why``)."""
+    from . import seek
+
+    if not isinstance(src, _CaptureSource) or reader == "stream":
+        return None
+    if reader == "auto" and n < seek.MIN_FRAMES_TO_PROBE:
+        src.seek_why = f"short video ({n} frames): streaming is as cheap"
+        return None
+    if n < min_frames:
+        return None  # the streaming path words the error
+    idx = uniform_indices(n, num_frames) if sampling == "uniform" else consecutive_indices(n, num_frames, start_frame)
+    prev = predecessor_indices(idx, n)
+    need = sorted(set(idx.tolist()) | (set(prev.tolist()) if with_prev else set()))
+    index = seek.probe_index(str(path), n)
+    choice, why, _ = seek.choose_reader(index, need, n)
+    if choice != "seek" and not (reader == "seek" and index.trusted):
+        src.seek_why = why
+        return None
+    try:
+        bgr, stamps = seek.read_by_seeking(str(path), index, need)
+    except seek.SeekUnreliable as e:
+        src.seek_why = f"seeking gave up ({e})"
+        return None
+    return ("seek", why), idx, prev, bgr, stamps
 
 
 def count_frames(path: Path | str, folder_fps: float = 25.0) -> int:

@@ -425,11 +425,13 @@ class HawkModel(nn.Module):
         top_p: float = 1.0,
         seed: int | None = None,
         min_new_tokens: int = 0,
+        streamer=None,
     ) -> list[str]:
         """Answers to ``instructions`` (one per video; features of one video are shared by
         all instructions). Greedy at temperature 0, else nucleus sampling (``seed`` makes it
         repeatable). ``history``: per instruction, earlier (question, answer) turns.
-        ``min_new_tokens`` keeps the end-of-text token away that long (benchmarks)."""
+        ``min_new_tokens`` keeps the end-of-text token away that long (benchmarks).
+        ``streamer``: a transformers streamer told each new token (one instruction only)."""
         if isinstance(instructions, str):
             instructions = [instructions]
         n = len(instructions)
@@ -453,6 +455,8 @@ class HawkModel(nn.Module):
             embeds = self.embed(batch.input_ids, tok_v, tok_m)
             kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
                           eos_token_id=self.tokenizer.eos_token_id, min_new_tokens=min(min_new_tokens, max_new_tokens))
+            if streamer is not None:
+                kwargs["streamer"] = streamer
             if temperature > 0:
                 kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
             else:

@@ -11,45 +11,81 @@ from __future__ import annotations
 
 import json
 import mimetypes
-import re
+import socket
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import time
 from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import HawkError
 from .log import ReviewLog, key_frame_sheet
 
 _PAGE = (Path(__file__).resolve().parents[1] / "assets" / "review.html")
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 class ReviewServer:
-    """``with ReviewServer(log) as srv: print(srv.url)``; :meth:`serve_forever` blocks."""
+    """``with ReviewServer(log) as srv: print(srv.url)``; :meth:`serve_forever` blocks.
+
+    A FastAPI app under uvicorn, like `hawk serve`: videos go out as Starlette
+    ``FileResponse`` s, which answer byte ``Range`` requests (browsers seek with them). The
+    socket is bound in the constructor, so a busy port is an ``OSError`` there and
+    :attr:`url` is known (``port=0``: any free port) before serving starts.
+    """
 
     def __init__(self, log: ReviewLog, *, host: str = "127.0.0.1", port: int = 0, export: Path | None = None) -> None:
         self.log = log
         self.export_path = Path(export) if export else None
         self.lock = threading.Lock()
         self.frames_dir = log.dataset.with_name(log.dataset.stem + ".review")
-        self.httpd = ThreadingHTTPServer((host, port), self._handler())
-        self.httpd.daemon_threads = True
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            self.sock.bind((host, port))
+            self.sock.listen(64)
+        except OSError:
+            self.sock.close()
+            raise
+        self.server = None
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        host, port = self.httpd.server_address[:2]
+        host, port = self.sock.getsockname()[:2]
         return f"http://{host}:{port}/"
 
+    def _server(self):
+        import uvicorn
+
+        config = uvicorn.Config(self.app(), log_level="warning", access_log=False, server_header=False, timeout_graceful_shutdown=2)
+        self.server = uvicorn.Server(config)
+        return self.server
+
     def start(self) -> ReviewServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        """Serve from a background thread (returns once it answers)."""
+        server = self._server()
+        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [self.sock]}, daemon=True)
         self._thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and self._thread.is_alive() and time.monotonic() < deadline:
+            time.sleep(0.01)
         return self
 
     def serve_forever(self) -> None:
-        self.httpd.serve_forever()
+        """Serve in this thread until SIGINT / SIGTERM (uvicorn shuts down, then the signal
+        reaches the caller's handler, e.g. a KeyboardInterrupt)."""
+        self._server().run(sockets=[self.sock])
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        if self.server is not None:
+            self.server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+        self.sock.close()
 
     def __enter__(self) -> ReviewServer:
         return self.start()
@@ -93,105 +129,83 @@ class ReviewServer:
             key_frame_sheet(Path(self.log.records[i]["video"]), target)
         return target
 
-    def _handler(self):
+    def app(self):
+        """The FastAPI app: the page, its JSON API, the videos and key-frame sheets."""
         srv = self
+        app = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
+        class _Refused(Exception):
+            def __init__(self, status: int, message: str) -> None:
+                self.status, self.message = status, message
 
-            def _json(self, obj, status: int = 200) -> None:
-                self._bytes(json.dumps(obj).encode(), "application/json", status)
+        def error(status: int, message: str) -> JSONResponse:
+            return JSONResponse({"error": message}, status_code=status, headers=_NO_STORE)
 
-            def _bytes(self, body: bytes, ctype: str, status: int = 200, extra: dict | None = None) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                for k, v in (extra or {}).items():
-                    self.send_header(k, v)
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+        @app.exception_handler(_Refused)
+        async def _refused(_request, exc: _Refused):
+            return error(exc.status, exc.message)
 
-            def _index(self, m) -> int | None:
-                i = int(m.group(1))
-                if not 0 <= i < len(srv.log.records):
-                    self._json({"error": f"no record {i}"}, 404)
-                    return None
-                return i
+        @app.exception_handler(HawkError)
+        async def _hawk(_request, exc: HawkError):
+            return error(422, str(exc))
 
-            def do_HEAD(self):
-                self.do_GET()
+        @app.exception_handler(StarletteHTTPException)
+        async def _http(_request, exc: StarletteHTTPException):
+            return error(exc.status_code, "not found" if exc.status_code == 404 else str(exc.detail))
 
-            def do_GET(self):
-                path = self.path.split("?", 1)[0]
-                try:
-                    if path == "/":
-                        return self._bytes(_PAGE.read_bytes(), "text/html; charset=utf-8")
-                    if path == "/api/state":
-                        return self._json(srv.state())
-                    if m := re.fullmatch(r"/api/record/(\d+)", path):
-                        if (i := self._index(m)) is not None:
-                            self._json(srv.record(i))
-                        return None
-                    if m := re.fullmatch(r"/media/(\d+)", path):
-                        if (i := self._index(m)) is not None:
-                            self._video(Path(srv.log.records[i]["video"]))
-                        return None
-                    if m := re.fullmatch(r"/frames/(\d+)\.jpg", path):
-                        if (i := self._index(m)) is not None:
-                            self._bytes(srv.frames(i).read_bytes(), "image/jpeg")
-                        return None
-                    return self._json({"error": "not found"}, 404)
-                except HawkError as e:
-                    return self._json({"error": str(e)}, 422)
+        def index(i: int) -> int:
+            if not 0 <= i < len(srv.log.records):
+                raise _Refused(404, f"no record {i}")
+            return i
 
-            def do_POST(self):
-                origin = self.headers.get("Origin")
-                host = self.headers.get("Host", "")
-                if origin and origin.rstrip("/") not in (f"http://{host}",):
-                    return self._json({"error": "cross-origin request refused"}, 403)
-                try:
-                    body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0) or 0)) or b"{}")
-                except json.JSONDecodeError:
-                    return self._json({"error": "body is not JSON"}, 400)
-                path = self.path.split("?", 1)[0]
-                try:
-                    if m := re.fullmatch(r"/api/decide/(\d+)", path):
-                        if (i := self._index(m)) is not None:
-                            self._json(srv.decide(i, body))
-                        return None
-                    if path == "/api/export":
-                        if srv.export_path is None:
-                            return self._json({"error": "start the review with --export PATH to export"}, 400)
-                        with srv.lock:
-                            n = srv.log.export(srv.export_path)
-                        return self._json({"exported": n, "path": str(srv.export_path)})
-                    return self._json({"error": "not found"}, 404)
-                except HawkError as e:
-                    return self._json({"error": str(e)}, 422)
+        async def same_origin_json(request: Request) -> dict:
+            origin = request.headers.get("origin")
+            if origin and origin.rstrip("/") != f"http://{request.headers.get('host', '')}":
+                raise _Refused(403, "cross-origin request refused")
+            try:
+                body = json.loads(await request.body() or b"{}")
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                raise _Refused(400, "body is not JSON") from None
+            if not isinstance(body, dict):
+                raise _Refused(400, "body is not a JSON object")
+            return body
 
-            def _video(self, video: Path) -> None:
-                """The file, honouring a single byte Range (browsers seek with it)."""
-                if not video.is_file():
-                    return self._json({"error": f"video not found: {video}"}, 404)
-                size = video.stat().st_size
-                ctype = mimetypes.guess_type(video.name)[0] or "application/octet-stream"
-                rng = self.headers.get("Range")
-                m = re.fullmatch(r"bytes=(\d*)-(\d*)", rng or "")
-                if not m or (not m.group(1) and not m.group(2)):
-                    return self._bytes(video.read_bytes(), ctype, extra={"Accept-Ranges": "bytes"})
-                if m.group(1):
-                    start = int(m.group(1))
-                    end = min(int(m.group(2)) if m.group(2) else size - 1, size - 1)
-                else:  # suffix range: the last N bytes
-                    start, end = max(0, size - int(m.group(2))), size - 1
-                if start > end or start >= size:
-                    return self._bytes(b"", ctype, 416, {"Content-Range": f"bytes */{size}"})
-                with open(video, "rb") as fh:
-                    fh.seek(start)
-                    data = fh.read(end - start + 1)
-                self._bytes(data, ctype, 206, {"Content-Range": f"bytes {start}-{end}/{size}", "Accept-Ranges": "bytes"})
+        @app.api_route("/", methods=["GET", "HEAD"])
+        def page():
+            return HTMLResponse(_PAGE.read_text(encoding="utf-8"), headers=_NO_STORE)
 
-        return Handler
+        @app.get("/api/state")
+        def state():
+            return JSONResponse(srv.state(), headers=_NO_STORE)
+
+        @app.get("/api/record/{i}")
+        def record(i: int):
+            return JSONResponse(srv.record(index(i)), headers=_NO_STORE)
+
+        @app.api_route("/media/{i}", methods=["GET", "HEAD"])
+        def media(i: int):
+            video = Path(srv.log.records[index(i)]["video"])
+            if not video.is_file():
+                raise _Refused(404, f"video not found: {video}")
+            ctype = mimetypes.guess_type(video.name)[0] or "application/octet-stream"
+            return FileResponse(video, media_type=ctype, headers=_NO_STORE)
+
+        @app.api_route("/frames/{i}.jpg", methods=["GET", "HEAD"])
+        def frames(i: int):
+            return FileResponse(srv.frames(index(i)), media_type="image/jpeg", headers=_NO_STORE)
+
+        @app.post("/api/decide/{i}")
+        async def decide(i: int, request: Request):
+            body = await same_origin_json(request)
+            return JSONResponse(srv.decide(index(i), body), headers=_NO_STORE)
+
+        @app.post("/api/export")
+        async def export(request: Request):
+            await same_origin_json(request)
+            if srv.export_path is None:
+                raise _Refused(400, "start the review with --export PATH to export")
+            with srv.lock:
+                n = srv.log.export(srv.export_path)
+            return JSONResponse({"exported": n, "path": str(srv.export_path)}, headers=_NO_STORE)
+
+        return app
