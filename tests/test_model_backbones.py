@@ -137,7 +137,7 @@ def release_state(model: HawkModel) -> dict[str, torch.Tensor]:
     return state
 
 
-def test_import_release_state_into_a_built_model():
+def test_import_release_state_into_a_built_model(tmp_path):
     model = HawkModel.from_pretrained("tiny")  # the paper profile: no motion image queries
     state = release_state(model)
     report = import_release_state(model, state)
@@ -146,6 +146,12 @@ def test_import_release_state_into_a_built_model():
     assert {e["key"] for e in report.skipped} == {"video_Qformer.bert.encoder.layer.0.intermediate.dense.weight",
                                                   "video_Qformer.bert.embeddings.position_ids"}
     assert torch.equal(params["branches.motion.projection.to_tight.weight"], state["llama_proj_motion_last.encoder_1.weight"])
+    # the same from the release's torch file ({"model": ...} pickle)
+    from hawk_core.model.release import import_release_checkpoint
+
+    torch.save({"model": state, "epoch": 3}, tmp_path / "release.pth")
+    rep = import_release_checkpoint(HawkModel.from_pretrained("tiny"), tmp_path / "release.pth")
+    assert rep.file["epoch"] == 3 and len(rep.loaded) == len(report.loaded)
     # motion branch absent from the file: error, or filled from the appearance branch
     appearance_only = {k: v for k, v in state.items() if "motion" not in k}
     with pytest.raises(CheckpointError, match=r"no key fills: branches\.motion\."):

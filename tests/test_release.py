@@ -510,3 +510,103 @@ def test_train_profile_flag(tmp_path, fighting_video):
     assert r.exit_code == 0, r.output
     run = json.loads((tmp_path / "run" / "run.json").read_text())
     assert run["model"]["profile"] == "release" and run["model"]["data"]["motion"]["mask"] == "threshold"
+
+
+# ---- the profile's pieces, one field each -------------------------------------------------
+
+
+def test_release_frame_indices_and_short_clip_rule():
+    import numpy as np
+
+    from hawk_core.media.video import uniform_indices
+
+    for n in (32, 33, 100, 271, 1000, 7919):  # the release: np.arange(0, N, N / T) taken as int
+        assert uniform_indices(n, 32, "start").tolist() == np.arange(0, n, n / 32).astype(int).tolist()
+    assert uniform_indices(100, 32, "start")[:3].tolist() == [0, 3, 6]  # the centre rule gives 1, 4, 7
+    assert uniform_indices(5, 32, "start", "all").tolist() == [0, 1, 2, 3, 4]  # T = N
+    assert uniform_indices(5, 8, "centre", "all").tolist() == [0, 1, 2, 3, 4]
+    assert len(uniform_indices(5, 8, "start", "repeat")) == 8
+
+
+def test_first_frame_as_index_1_is_the_release_rule(tmp_path):
+    """The release sets index 0 to 1 before its flow loop: the motion frame of native frame
+    0 is that of index 1 (flow 0 -> 1 masking frame 1)."""
+    import numpy as np
+
+    from hawk_core.media.motion import extract_motion, farneback, flow_magnitude
+    from hawk_core.media.motion_config import MotionConfig
+    from hawk_core.media.video import sample_clip
+
+    v = write_video(tmp_path / "v.mp4", moving_square_frames(6, size=64, step=3), fps=10.0)
+    clip = sample_clip(v, 6, 64, index_rule="start", min_frames=2)
+    assert clip.indices.tolist() == [0, 1, 2, 3, 4, 5]
+    rel = extract_motion(clip, MotionConfig(mask="threshold", first_frame="as_index_1"))
+    assert np.array_equal(rel.motion[0], rel.motion[1]) and rel.stats[0]["masked_index"] == 1
+    mask = flow_magnitude(farneback(clip.frames[0], clip.frames[1])) > 0.2  # written from the release's loop
+    assert np.array_equal(rel.motion[0], clip.frames[1] * mask[..., None].astype(np.uint8))
+    ours = extract_motion(clip, MotionConfig(mask="threshold"))  # reverse_pair: frame 0 masked by flow 1 -> 0
+    assert not np.array_equal(ours.motion[0], ours.motion[1]) and ours.stats[0]["masked_index"] == 0
+    assert np.array_equal(ours.motion[1:], rel.motion[1:])
+
+
+def test_no_pixel_normalisation_leaves_pixels_in_unit_range():
+    from hawk_core.model import HawkModel
+    from hawk_core.model.config import HawkConfig
+
+    frames = torch.randint(0, 256, (2, 32, 32, 3), dtype=torch.uint8)
+    rel = HawkModel.build(HawkConfig.from_preset("tiny", overrides={"vision": {"normalize": False}})).preprocess(frames)
+    torch.testing.assert_close(rel, frames.permute(0, 3, 1, 2).float() / 255)
+    paper = HawkModel.build(HawkConfig.from_preset("tiny")).preprocess(frames)
+    assert float(paper.min()) < 0  # CLIP mean/std applied
+
+
+def test_profiles_differ_in_the_listed_fields_only(tmp_path):
+    from hawk_core.errors import ConfigError
+    from hawk_core.model.config import PROFILE_FIELDS, HawkConfig
+
+    paper, release = HawkConfig.from_preset("paper"), HawkConfig.from_preset("paper", overrides={"profile": "release"})
+    assert paper.profile == "paper" and release.profile == "release"
+
+    def flat(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                yield from flat(v, f"{prefix}{k}.")
+            else:
+                yield f"{prefix}{k}", v
+
+    a, b = dict(flat(paper.to_dict())), dict(flat(release.to_dict()))
+    differ = {k for k in a if a[k] != b[k]} - {"profile"}
+    assert differ == {f.path for f in PROFILE_FIELDS}
+    assert all(a[f.path] == f.paper and b[f.path] == f.release for f in PROFILE_FIELDS)
+    release.save(tmp_path)
+    again = HawkConfig.load(tmp_path)
+    assert again.to_dict() == release.to_dict() and again.profile == "release"
+    mixed = release.with_overrides({"data": {"motion": {"mask": "soft"}}})
+    assert mixed.profile == "custom" and mixed.data.frame_indices == "start"
+    assert paper.with_overrides({"profile": "release"}).to_dict() == release.to_dict()
+    with pytest.raises(ConfigError, match="unknown profile 'authors'"):
+        HawkConfig.from_preset("tiny", overrides={"profile": "authors"})
+    with pytest.raises(ConfigError, match=r"need kind 'blip2' with image_qformer"):
+        HawkConfig.from_preset("embedded", overrides={"profile": "release"})
+
+
+def test_readme_tables_every_profile_difference():
+    from hawk_core.model.config import PROFILE_FIELDS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = [line for line in readme.splitlines() if line.startswith("| `")]
+    for f in PROFILE_FIELDS:
+        row = next((r for r in rows if r.startswith(f"| `{f.path}`")), None)
+        assert row is not None, f.path
+        assert f"`{json.dumps(f.paper)}`" in row and f"`{json.dumps(f.release)}`" in row, row
+
+
+def test_sampling_presets():
+    from hawk_core.errors import ConfigError
+    from hawk_core.inference.predictor import GenerationOptions
+
+    rel = GenerationOptions.preset("release", seed=4)
+    assert (rel.max_new_tokens, rel.temperature, rel.top_p, rel.top_k, rel.repetition_penalty, rel.seed) == (300, 1.0, 0.9, 50, 1.0, 4)
+    assert GenerationOptions.preset("greedy") == GenerationOptions()
+    with pytest.raises(ConfigError, match="unknown sampling preset"):
+        GenerationOptions.preset("beam")

@@ -167,7 +167,9 @@ class FeatureCache:
         return t
 
 
-def sampled_frames_spec(num_frames: int, size: int, resize: str, motion_cfg: Any) -> dict:
+def sampled_frames_spec(num_frames: int, size: int, resize: str, motion_cfg: Any, *,
+                        frame_indices: str = "centre", short_clips: str = "repeat") -> dict:
     """The sampling part of a :class:`FeatureCache` spec."""
     m = motion_cfg.to_dict() if hasattr(motion_cfg, "to_dict") else motion_cfg
-    return {"num_frames": int(num_frames), "size": int(size), "resize": resize, "motion": m}
+    return {"num_frames": int(num_frames), "size": int(size), "resize": resize, "motion": m,
+            "frame_indices": frame_indices, "short_clips": short_clips}

@@ -261,6 +261,15 @@ def import_release_state(model, state: dict[str, torch.Tensor], *, motion_from_a
     return report
 
 
+def import_release_checkpoint(model, path: str | Path, *, motion_from_appearance: bool = False) -> ConversionReport:
+    """:func:`import_release_state` from a release file (read by :func:`read_release_file`)."""
+    state, info = read_release_file(path)
+    report = import_release_state(model, state, motion_from_appearance=motion_from_appearance)
+    report.source = str(path)
+    report.file.update(info)
+    return report
+
+
 def conversion_config(
     *,
     preset: str = "paper",

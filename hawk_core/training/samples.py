@@ -29,7 +29,8 @@ def feature_cache(model: Any, directory: Path, dtype: str, *, motion_branch: boo
     """The cache whose keys name everything the features depend on: the sampling and motion
     settings, the frozen image encoder's config and weights, and whether motion is kept."""
     dcfg = model.config.data
-    spec = sampled_frames_spec(dcfg.num_frames, dcfg.size, dcfg.resize, dcfg.motion)
+    spec = sampled_frames_spec(dcfg.num_frames, dcfg.size, dcfg.resize, dcfg.motion,
+                               frame_indices=dcfg.frame_indices, short_clips=dcfg.short_clips)
     spec["backbone"] = model.config.to_dict()["vision"]
     spec["frozen_weights"] = weights_fingerprint(getattr(model, "vision", model))
     spec["motion_branch"] = motion_branch
