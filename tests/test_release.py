@@ -469,6 +469,9 @@ def test_short_clips_use_all_their_frames(converted, tmp_path):
     Q-Former uses its first N frame positions, and clips of other lengths batch together."""
     short = write_video(tmp_path / "short.mp4", moving_square_frames(5, size=64, step=3), fps=10.0)
     longer = write_video(tmp_path / "long.mp4", moving_square_frames(30, size=64, step=1), fps=10.0)
+    r = invoke("describe", short, "--model", converted, "--max-new-tokens", "3", "--json", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert [f["index"] for f in json.loads(r.stdout)["frames"]] == [0, 1, 2, 3, 4]
     from hawk_core.inference.predictor import GenerationOptions, Predictor
 
     p = Predictor.load(str(converted), device="cpu")

@@ -311,7 +311,9 @@ class HawkModel(nn.Module):
                 p = next(self.vision.parameters())
                 q = self.vision.motion_query_features(branch.image_queries.to(p.dtype), x.reshape(b * t, *x.shape[2:]).to(p.dtype))
                 x = q.reshape(b, t, *q.shape[1:])  # (b, T, Q, H)
-            a, c = branch(x)
+            a, c = branch(x)  # (b, Q, llm), (b, Q, tight)
+            if items is None:
+                return a, c
             for j, i in enumerate(idx):
                 tok[i], tight[i] = a[j], c[j]
         return torch.stack(tok), torch.stack(tight)
