@@ -129,6 +129,14 @@ MaxNewTokens = Annotated[int, typer.Option("--max-new-tokens", min=1, help="Long
 Temperature = Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature; 0 = greedy (deterministic).")]
 TopP = Annotated[float, typer.Option("--top-p", min=0.0, max=1.0, help="Nucleus sampling mass (with --temperature > 0).")]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Random seed for sampling (with --temperature > 0).", show_default=False)]
+Sample = Annotated[
+    str,
+    typer.Option(
+        "--sample",
+        help="Decoding preset: greedy (the flags above) or release (the authors' demo: temperature 1.0, "
+        "top-p 0.9, top-k 50, 1 beam, 300 new tokens, repetition penalty 1.0; --seed still applies).",
+    ),
+]
 Device = Annotated[str, typer.Option("--device", help="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps.")]
 DType = Annotated[str, typer.Option("--dtype", help="auto (bfloat16/float16 on a GPU, float32 on a CPU), float32, float16 or bfloat16.")]
 Threads = Annotated[

@@ -42,10 +42,21 @@ def load_predictor(
     return predictor
 
 
-def generation_options(max_new_tokens: int, temperature: float, top_p: float, seed: int | None) -> GenerationOptions:
+def generation_options(max_new_tokens: int, temperature: float, top_p: float, seed: int | None, sample: str = "greedy") -> GenerationOptions:
+    """The decoding options of the flags, or of the ``--sample`` preset (which the
+    --max-new-tokens / --temperature / --top-p flags must then leave at their defaults)."""
+    from hawk_core.errors import ConfigError
     from hawk_core.inference.predictor import GenerationOptions
 
-    return GenerationOptions(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
+    if sample == "greedy":
+        return GenerationOptions(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
+    preset = GenerationOptions.preset(sample, seed=seed)
+    default = GenerationOptions()
+    given = [f"--{n.replace('_', '-')}" for n, v in (("max_new_tokens", max_new_tokens), ("temperature", temperature), ("top_p", top_p))
+             if v != getattr(default, n)]
+    if given:
+        raise ConfigError(f"--sample {sample} sets the decoding itself; drop {', '.join(given)}")
+    return preset
 
 
 def prepare(predictor: Predictor, video: Path) -> PreparedVideo:

@@ -33,6 +33,13 @@ class CheckpointError(HawkError):
     """A checkpoint folder is missing, corrupt, or of another architecture."""
 
 
+class CheckpointInputError(CheckpointError, InputError):
+    """A checkpoint file given as input cannot be used (unsafe pickle, keys or shapes that
+    do not fit): bad input, exit code 2."""
+
+    exit_code = 2
+
+
 class DependencyError(HawkError):
     """An optional dependency or model package is not installed."""
 

@@ -109,11 +109,13 @@ def test_release_key_names():
     assert r("llama_proj_motion_last.decoder_2.weight") == "branches.motion.projection.to_llm.weight"
     assert r("llama_proj_motion_last.encoder_1.weight") == "branches.motion.projection.to_tight.weight"
     assert r("video_Qformer.bert.encoder.layer.0.intermediate.dense.weight") is None  # text-side FFN, unused
-    assert r("query_tokens_motion") is None
+    assert r("query_tokens_motion") == "branches.motion.image_queries"
+    assert r("Qformer.bert.encoder.layer.0.attention.self.query.weight") is None  # the frozen image Q-Former: no place
 
 
 def release_state(model: HawkModel) -> dict[str, torch.Tensor]:
-    """A release-style state dict (names as in DESIGN.md) with random values of this model's shapes."""
+    """A release-style state dict (names as in DESIGN.md) with random values of this model's
+    shapes (the full file format is in tests/test_release.py)."""
     shapes = {n: p.shape for n, p in model.named_parameters() if p.requires_grad}
     names = []
     for sfx in ("", "_motion"):
@@ -130,39 +132,41 @@ def release_state(model: HawkModel) -> dict[str, torch.Tensor]:
         names += [f"llama_proj{sfx}_last.{m}.{wb}" for m in ("encoder_0", "encoder_1", "decoder_2") for wb in ("weight", "bias")]
     g = torch.Generator().manual_seed(1)
     state = {n: torch.randn(shapes[rename_release_key(n)], generator=g) for n in names}
-    state["video_Qformer.bert.encoder.layer.0.intermediate.dense.weight"] = torch.zeros(3, 3)  # skipped
-    state["query_tokens_motion"] = torch.zeros(1, 32, 768)  # skipped
+    state["video_Qformer.bert.encoder.layer.0.intermediate.dense.weight"] = torch.zeros(3, 3)  # text side: skipped
+    state["video_Qformer.bert.embeddings.position_ids"] = torch.arange(512)[None]  # buffer: skipped
     return state
 
 
-def test_import_release_checkpoint(tmp_path):
-    model = HawkModel.from_pretrained("tiny")
+def test_import_release_state_into_a_built_model(tmp_path):
+    model = HawkModel.from_pretrained("tiny")  # the paper profile: no motion image queries
     state = release_state(model)
     report = import_release_state(model, state)
     params = dict(model.named_parameters())
-    assert len(report["loaded"]) == len(model.trainable_parameters())
-    assert set(report["skipped"]) == {"video_Qformer.bert.encoder.layer.0.intermediate.dense.weight", "query_tokens_motion"}
+    assert len(report.loaded) == len(model.trainable_parameters())
+    assert {e["key"] for e in report.skipped} == {"video_Qformer.bert.encoder.layer.0.intermediate.dense.weight",
+                                                  "video_Qformer.bert.embeddings.position_ids"}
     assert torch.equal(params["branches.motion.projection.to_tight.weight"], state["llama_proj_motion_last.encoder_1.weight"])
-    # the release file as a torch {"model": ...} pickle
-    torch.save({"model": state}, tmp_path / "release.pth")
+    # the same from the release's torch file ({"model": ...} pickle)
     from hawk_core.model.release import import_release_checkpoint
 
-    import_release_checkpoint(HawkModel.from_pretrained("tiny"), tmp_path / "release.pth")
+    torch.save({"model": state, "epoch": 3}, tmp_path / "release.pth")
+    rep = import_release_checkpoint(HawkModel.from_pretrained("tiny"), tmp_path / "release.pth")
+    assert rep.file["epoch"] == 3 and len(rep.loaded) == len(report.loaded)
     # motion branch absent from the file: error, or filled from the appearance branch
     appearance_only = {k: v for k, v in state.items() if "motion" not in k}
-    with pytest.raises(CheckpointError, match=r"missing keys: branches\.motion\."):
+    with pytest.raises(CheckpointError, match=r"no key fills: branches\.motion\."):
         import_release_state(HawkModel.from_pretrained("tiny"), appearance_only)
     m2 = HawkModel.from_pretrained("tiny")
     rep = import_release_state(m2, appearance_only, motion_from_appearance=True)
-    assert rep["filled_from_appearance"]
+    assert rep.filled_from_appearance
     p2 = dict(m2.named_parameters())
     assert torch.equal(p2["branches.motion.video_qformer.query_tokens"], state["video_query_tokens"])
-    # a shape that does not fit is named
+    # a shape that does not fit is named, and so is a parameter with no place
     bad = dict(state)
     bad["llama_proj_0.weight"] = torch.zeros(5, 5)
-    with pytest.raises(CheckpointError, match=r"shape mismatch: branches\.video\.projection\.proj_in\.weight"):
+    with pytest.raises(CheckpointError, match=r"llama_proj_0\.weight \(5, 5\) for branches\.video\.projection\.proj_in\.weight"):
         import_release_state(HawkModel.from_pretrained("tiny"), bad)
-    with pytest.raises(CheckpointError, match="no place in this model: mystery"):
+    with pytest.raises(CheckpointError, match="no place in hawk's model: mystery"):
         import_release_state(HawkModel.from_pretrained("tiny"), state | {"mystery": torch.zeros(1)})
 
 

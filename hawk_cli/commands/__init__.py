@@ -3,6 +3,7 @@
 from hawk_cli.commands.annotate import annotate
 from hawk_cli.commands.ask import ask
 from hawk_cli.commands.chat import chat
+from hawk_cli.commands.convert import convert
 from hawk_cli.commands.describe import describe
 from hawk_cli.commands.flow import flow
 from hawk_cli.commands.parse import parse
@@ -22,6 +23,7 @@ REGISTRY = [
     ("split", split),
     ("synth", synth),
     ("train", train),
+    ("convert", convert),
     ("describe", describe),
     ("ask", ask),
     ("chat", chat),

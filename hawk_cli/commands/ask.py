@@ -15,6 +15,7 @@ from hawk_cli._common import (
     MaxNewTokens,
     ModelOpt,
     Seed,
+    Sample,
     Temperature,
     Threads,
     TopP,
@@ -35,6 +36,7 @@ def ask(
     temperature: Temperature = 0.0,
     top_p: TopP = 1.0,
     seed: Seed = None,
+    sample: Sample = "greedy",
     device: Device = "auto",
     dtype: DType = "auto",
     threads: Threads = None,
@@ -62,7 +64,7 @@ def ask(
     started = time.perf_counter()
     if not question.strip():
         raise InputError("the question is empty")
-    options = generation_options(max_new_tokens, temperature, top_p, seed)
+    options = generation_options(max_new_tokens, temperature, top_p, seed, sample)
     check_video(video)
     predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads, quantize=quantize)
     prepared = prepare(predictor, video)

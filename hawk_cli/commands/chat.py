@@ -15,6 +15,7 @@ from hawk_cli._common import (
     MaxNewTokens,
     ModelOpt,
     Seed,
+    Sample,
     Temperature,
     Threads,
     TopP,
@@ -36,6 +37,7 @@ def chat(
     temperature: Temperature = 0.0,
     top_p: TopP = 1.0,
     seed: Seed = None,
+    sample: Sample = "greedy",
     device: Device = "auto",
     dtype: DType = "auto",
     threads: Threads = None,
@@ -65,7 +67,7 @@ def chat(
 
     from hawk_cli._inference import check_video, generation_options, load_predictor, prepare
 
-    options = generation_options(max_new_tokens, temperature, top_p, seed)
+    options = generation_options(max_new_tokens, temperature, top_p, seed, sample)
     check_video(video)
     interactive = sys.stdin.isatty()
     predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads, quantize=quantize)

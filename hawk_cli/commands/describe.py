@@ -15,6 +15,7 @@ from hawk_cli._common import (
     MaxNewTokens,
     ModelOpt,
     Seed,
+    Sample,
     Temperature,
     Threads,
     TopP,
@@ -52,6 +53,7 @@ def describe(
     temperature: Temperature = 0.0,
     top_p: TopP = 1.0,
     seed: Seed = None,
+    sample: Sample = "greedy",
     device: Device = "auto",
     dtype: DType = "auto",
     threads: Threads = None,
@@ -90,7 +92,7 @@ def describe(
         from hawk_core.errors import ConfigError
 
         raise ConfigError("--stride and --top need --window SECONDS")
-    options = generation_options(max_new_tokens, temperature, top_p, seed)
+    options = generation_options(max_new_tokens, temperature, top_p, seed, sample)
     check_video(video)
     predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads, quantize=quantize)
     instruction = prompt if prompt is not None else predictor.describe_prompt(prompt_index)

@@ -15,6 +15,7 @@ from hawk_cli._common import (
     MaxNewTokens,
     ModelOpt,
     Seed,
+    Sample,
     Temperature,
     Threads,
     TopP,
@@ -46,6 +47,7 @@ def predict(
     temperature: Temperature = 0.0,
     top_p: TopP = 1.0,
     seed: Seed = None,
+    sample: Sample = "greedy",
     device: Device = "auto",
     dtype: DType = "auto",
     threads: Threads = None,
@@ -100,7 +102,7 @@ def predict(
     task_list = tuple(t.strip() for t in tasks.split(",") if t.strip())
     if not task_list:
         raise ConfigError("--tasks is empty; use description, qa or description,qa")
-    options = generation_options(max_new_tokens, temperature, top_p, seed)
+    options = generation_options(max_new_tokens, temperature, top_p, seed, sample)
     if out.is_dir():
         raise InputError(f"--out {out} is a folder; give a .jsonl file path")
     records = load_split(data)

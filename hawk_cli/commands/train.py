@@ -31,6 +31,7 @@ def train(
     preset: Annotated[Optional[str], typer.Option("--preset", help=f"Model preset: tiny (random weights, tests), embedded (offline CPU: EfficientNet-Lite0 + SmolLM2-135M), paper (BLIP-2 + LLaMA-2-7B). \\[default: {DEFAULT_PRESET}]", show_default=False)] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="JSON/YAML file with 'model' (HawkConfig overrides) and/or 'train' sections; flags override it.")] = None,
     stage: Annotated[int, typer.Option("--stage", min=1, max=2, help="1: general captioned video (WebVid-style records); 2: the anomaly set (HAWK records).")] = _D.stage,
+    profile: Annotated[Optional[str], typer.Option("--profile", help="paper (the default) or release: behave as the authors' code (pixels, frames, motion, prompt, L_MV; README).", show_default=False)] = None,
     init: Annotated[Optional[Path], typer.Option("--init", help="Start from this checkpoint's weights and architecture (e.g. stage 2 from stage 1: RUN1/model).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest checkpoint, exactly (same next batch).")] = False,
     ablate: Annotated[Optional[list[str]], typer.Option("--ablate", help="Remove part of the model (repeatable): motion (the motion branch), mv (L_MV), ml (L_ML); the paper's Table 3.")] = None,
@@ -67,6 +68,7 @@ def train(
       hawk train --preset tiny --data hawk.json --steps 50 --out runs/tiny
       hawk train --preset embedded --data webvid.jsonl --stage 1 --steps 2000 --out runs/s1
       hawk train --init runs/s1/model --data hawk.json --stage 2 --steps 4000 --out runs/s2
+      hawk train --init hawk_release --data hawk.json --steps 500 --out runs/ft
       hawk train --data hawk.json --out runs/s2 --steps 6000 --resume
       hawk train --preset embedded --data hawk.json --ablate motion --out runs/no_motion
     """
@@ -84,10 +86,13 @@ def train(
     tcfg = TrainConfig.from_dict(train_dict)
     if init is not None and preset is not None:
         raise InputError("pass either --preset or --init (the architecture then comes from the checkpoint)")
-    if resume and (init is not None or preset is not None or "model" in file_cfg):
-        raise InputError("--resume continues the run's saved model; drop --preset/--init/the config's model section")
+    if resume and (init is not None or preset is not None or profile is not None or "model" in file_cfg):
+        raise InputError("--resume continues the run's saved model; drop --preset/--profile/--init/the config's model section")
+    model_overrides = file_cfg.get("model")
+    if profile is not None:
+        model_overrides = {**(model_overrides or {}), "profile": profile}
     req = TrainRequest(
-        data=data, out=out, train=tcfg, preset=preset, model_overrides=file_cfg.get("model"),
+        data=data, out=out, train=tcfg, preset=preset, model_overrides=model_overrides,
         ablate=tuple(ablate) if ablate else None, init=init, resume=resume, video_root=video_root,
     )
     reporter = _Reporter(json_out or int(os.environ.get("RANK", "0")) != 0)

@@ -102,7 +102,8 @@ def weights_fingerprint(module: Any) -> str:
 
 class FeatureCache:
     """Frozen-encoder outputs per video on disk: ``<dir>/<key[:2]>/<key>.safetensors`` with
-    ``video`` (T, N, D) and, unless the motion branch is ablated, ``motion`` (T, N, D).
+    ``video`` (T, N, D), unless the motion branch is ablated ``motion`` (T, N, D), and
+    ``times`` (T,) float64, the sampled frames' seconds (the release prompt writes them).
 
     ``spec`` is everything besides the file that determines the features (sampling, motion
     config, backbone config and weight fingerprint, storage dtype); it is hashed with the
@@ -128,7 +129,7 @@ class FeatureCache:
     def has(self, video: Path) -> bool:
         return self.path_for(video).is_file()
 
-    def store(self, video: Path, feats_v: Any, feats_m: Any | None) -> None:
+    def store(self, video: Path, feats_v: Any, feats_m: Any | None, times: Any = None) -> None:
         import torch
         from safetensors.torch import save_file
 
@@ -136,12 +137,23 @@ class FeatureCache:
         tensors = {"video": feats_v.detach().to("cpu", dt).contiguous()}
         if feats_m is not None:
             tensors["motion"] = feats_m.detach().to("cpu", dt).contiguous()
+        if times is not None:
+            tensors["times"] = torch.as_tensor(list(times), dtype=torch.float64)
         target = self.path_for(video)
         with atomic_path(target) as tmp:
             save_file(tensors, str(tmp), metadata={"video": str(Path(video).resolve()), "spec": self._spec_json})
 
     def load(self, video: Path) -> tuple[Any, Any | None]:
         """(T, N, D) appearance and motion features (motion None if not stored)."""
+        t = self._read(video)
+        return t["video"], t.get("motion")
+
+    def load_times(self, video: Path) -> list[float] | None:
+        """The sampled frames' seconds, or None for an entry written without them."""
+        times = self._read(video).get("times")
+        return None if times is None else [float(x) for x in times.tolist()]
+
+    def _read(self, video: Path) -> dict:
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -152,10 +164,12 @@ class FeatureCache:
             raise DataError(f"no cached features for {video} (expected {target})") from None
         except (SafetensorError, OSError) as e:
             raise DataError(f"corrupt feature cache file {target} ({e}); delete it to recompute") from None
-        return t["video"], t.get("motion")
+        return t
 
 
-def sampled_frames_spec(num_frames: int, size: int, resize: str, motion_cfg: Any) -> dict:
+def sampled_frames_spec(num_frames: int, size: int, resize: str, motion_cfg: Any, *,
+                        frame_indices: str = "centre", short_clips: str = "repeat") -> dict:
     """The sampling part of a :class:`FeatureCache` spec."""
     m = motion_cfg.to_dict() if hasattr(motion_cfg, "to_dict") else motion_cfg
-    return {"num_frames": int(num_frames), "size": int(size), "resize": resize, "motion": m}
+    return {"num_frames": int(num_frames), "size": int(size), "resize": resize, "motion": m,
+            "frame_indices": frame_indices, "short_clips": short_clips}

@@ -32,19 +32,47 @@ def sample_for_model(
     from ..media.video import sample_clip
 
     clip = sample_clip(video, int(num_frames or data_cfg.num_frames), data_cfg.size, resize=data_cfg.resize,
-                       with_prev=with_motion, min_frames=2)
+                       with_prev=with_motion, min_frames=2, index_rule=data_cfg.frame_indices, short_clips=data_cfg.short_clips)
     return clip, (extract_motion(clip, data_cfg.motion) if with_motion else None)
 
 
 def encode_clips(model: Any, clips: Sequence[tuple[SampledClip, MotionResult | None]], *, amp: Any = None) -> tuple[Any, Any]:
     """Frozen features of a batch of sampled clips: ``(B, T, N, D)`` appearance and motion
-    (motion None when the model has no motion branch). ``amp``: an autocast dtype, or None."""
+    (motion None when the model has no motion branch). Clips of different frame counts (the
+    release's short-clip rule) are encoded in groups of equal T and returned as lists of
+    ``(T_i, N, D)``. ``amp``: an autocast dtype, or None."""
     import torch
 
-    vid = torch.stack([model.preprocess(clip.frames) for clip, _ in clips])  # (B, T, 3, S, S)
-    mot = None
-    if model.use_motion:
-        mot = torch.stack([model.preprocess(motion.motion) for _, motion in clips])  # (B, T, 3, S, S)
     device = model.device
-    with torch.no_grad(), torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-        return model.encode_visual(vid.to(device), None if mot is None else mot.to(device))  # (B, T, N, D) each
+    groups: dict[int, list[int]] = {}
+    for i, (clip, _) in enumerate(clips):
+        groups.setdefault(len(clip.frames), []).append(i)
+    out_v: list = [None] * len(clips)
+    out_m: list = [None] * len(clips)
+    for idx in groups.values():
+        vid = torch.stack([model.preprocess(clips[i][0].frames) for i in idx])  # (b, T, 3, S, S)
+        mot = None
+        if model.use_motion:
+            mot = torch.stack([model.preprocess(clips[i][1].motion) for i in idx])  # (b, T, 3, S, S)
+        with torch.no_grad(), torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+            fv, fm = model.encode_visual(vid.to(device), None if mot is None else mot.to(device))  # (b, T, N, D) each
+        if len(groups) == 1:
+            return fv, fm
+        for j, i in enumerate(idx):
+            out_v[i] = fv[j]
+            out_m[i] = None if fm is None else fm[j]
+    return out_v, (None if out_m[0] is None else out_m)
+
+
+def per_video(feats: Any) -> list:
+    """(B, T, N, D) features or a list of (T_i, N, D) -> a list of (T_i, N, D)."""
+    return list(feats) if isinstance(feats, (list, tuple)) else [feats[b] for b in range(feats.size(0))]
+
+
+def join_videos(feats: Sequence[Any]) -> Any:
+    """A list of (T_i, N, D) -> one (B, T, N, D) tensor when every T is equal, else the list."""
+    import torch
+
+    if len({tuple(f.shape) for f in feats}) == 1:
+        return torch.stack(list(feats))
+    return list(feats)

@@ -19,6 +19,7 @@ errors from :mod:`hawk_core.errors`; nothing here prints.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import math
 import time
@@ -41,14 +42,28 @@ if TYPE_CHECKING:  # pragma: no cover
 
 @dataclass(frozen=True)
 class GenerationOptions:
-    """How answers are decoded. ``temperature == 0`` is greedy (deterministic)."""
+    """How answers are decoded, one beam. ``temperature == 0`` is greedy (deterministic).
+    ``top_k`` / ``repetition_penalty``: None keeps the LLM's generation config's."""
 
     max_new_tokens: int = 128
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+
+    @classmethod
+    def preset(cls, name: str, *, seed: int | None = None) -> GenerationOptions:
+        """A named decoding preset (:data:`SAMPLING_PRESETS`)."""
+        if name not in SAMPLING_PRESETS:
+            raise ConfigError(f"unknown sampling preset {name!r}; choose one of {', '.join(SAMPLING_PRESETS)}")
+        return dataclasses.replace(SAMPLING_PRESETS[name], seed=seed)
 
     def __post_init__(self) -> None:
+        if self.top_k is not None and self.top_k < 0:
+            raise ConfigError(f"top_k must be >= 0, got {self.top_k}")
+        if self.repetition_penalty is not None and not self.repetition_penalty > 0:
+            raise ConfigError(f"repetition_penalty must be > 0, got {self.repetition_penalty}")
         if self.max_new_tokens < 1:
             raise ConfigError(f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
         if not (self.temperature >= 0 and math.isfinite(self.temperature)):
@@ -57,7 +72,21 @@ class GenerationOptions:
             raise ConfigError(f"top_p must be in (0, 1], got {self.top_p}")
 
     def to_dict(self) -> dict:
-        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "top_p": self.top_p, "seed": self.seed}
+        d = {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature, "top_p": self.top_p, "seed": self.seed}
+        if self.top_k is not None:
+            d["top_k"] = self.top_k
+        if self.repetition_penalty is not None:
+            d["repetition_penalty"] = self.repetition_penalty
+        return d
+
+
+#: Named decoding presets: ``greedy`` (the default, reproducible) and ``release`` (the
+#: authors' demo: sampling at temperature 1.0, top-p 0.9, one beam, up to 300 new tokens,
+#: repetition penalty 1.0; top-k 50 is the transformers default it ran with).
+SAMPLING_PRESETS: dict[str, GenerationOptions] = {
+    "greedy": GenerationOptions(),
+    "release": GenerationOptions(max_new_tokens=300, temperature=1.0, top_p=0.9, top_k=50, repetition_penalty=1.0),
+}
 
 
 # ---- prepared videos and answers -------------------------------------------------------
@@ -75,6 +104,7 @@ class PreparedVideo:
     fps: float
     duration: float
     timings: dict = field(default_factory=dict)  # frames_motion_s, encode_s
+    frame_times: list[float] = field(default_factory=list)  # index / fps per sampled frame (the release prompt's times)
 
     def to_dict(self) -> dict:
         return {
@@ -242,16 +272,19 @@ class Predictor:
 
     def encode(self, clips: Sequence[tuple[SampledClip, MotionResult]]) -> list[PreparedVideo]:
         """Run the frozen encoders of both branches once over a batch of sampled clips."""
-        from ..data.features import encode_clips
+        from ..data.features import encode_clips, per_video
 
         t0 = time.perf_counter()
         feats_v, feats_m = encode_clips(self.model, clips)  # (B, T, N, D) each; feats_m None without a motion branch
         encode_s = (time.perf_counter() - t0) / len(clips)
+        fv = per_video(feats_v)
+        fm = None if feats_m is None else per_video(feats_m)
         return [
             PreparedVideo(
                 source=clip.source,
-                feats_v=feats_v[b : b + 1],
-                feats_m=None if feats_m is None else feats_m[b : b + 1],
+                feats_v=fv[b][None],
+                feats_m=None if fm is None else fm[b][None],
+                frame_times=clip.frame_times,
                 frames=_frame_records(clip, motion),
                 num_native_frames=clip.num_native_frames,
                 fps=clip.fps,
@@ -297,8 +330,7 @@ class Predictor:
         context window is cut to fit, and the answer carries a warning saying so.
         ``streamer`` (a transformers streamer, one item only) is told each token as it comes.
         """
-        import torch
-
+        from ..data.features import join_videos
         from .context import fit_to_context
 
         if not items:
@@ -307,21 +339,24 @@ class Predictor:
             raise ConfigError(f"a streamer follows one answer at a time, got {len(items)} items")
         questions, histories, warns = [], [], []
         for video, q, hist in items:
-            q2, h2, w = fit_to_context(self, q, hist or [], options.max_new_tokens)
+            q2, h2, w = fit_to_context(self, q, hist or [], options.max_new_tokens, frame_times=video.frame_times)
             questions.append(q2)
             histories.append(h2)
             warns.append(w)
-        feats_v = torch.cat([v.feats_v for v, _, _ in items])  # (B, T, N, D)
-        feats_m = None if items[0][0].feats_m is None else torch.cat([v.feats_m for v, _, _ in items])
+        feats_v = join_videos([v.feats_v[0] for v, _, _ in items])  # (B, T, N, D), or a list when T differs
+        feats_m = None if items[0][0].feats_m is None else join_videos([v.feats_m[0] for v, _, _ in items])
         t0 = time.perf_counter()
         texts = self.model.generate(
             feats_v,
             feats_m,
             questions,
             history=histories if any(histories) else None,
+            frame_times=[v.frame_times for v, _, _ in items],
             max_new_tokens=options.max_new_tokens,
             temperature=options.temperature,
             top_p=options.top_p,
+            top_k=options.top_k,
+            repetition_penalty=options.repetition_penalty,
             seed=options.seed,
             streamer=streamer,
         )

@@ -11,15 +11,19 @@
 
 ``$HAWK_PROMPTS`` points hawk at another folder with the same file names. An installed wheel
 carries these files as ``hawk_core/prompts_data/`` (see ``setup.py``).
+
+:func:`render_release_prompt` renders the authors' release's stage-2 training prompt instead
+(the ``release`` prompt format), which is not the paper's sentence.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError
 
 VIDEO_PLACEHOLDER = "<VIDEO_EMBEDDING>"
 MOTION_PLACEHOLDER = "<MOTION_EMBEDDING>"
@@ -80,6 +84,53 @@ def render_instruction(question: str, *, motion: bool = True) -> str:
     if motion and MOTION_PLACEHOLDER not in template:
         raise ConfigError(f"instruction template must contain {MOTION_PLACEHOLDER}: {template!r}")
     return template.replace("{question}", question.strip())
+
+
+#: The release's system block: one space (its LLaMA-2 conversation template).
+RELEASE_SYSTEM = " "
+
+
+def release_time_sentence(frame_times: Sequence[float]) -> str:
+    """The release's frame-time sentence: ``The video contains T frames sampled at t0, t1,
+    ... seconds.``, each time written as Python writes ``round(t, 1)`` (``0.0``, ``12.5``)."""
+    times = list(frame_times)
+    if not times:
+        raise InputError("the release prompt needs the sampled frames' times (none given)")
+    return f"The video contains {len(times)} frames sampled at {', '.join(str(round(float(t), 1)) for t in times)} seconds."
+
+
+def render_release_prompt(
+    turns: Sequence[tuple[str, str | None]],
+    frame_times: Sequence[float],
+    *,
+    bos: str = "<s>",
+    eos: str = "</s>",
+    system: str = RELEASE_SYSTEM,
+    motion: bool = True,
+) -> str:
+    """The release's LLaMA-2 chat prompt for ``turns`` ((question, answer or None) each; the
+    video goes into the first), character for character as its stage-2 training builds it::
+
+        <s>[INST] <<SYS>>\n \n<</SYS>>\n\n<Video><VIDEO_EMBEDDING><MOTION_EMBEDDING></Video> The
+        video contains T frames sampled at t0, ... seconds. {question} [/INST] {answer} </s><s>[INST] ...
+
+    with the 32 appearance then 32 motion tokens at the placeholders (the release's 64
+    ``<ImageHere>``). A turn whose answer is None ends the text at ``[/INST]``, where the
+    answer starts. ``bos``/``eos``: the tokenizer's own (LLaMA's ``<s>``/``</s>``)."""
+    if not turns:
+        raise InputError("no question to render")
+    visual = VIDEO_PLACEHOLDER + (MOTION_PLACEHOLDER if motion else "")
+    text = ""
+    for i, (question, answer) in enumerate(turns):
+        q = question.strip()
+        if i == 0:
+            q = f"<<SYS>>\n{system}\n<</SYS>>\n\n<Video>{visual}</Video> {release_time_sentence(frame_times)} {q}"
+        text += f"{bos}[INST] {q} [/INST]"
+        if answer is not None:
+            text += f" {answer} {eos}"
+        elif i != len(turns) - 1:
+            raise InputError("only the last turn may be unanswered")
+    return text
 
 
 def __getattr__(name: str):  # module attributes read from the files on first use

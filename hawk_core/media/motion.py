@@ -14,6 +14,8 @@ Mask modes:
   clip keeps frames comparable: a frame with little motion stays dark.
 * ``threshold`` (the authors' release): ``mask = magnitude > threshold`` (0.2 by default), a
   hard 0/1 mask.
+
+Native frame 0 has no predecessor: see ``MotionConfig.first_frame`` for the two rules.
 """
 
 from __future__ import annotations
@@ -100,16 +102,27 @@ def extract_motion(clip: SampledClip, cfg: MotionConfig = MotionConfig()) -> Mot
         raise VideoError(f"{clip.source}: clip was sampled without predecessor frames; motion needs them")
     if clip.num_native_frames < 2:
         raise VideoError(f"{clip.source}: has 1 frame; at least 2 are needed for motion")
-    flows = np.stack([farneback(p, f, cfg.flow) for p, f in zip(clip.prev_frames, clip.frames)])  # (T, S, S, 2)
+    # the (previous, current) pair of each sampled frame; `as_index_1` gives native frame 0
+    # the pair of index 1 (0 -> 1), so its motion frame is frame 1 masked (the release's rule)
+    prev, cur = clip.prev_frames, clip.frames
+    masked = clip.indices.copy()  # native frame each motion frame masks
+    if cfg.first_frame == "as_index_1":
+        first = clip.indices == 0
+        if first.any() and clip.num_native_frames > 1:
+            prev, cur = prev.copy(), cur.copy()
+            prev[first], cur[first] = clip.frames[first], clip.prev_frames[first]  # native 0, native 1
+            masked[first] = 1
+    flows = np.stack([farneback(p, f, cfg.flow) for p, f in zip(prev, cur)])  # (T, S, S, 2)
     mag = flow_magnitude(flows)  # (T, S, S)
     mask, scale = motion_mask(mag, cfg)
     stats = []
     for t in range(clip.num_frames):
-        s = {"t": t, "index": int(clip.indices[t]), "prev_index": int(clip.prev_indices[t]), "timestamp": round(float(clip.timestamps[t]), 4)}
+        s = {"t": t, "index": int(clip.indices[t]), "prev_index": int(clip.prev_indices[t]), "masked_index": int(masked[t]),
+             "timestamp": round(float(clip.timestamps[t]), 4)}
         s.update(frame_stats(flows[t], cfg.threshold))
         s["mask_mean"] = round(float(mask[t].mean()), 4)
         stats.append(s)
-    return MotionResult(motion=apply_mask(clip.frames, mask), mask=mask, flow=flows.astype(np.float32), stats=stats, scale=scale)
+    return MotionResult(motion=apply_mask(cur, mask), mask=mask, flow=flows.astype(np.float32), stats=stats, scale=scale)
 
 
 def load_clip_and_motion(

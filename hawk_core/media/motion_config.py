@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from ..errors import ConfigError
 
 MASK_MODES = ("soft", "threshold")
+FIRST_FRAME_RULES = ("reverse_pair", "as_index_1")
 
 
 @dataclass(frozen=True)
@@ -34,17 +35,25 @@ class FarnebackParams:
 
 @dataclass(frozen=True)
 class MotionConfig:
-    """How the motion input is built from sampled frames."""
+    """How the motion input is built from sampled frames.
+
+    ``first_frame``: native frame 0 has no predecessor. ``reverse_pair``: its flow is taken
+    from frame 1 back to frame 0 and masks frame 0. ``as_index_1`` (the authors' release):
+    it gets the motion frame of index 1 (flow 0 -> 1 masking frame 1).
+    """
 
     mask: str = "soft"
     threshold: float = 0.2  # pixels/frame; the hard mask of `threshold` mode, and "moving" in stats
     soft_percentile: float = 99.0
     soft_floor: float = 1.0
     flow: FarnebackParams = field(default_factory=FarnebackParams)
+    first_frame: str = "reverse_pair"
 
     def __post_init__(self) -> None:
         if self.mask not in MASK_MODES:
             raise ConfigError(f"unknown mask mode {self.mask!r}; choose one of {', '.join(MASK_MODES)}")
+        if self.first_frame not in FIRST_FRAME_RULES:
+            raise ConfigError(f"unknown first_frame rule {self.first_frame!r}; choose one of {', '.join(FIRST_FRAME_RULES)}")
         if self.threshold < 0:
             raise ConfigError(f"threshold must be >= 0, got {self.threshold}")
         if not 0 < self.soft_percentile <= 100:

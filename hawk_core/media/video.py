@@ -4,14 +4,17 @@ A *video* is a file OpenCV can decode (mp4, avi, mkv, ...) or a folder of images
 frames in natural-sort order (UCSD Ped and CUHK Avenue ship .tif/.jpg folders).
 
 Sampling (``uniform``, the default): the video's N native frames are cut into T equal
-segments and the centre frame of each is taken, index ``floor((i + 0.5) * N / T)``. For the
-motion modality each sampled frame also needs its predecessor (native frame ``index - 1``);
-the first native frame has none, so its successor is used instead. Only these <= 2T frames
-are decoded to pixels and kept, resized to the model size, so memory does not grow with the
-video's length.
+segments and the centre frame of each is taken, index ``floor((i + 0.5) * N / T)``
+(``index_rule="centre"``), or the first, ``floor(i * N / T)`` (``"start"``, the authors'
+release). For the motion modality each sampled frame also needs its predecessor (native frame
+``index - 1``); the first native frame has none, so its successor is used instead. Only these
+<= 2T frames are decoded to pixels and kept, resized to the model size, so memory does not
+grow with the video's length.
 
-Videos shorter than T frames are sampled with repetition (indices repeat), so callers always
-get exactly T frames; :attr:`SampledClip.num_unique` tells how many are distinct.
+Videos shorter than T frames are sampled with repetition (indices repeat;
+``short_clips="repeat"``), so callers get exactly T frames, and
+:attr:`SampledClip.num_unique` tells how many are distinct; or (``"all"``, the release's
+rule) every one of the N frames is taken once and the clip has T = N frames.
 
 Frame counts from container metadata are not trusted blindly: the stream is read to the
 reported end plus one frame; if it ends early, or goes on past the reported count, the true
@@ -43,6 +46,8 @@ IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp"}
 VIDEO_EXTS = {".mp4", ".avi", ".mkv", ".mov", ".webm", ".mpg", ".mpeg", ".m4v", ".wmv", ".flv", ".ts"}
 RESIZE_MODES = ("squash", "crop", "pad")
 SAMPLING_MODES = ("uniform", "consecutive")
+INDEX_RULES = ("centre", "start")
+SHORT_CLIP_RULES = ("repeat", "all")
 
 
 @dataclass
@@ -59,6 +64,12 @@ class SampledClip:
     native_size: tuple[int, int]  # (width, height)
     source: str
     meta: dict = field(default_factory=dict)
+
+    @property
+    def frame_times(self) -> list[float]:
+        """Seconds of each sampled frame as ``index / fps`` (the release's timestamps, which
+        ignore container timestamps)."""
+        return [float(i) / self.fps for i in self.indices.tolist()]
 
     @property
     def num_frames(self) -> int:
@@ -106,10 +117,20 @@ def find_videos(root: Path) -> list[Path]:
     return found
 
 
-def uniform_indices(n: int, t: int) -> np.ndarray:
-    """Centre of each of ``t`` equal segments of ``n`` frames (repeats when n < t)."""
+def uniform_indices(n: int, t: int, rule: str = "centre", short: str = "repeat") -> np.ndarray:
+    """One frame of each of ``t`` equal segments of ``n`` frames: the centre
+    (``floor((i + 0.5) * n / t)``) or the start (``floor(i * n / t)``). When n < t:
+    ``short="repeat"`` repeats frames to keep ``t``; ``"all"`` returns the n frames."""
     if n <= 0 or t <= 0:
         raise VideoError(f"cannot sample {t} frames from {n}")
+    if rule not in INDEX_RULES:
+        raise VideoError(f"unknown frame index rule {rule!r}; choose one of {', '.join(INDEX_RULES)}")
+    if short not in SHORT_CLIP_RULES:
+        raise VideoError(f"unknown short-clip rule {short!r}; choose one of {', '.join(SHORT_CLIP_RULES)}")
+    if n < t and short == "all":
+        t = n
+    if rule == "start":
+        return (np.arange(t, dtype=np.int64) * n) // t
     return np.minimum(((np.arange(t) + 0.5) * n / t).astype(np.int64), n - 1)
 
 
@@ -280,8 +301,13 @@ def sample_clip(
     min_frames: int = 1,
     start_frame: int = 0,
     reader: str = "auto",
+    index_rule: str = "centre",
+    short_clips: str = "repeat",
 ) -> SampledClip:
     """Sample ``num_frames`` frames of a video in one streaming pass, or by keyframe seeking.
+
+    ``index_rule`` / ``short_clips``: which frame of each segment, and what a video shorter
+    than ``num_frames`` gives (see :func:`uniform_indices`; ``uniform`` sampling only).
 
     ``with_prev`` also keeps each sampled frame's predecessor (needed for optical flow).
     ``min_frames``: raise :class:`VideoError` when the video has fewer native frames
@@ -306,7 +332,8 @@ def sample_clip(
     used = ("folder", "image files are read directly") if isinstance(src, _FolderSource) else ("stream", f"reader={reader}")
     try:
         n = src.reported_count
-        seeked = _sample_by_seeking(src, path, n, num_frames, sampling, start_frame, with_prev, min_frames, reader) if n > 0 else None
+        seeked = (_sample_by_seeking(src, path, n, num_frames, sampling, start_frame, with_prev, min_frames, reader, index_rule, short_clips)
+                  if n > 0 else None)
         if seeked is not None:
             used, idx, prev, bgr, stamps = seeked
             kept = {i: to_model_rgb(f, size, resize) for i, f in bgr.items()}
@@ -319,7 +346,8 @@ def sample_clip(
                 raise VideoError(f"{path}: no decodable frames (corrupt file or unsupported codec)")
             if n < min_frames:
                 raise VideoError(f"{path}: has {n} frame{'s' if n != 1 else ''}; at least {min_frames} are needed for motion")
-            idx = uniform_indices(n, num_frames) if sampling == "uniform" else consecutive_indices(n, num_frames, start_frame)
+            idx = (uniform_indices(n, num_frames, index_rule, short_clips) if sampling == "uniform"
+                   else consecutive_indices(n, num_frames, start_frame))
             prev = predecessor_indices(idx, n)
             need = set(idx.tolist()) | (set(prev.tolist()) if with_prev else set())
             kept: dict[int, np.ndarray] = {}
@@ -364,11 +392,12 @@ def sample_clip(
         fps=fps,
         native_size=src.native_size,
         source=str(path),
-        meta={"resize": resize, "sampling": sampling, "size": size, "reader": used[0], "reader_why": used[1]},
+        meta={"resize": resize, "sampling": sampling, "size": size, "index_rule": index_rule, "short_clips": short_clips,
+              "reader": used[0], "reader_why": used[1]},
     )
 
 
-def _sample_by_seeking(src, path, n, num_frames, sampling, start_frame, with_prev, min_frames, reader):
+def _sample_by_seeking(src, path, n, num_frames, sampling, start_frame, with_prev, min_frames, reader, index_rule="centre", short_clips="repeat"):
     """The seek path of :func:`sample_clip`: ``(("seek", why), idx, prev, bgr, stamps)``,
     or None to stream (the reason left on ``src.seek_why``)."""
     from . import seek
@@ -380,7 +409,8 @@ def _sample_by_seeking(src, path, n, num_frames, sampling, start_frame, with_pre
         return None
     if n < min_frames:
         return None  # the streaming path words the error
-    idx = uniform_indices(n, num_frames) if sampling == "uniform" else consecutive_indices(n, num_frames, start_frame)
+    idx = (uniform_indices(n, num_frames, index_rule, short_clips) if sampling == "uniform"
+           else consecutive_indices(n, num_frames, start_frame))
     prev = predecessor_indices(idx, n)
     need = sorted(set(idx.tolist()) | (set(prev.tolist()) if with_prev else set()))
     index = seek.probe_index(str(path), n)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError, DependencyError
-from .config import LLMConfig, VisionConfig
+from .config import MOTION_QFORMER_SEED_OFFSET, LLMConfig, VisionConfig
 
 BLIP2_PREFIXES = ("vision_model.", "qformer.", "query_tokens")
 
@@ -26,7 +26,12 @@ BLIP2_PREFIXES = ("vision_model.", "qformer.", "query_tokens")
 # --------------------------------------------------------------------------- vision
 class Blip2ImageEncoder(nn.Module):
     """BLIP-2's frozen vision tower (EVA ViT, with its final LayerNorm) and, optionally, its
-    frozen Q-Former: per frame 32 query tokens x 768 (or the ViT's 257 x 1408 tokens)."""
+    frozen Q-Former: per frame 32 query tokens x 768 (or the ViT's 257 x 1408 tokens).
+
+    :meth:`forward` gives the appearance branch's features, :meth:`encode_motion` the motion
+    branch's (the same path unless :meth:`attach_motion_path` set another; see
+    ``VisionConfig.motion_encoder`` / ``motion_queries``).
+    """
 
     def __init__(self, blip2_config, image_qformer: bool):
         super().__init__()
@@ -35,6 +40,7 @@ class Blip2ImageEncoder(nn.Module):
         self.vision_model = Blip2VisionModel(blip2_config.vision_config)
         self.use_qformer = image_qformer
         vc, qc = blip2_config.vision_config, blip2_config.qformer_config
+        self._qformer_config = qc
         if image_qformer:
             self.qformer = Blip2QFormerModel(qc)
             self.query_tokens = nn.Parameter(torch.zeros(1, blip2_config.num_query_tokens, qc.hidden_size))
@@ -43,14 +49,77 @@ class Blip2ImageEncoder(nn.Module):
         else:
             self.feature_dim = vc.hidden_size
             self.num_tokens = (vc.image_size // vc.patch_size) ** 2 + 1
+        self.vit_dim = vc.hidden_size
+        self.motion_encoder = "pretrained"
+        self.motion_queries = "shared"
+        self.motion_feature_dim = self.feature_dim  # what encode_motion returns per token
+
+    def attach_motion_path(self, motion_encoder: str, motion_queries: str, *, seed: int) -> None:
+        """Give the motion branch the release's image path (``motion_encoder='release'``: a
+        fresh LayerNorm, eps 1e-5, and a random frozen Q-Former drawn with
+        ``torch.manual_seed(seed)`` on the CPU in float32) and/or leave its queries to the
+        model (``motion_queries='trainable'``: :meth:`encode_motion` then returns the
+        normalised ViT tokens and :meth:`motion_query_features` runs the Q-Former)."""
+        from transformers import Blip2QFormerModel
+
+        if (motion_encoder != "pretrained" or motion_queries != "shared") and not self.use_qformer:
+            raise ConfigError("vision.motion_encoder / motion_queries need the image Q-Former (vision.image_qformer)")
+        self.motion_encoder, self.motion_queries = motion_encoder, motion_queries
+        if motion_encoder == "release":
+            with torch.random.fork_rng(devices=[]), torch.device("cpu"):
+                self.motion_norm = nn.LayerNorm(self.vit_dim, eps=1e-5)  # weight 1, bias 0
+                self.motion_qformer = Blip2QFormerModel(self._qformer_config).float()
+                torch.manual_seed(seed)  # after construction: the values do not depend on the library's own init
+                for m in self.motion_qformer.modules():  # BERT's init, stated here, in module order
+                    if isinstance(m, nn.Linear):
+                        nn.init.normal_(m.weight, std=0.02)
+                        nn.init.zeros_(m.bias)
+                    elif isinstance(m, nn.LayerNorm):
+                        nn.init.ones_(m.weight)
+                        nn.init.zeros_(m.bias)
+            p = self.query_tokens
+            self.motion_norm.to(p.device, p.dtype)
+            self.motion_qformer.to(p.device, p.dtype)
+        self.motion_feature_dim = self.vit_dim if motion_queries == "trainable" else self.feature_dim
+
+    @property
+    def num_query_tokens(self) -> int:
+        return int(self.query_tokens.size(1)) if self.use_qformer else 0
+
+    def vit(self, pixels: torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) -> (N, 257, 1408): the EVA ViT's tokens before its final LayerNorm."""
+        vm = self.vision_model
+        return vm.encoder(inputs_embeds=vm.embeddings(pixels)).last_hidden_state
+
+    def query_features(self, queries: torch.Tensor, img: torch.Tensor, *, motion: bool = False) -> torch.Tensor:
+        """The image Q-Former (the motion branch's own with ``motion`` under the release
+        construction) on (N, 257, D) tokens with (1, Q, H) queries -> (N, Q, H)."""
+        qformer = self.motion_qformer if (motion and self.motion_encoder == "release") else self.qformer
+        q = queries.to(img.dtype).expand(img.size(0), -1, -1)
+        mask = torch.ones(img.shape[:-1], dtype=torch.long, device=img.device)
+        return qformer(query_embeds=q, encoder_hidden_states=img, encoder_attention_mask=mask, return_dict=True).last_hidden_state
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         img = self.vision_model(pixel_values=pixels, return_dict=True).last_hidden_state  # (N, 257, 1408)
         if not self.use_qformer:
             return img
-        q = self.query_tokens.expand(img.size(0), -1, -1)
-        mask = torch.ones(img.shape[:-1], dtype=torch.long, device=img.device)
-        return self.qformer(query_embeds=q, encoder_hidden_states=img, encoder_attention_mask=mask, return_dict=True).last_hidden_state
+        return self.query_features(self.query_tokens, img)
+
+    def encode_motion(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The motion branch's frozen features: as :meth:`forward` by default; the ViT tokens
+        after the motion LayerNorm when the motion queries are trainable."""
+        if self.motion_encoder == "pretrained" and self.motion_queries == "shared":
+            return self.forward(pixels)
+        raw = self.vit(pixels)
+        img = self.motion_norm(raw) if self.motion_encoder == "release" else self.vision_model.post_layernorm(raw)
+        if self.motion_queries == "trainable":
+            return img  # (N, 257, 1408): the queries are applied in the trainable path
+        return self.query_features(self.query_tokens, img, motion=True)
+
+    def motion_query_features(self, queries: torch.Tensor, img: torch.Tensor) -> torch.Tensor:
+        """The motion branch's image Q-Former with its trainable ``queries`` (1, Q, H) on the
+        output of :meth:`encode_motion` (N, 257, D) -> (N, Q, H); gradients reach ``queries``."""
+        return self.query_features(queries, img, motion=True)
 
 
 class EfficientNetImageEncoder(nn.Module):
@@ -67,6 +136,10 @@ class EfficientNetImageEncoder(nn.Module):
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         x = self.net.extract_features(pixels)  # (N, 1280, 7, 7)
         return x.flatten(2).transpose(1, 2)  # (N, 49, 1280)
+
+    encode_motion = forward  # one encoder for both branches
+    motion_feature_dim = feature_dim
+    num_query_tokens = 0
 
 
 def random_blip2_config(cfg: VisionConfig):
@@ -122,6 +195,63 @@ def _resolve_files(source: str, wanted_prefixes: tuple[str, ...]) -> tuple[Path,
                               f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
+def _config_file(source: str) -> Path:
+    """The config.json of a local folder or hub id (only that file is fetched)."""
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        cfg = folder / "config.json"
+        if not cfg.is_file():
+            raise CheckpointError(f"{folder}: no config.json (not a transformers checkpoint folder)")
+        return cfg
+    try:
+        from huggingface_hub import hf_hub_download
+
+        return Path(hf_hub_download(source, "config.json"))
+    except Exception as e:  # noqa: BLE001 - offline, unknown id, gated repo...
+        raise DependencyError(f"cannot get the config of {source!r} (a local folder or a hub id you can reach): "
+                              f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+
+def vision_dims(cfg: VisionConfig) -> dict:
+    """The dimensions the trainable parts depend on, read from configs only (no weights):
+    ``feature_dim`` (per-token width of the frozen features the video Q-Formers read),
+    ``query_tokens`` / ``query_dim`` (the image Q-Former's queries; 0 without one)."""
+    if cfg.kind == "efficientnet_lite0":
+        return {"feature_dim": EfficientNetImageEncoder.feature_dim, "query_tokens": 0, "query_dim": 0}
+    if cfg.random_init:
+        bc = random_blip2_config(cfg)
+    else:
+        from transformers import Blip2Config
+
+        try:
+            bc = Blip2Config.from_pretrained(_config_file(cfg.source).parent)
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"{cfg.source}: not a BLIP-2 config: {str(e).splitlines()[0]}") from None
+    if cfg.image_qformer:
+        qh = bc.qformer_config.hidden_size
+        return {"feature_dim": qh, "query_tokens": bc.num_query_tokens, "query_dim": qh}
+    return {"feature_dim": bc.vision_config.hidden_size, "query_tokens": 0, "query_dim": 0}
+
+
+def llm_width(cfg: LLMConfig) -> int:
+    """The LLM's embedding width, from its config only where it can (``hf``, ``random``)."""
+    if cfg.kind == "random":
+        return cfg.random_hidden_size
+    if cfg.kind == "hf":
+        from transformers import AutoConfig
+
+        try:
+            c = AutoConfig.from_pretrained(_config_file(cfg.source).parent)
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"{cfg.source}: not a transformers LLM config: {str(e).splitlines()[0]}") from None
+        width = getattr(c, "hidden_size", None) or getattr(getattr(c, "text_config", None), "hidden_size", None)
+        if not width:
+            raise CheckpointError(f"{cfg.source}: its config names no hidden_size")
+        return int(width)
+    model, _ = build_llm(cfg)  # the embedded LLM: a local file, loaded once
+    return int(model.get_input_embeddings().weight.size(1))
+
+
 def load_blip2_encoder(source: str, image_qformer: bool) -> Blip2ImageEncoder:
     """The vision tower (+ Q-Former and its query tokens) of a BLIP-2 checkpoint, strictly;
     the checkpoint's language model is never loaded."""
@@ -166,6 +296,7 @@ def build_vision(cfg: VisionConfig, *, seed: int = 0) -> nn.Module:
             vc = enc.vision_model.config
             if vc.image_size != cfg.image_size:
                 raise ConfigError(f"vision.image_size {cfg.image_size} differs from the BLIP-2 checkpoint's {vc.image_size}")
+        enc.attach_motion_path(cfg.motion_encoder, cfg.motion_queries, seed=seed + MOTION_QFORMER_SEED_OFFSET)
     elif cfg.kind == "efficientnet_lite0":
         if cfg.source:
             from efficientnet_lite_pytorch import EfficientNet

@@ -14,6 +14,13 @@ Presets (:meth:`HawkConfig.from_preset`):
 * ``paper``: BLIP-2 vision tower (EVA ViT-g) + BLIP-2 Q-Former from a BLIP-2 checkpoint,
   LLaMA-2-7B-chat, 32 frames at 224 px; for GPU users who have those weights (a local folder
   or a hub id).
+
+Profiles (:data:`PROFILE_FIELDS`) are orthogonal to presets: ``paper`` (the defaults, faithful
+to the paper) and ``release`` (what the authors' released code and checkpoint do). Every
+difference between them is one config field, listed with its two values in
+:data:`PROFILE_FIELDS`; ``{"profile": "release"}`` in a config dict (or ``--profile release``)
+sets them all. :attr:`HawkConfig.profile` says which profile a config matches (``custom``
+when it mixes them).
 """
 
 from __future__ import annotations
@@ -32,12 +39,19 @@ from ..media.motion_config import MotionConfig
 
 VISION_KINDS = ("blip2", "efficientnet_lite0")
 LLM_KINDS = ("hf", "smollm2", "random")
-PROMPT_FORMATS = ("auto", "chat_template", "plain")
+PROMPT_FORMATS = ("auto", "chat_template", "plain", "release")
 POSITION_EXTEND = ("interpolate", "error")
 MV_MODES = ("per_sample", "flattened")
 ABLATIONS = ("motion", "mv", "ml")
 RESIZE_MODES = ("squash", "crop", "pad")
+MOTION_ENCODERS = ("pretrained", "release")
+MOTION_QUERIES = ("shared", "trainable")
+FRAME_INDICES = ("centre", "start")
+SHORT_CLIPS = ("repeat", "all")
 PRESETS = ("tiny", "embedded", "paper")
+PROFILES = ("paper", "release")
+#: The seed offset of the release construction's random motion Q-Former (``seed + 4``).
+MOTION_QFORMER_SEED_OFFSET = 4
 
 # Normalisation each backbone was trained with (ImageNet's, for EfficientNet-Lite, lives with
 # the embedded weights it belongs to).
@@ -56,6 +70,11 @@ def _prefix(obj: Any) -> str:
     return getattr(obj, "_section", "") + "."
 
 
+def _flag(obj: Any, name: str) -> None:
+    if not isinstance(getattr(obj, name), bool):
+        raise ConfigError(f"{_prefix(obj)}{name} must be true or false, got {getattr(obj, name)!r}")
+
+
 def _choice(obj: Any, name: str, choices: tuple[str, ...]) -> None:
     value = getattr(obj, name)
     if value not in choices:
@@ -69,6 +88,26 @@ class VisionConfig:
     ``kind``: ``blip2`` (EVA ViT + Q-Former from a BLIP-2 checkpoint at ``source``, a local
     folder or hub id; ``random_init`` builds a random one of the ``random_*`` sizes instead) or
     ``efficientnet_lite0`` (``source`` None: the embedded ImageNet weights).
+
+    ``normalize``: pixels normalised with the backbone's mean/std (True, as the backbones
+    were trained) or left in [0, 1] (False: the authors' release, whose processors define the
+    CLIP mean/std but never apply them).
+
+    ``motion_encoder`` (blip2 with the image Q-Former only): the frozen image path of the
+    motion branch. ``pretrained`` (the paper's intent): the same pretrained BLIP-2 parts as the
+    appearance branch. ``release`` (the authors' construction): the EVA ViT, then a fresh
+    LayerNorm (weight 1, bias 0, eps 1e-5) instead of BLIP-2's trained one, then a randomly
+    initialised frozen Q-Former of the BLIP-2 Q-Former's shape (normal(0, 0.02) weights, zero
+    biases), drawn with ``torch.manual_seed(seed + 4)`` on the CPU in float32. The release
+    never seeds its own, so its random Q-Former cannot be rebuilt by anyone: a checkpoint
+    trained on it sees other motion features under either choice.
+
+    ``motion_queries`` (blip2 with the image Q-Former only): the query tokens of the motion
+    branch's image Q-Former. ``shared``: the pretrained BLIP-2 queries, frozen. ``trainable``:
+    the motion branch's own queries (``branches.motion.image_queries``, the release's
+    ``query_tokens_motion``, which its freezing code leaves trainable), saved with the adapter.
+    They are then part of the trainable path, so the cached motion features are the ViT's
+    tokens (257 x 1408 per frame for EVA-g) rather than the Q-Former's 32 x 768.
     """
 
     _section = "vision"
@@ -87,9 +126,18 @@ class VisionConfig:
     random_qformer_layers: int = 1
     random_qformer_heads: int = 2
     random_qformer_queries: int = 8
+    normalize: bool = True
+    motion_encoder: str = "pretrained"
+    motion_queries: str = "shared"
 
     def __post_init__(self) -> None:
         _choice(self, "kind", VISION_KINDS)
+        _choice(self, "motion_encoder", MOTION_ENCODERS)
+        _choice(self, "motion_queries", MOTION_QUERIES)
+        _flag(self, "normalize")
+        if (self.motion_encoder != "pretrained" or self.motion_queries != "shared") and not (self.kind == "blip2" and self.image_qformer):
+            raise ConfigError(f"vision.motion_encoder {self.motion_encoder!r} / vision.motion_queries {self.motion_queries!r} "
+                              "need kind 'blip2' with image_qformer (they change the motion branch's image Q-Former)")
         _positive(self, "image_size", "random_hidden_size", "random_layers", "random_heads", "random_patch_size")
         _positive(self, "random_qformer_hidden_size", "random_qformer_layers", "random_qformer_heads", "random_qformer_queries")
         for name in ("mean", "std"):
@@ -194,7 +242,12 @@ class LLMConfig:
     in-memory byte-level tokenizer, for tests).
 
     ``prompt_format``: ``auto`` uses the tokenizer's chat template when it has one, else
-    ``plain`` ("USER: ... ASSISTANT: ...").
+    ``plain`` ("USER: ... ASSISTANT: ..."); both carry the paper's instruction sentence.
+    ``release``: the authors' stage-2 training prompt, character for character (LLaMA-2 chat,
+    a system block of one space, both token groups inside ``<Video>...</Video>``, then "The
+    video contains T frames sampled at t0, t1, ... seconds." and the question; see
+    :func:`hawk_core.language.prompts.render_release_prompt`); ``system_prompt`` replaces the
+    one space when set.
     """
 
     _section = "llm"
@@ -267,13 +320,21 @@ class LossConfig:
 
 @dataclass
 class DataConfig:
-    """How frames are sampled for this model (read by the data pipeline)."""
+    """How frames are sampled for this model (read by the data pipeline).
+
+    ``frame_indices``: which native frame stands for each of the T equal segments of an
+    N-frame video: ``centre`` (``floor((i + 0.5) * N / T)``) or ``start`` (``floor(i * N / T)``,
+    the release's). ``short_clips`` (N < T): ``repeat`` frames to keep T, or take ``all`` N
+    frames (T = N, the release's; the video Q-Former then uses its first N frame positions).
+    """
 
     _section = "data"
     num_frames: int = 32
     size: int = 224
     resize: str = "squash"
     motion: MotionConfig = field(default_factory=MotionConfig)
+    frame_indices: str = "centre"
+    short_clips: str = "repeat"
 
     def __post_init__(self) -> None:
         if isinstance(self.motion, dict):
@@ -285,6 +346,58 @@ class DataConfig:
         if self.num_frames < 2:
             raise ConfigError(f"data.num_frames must be >= 2, got {self.num_frames}")
         _choice(self, "resize", RESIZE_MODES)
+        _choice(self, "frame_indices", FRAME_INDICES)
+        _choice(self, "short_clips", SHORT_CLIPS)
+
+
+@dataclass(frozen=True)
+class ProfileField:
+    """One difference between the ``paper`` and ``release`` profiles: a config field (dotted
+    path) and its value under each, with what the difference is."""
+
+    path: str
+    paper: Any
+    release: Any
+    what: str
+
+
+#: Every difference between the paper (hawk's defaults) and the authors' release, one field
+#: each. The README's table is checked against this list.
+PROFILE_FIELDS: tuple[ProfileField, ...] = (
+    ProfileField("vision.normalize", True, False, "pixel normalisation: CLIP mean/std vs none (pixels in [0, 1])"),
+    ProfileField("vision.motion_encoder", "pretrained", "release",
+                 "motion branch's frozen image path: pretrained BLIP-2 LayerNorm + Q-Former vs fresh LayerNorm + random frozen Q-Former (seed + 4)"),
+    ProfileField("vision.motion_queries", "shared", "trainable",
+                 "motion branch's image Q-Former queries: BLIP-2's, frozen vs its own, trained (query_tokens_motion)"),
+    ProfileField("data.frame_indices", "centre", "start", "frame of each of T segments: floor((i + 0.5) N / T) vs floor(i N / T)"),
+    ProfileField("data.short_clips", "repeat", "all", "clips of N < T frames: repeat frames to T vs use the N frames (T = N)"),
+    ProfileField("data.motion.mask", "soft", "threshold", "motion mask: flow magnitude scaled to [0, 1] vs magnitude > 0.2"),
+    ProfileField("data.motion.first_frame", "reverse_pair", "as_index_1",
+                 "motion frame for native frame 0: flow 1 -> 0 masking frame 0 vs the motion frame of index 1"),
+    ProfileField("llm.prompt_format", "auto", "release",
+                 "prompt: the paper's instruction in the LLM's chat template vs the release's LLaMA-2 training prompt with frame times"),
+    ProfileField("loss.mv_mode", "per_sample", "flattened", "L_MV: 1 - cos per video, averaged vs one cosine over the flattened batch"),
+)
+
+
+def profile_overrides(name: str) -> dict:
+    """The nested config overrides that select profile ``name`` (``paper`` or ``release``)."""
+    if name not in PROFILES:
+        raise ConfigError(f"unknown profile {name!r}; choose one of {', '.join(PROFILES)}")
+    out: dict = {}
+    for f in PROFILE_FIELDS:
+        *parents, leaf = f.path.split(".")
+        node = out
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = getattr(f, name)
+    return out
+
+
+def _field_value(cfg: Any, path: str) -> Any:
+    for part in path.split("."):
+        cfg = getattr(cfg, part)
+    return cfg
 
 
 _SECTIONS = {
@@ -365,6 +478,24 @@ class HawkConfig:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
             raise ConfigError(f"seed must be an integer, got {self.seed!r}")
 
+    @property
+    def profile(self) -> str:
+        """``paper`` or ``release`` when every field of :data:`PROFILE_FIELDS` has that
+        profile's value, else ``custom``."""
+        for name in PROFILES:
+            if all(_field_value(self, f.path) == getattr(f, name) for f in PROFILE_FIELDS):
+                return name
+        return "custom"
+
+    @staticmethod
+    def _apply_profile(base: dict, overrides: dict) -> tuple[dict, dict]:
+        """(base with the profile named in ``overrides`` applied, the other overrides)."""
+        overrides = dict(overrides)
+        name = overrides.pop("profile", None)
+        if name is None or name == "custom":
+            return base, overrides
+        return _merge(base, profile_overrides(name)), overrides
+
     # -- construction ------------------------------------------------------------------
     @classmethod
     def from_dict(cls, d: dict) -> HawkConfig:
@@ -374,12 +505,16 @@ class HawkConfig:
         """
         if not isinstance(d, dict):
             raise ConfigError(f"a config must be a mapping, got {type(d).__name__}")
-        unknown = [k for k in d if k not in {f.name for f in fields(cls)}]
+        known = [f.name for f in fields(cls)] + ["profile"]
+        unknown = [k for k in d if k not in known]
         if unknown:
-            raise ConfigError(f"unknown config key {unknown[0]!r}; known: {', '.join(f.name for f in fields(cls))}")
+            raise ConfigError(f"unknown config key {unknown[0]!r}; known: {', '.join(known)}")
         preset = d.get("preset")
         if preset in PRESETS:
             return cls.from_preset(preset, overrides={k: v for k, v in d.items() if k != "preset"})
+        if "profile" in d:  # a saved config: its explicit values rule, the profile fills the rest
+            base, rest = cls._apply_profile({}, d)
+            d = _merge(base, rest)
         kwargs = {}
         for f in fields(cls):
             if f.name in d:
@@ -388,10 +523,12 @@ class HawkConfig:
 
     @classmethod
     def from_preset(cls, name: str, overrides: dict | None = None) -> HawkConfig:
-        """A preset (``tiny``, ``embedded``, ``paper``), optionally with nested overrides."""
+        """A preset (``tiny``, ``embedded``, ``paper``), optionally with nested overrides; a
+        ``profile`` key in them applies that profile over the preset, under the others."""
         if name not in PRESETS:
             raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-        merged = _merge(_PRESET_DICTS[name](), {k: v for k, v in (overrides or {}).items() if k != "preset"})
+        base, rest = cls._apply_profile(_PRESET_DICTS[name](), {k: v for k, v in (overrides or {}).items() if k != "preset"})
+        merged = _merge(base, rest)
         cfg = cls.from_dict(merged)
         cfg.preset = name
         return cfg
@@ -404,9 +541,10 @@ class HawkConfig:
         return cls.from_dict(read_mapping_file(Path(path)))
 
     def with_overrides(self, overrides: dict | None = None, *, ablate: Sequence[str] | None = None) -> HawkConfig:
-        """A copy with nested overrides applied and, when ``ablate`` is given, the loss
-        ablations replaced by it (validated)."""
-        d = _merge({k: v for k, v in self.to_dict().items() if k != "preset"}, overrides or {})
+        """A copy with nested overrides applied (a ``profile`` key among them applies that
+        profile first) and, when ``ablate`` is given, the loss ablations replaced by it."""
+        base, rest = self._apply_profile({k: v for k, v in self.to_dict().items() if k not in ("preset", "profile")}, overrides or {})
+        d = _merge(base, rest)
         if ablate is not None:
             bad = [a for a in ablate if a not in ABLATIONS]
             if bad:
@@ -417,7 +555,9 @@ class HawkConfig:
         return out
 
     def to_dict(self) -> dict:
-        return _to_plain(self)
+        """Plain nested dict of every field, plus the (derived) ``profile`` it matches."""
+        d = _to_plain(self)
+        return {"preset": d.pop("preset"), "profile": self.profile, **d}
 
     def save(self, directory: str | Path) -> Path:
         """Write ``config.json`` into ``directory`` (atomically)."""

@@ -10,11 +10,19 @@ Data flow, per branch b in {video (X_v), motion (X_m)}::
 
 The LLM reads the paper's instruction with the Q appearance tokens spliced at
 ``<VIDEO_EMBEDDING>`` and the Q motion tokens at ``<MOTION_EMBEDDING>``, inside the LLM's
-chat template. L_VL is its loss on the answer; L_ML the loss of the motion phrases Y_m given
-the motion tokens alone.
+chat template (or, with ``llm.prompt_format='release'``, the authors' training prompt). L_VL
+is its loss on the answer; L_ML the loss of the motion phrases Y_m given the motion tokens
+alone.
 
 The frozen image encoder is one module used by both branches: both load the same
-pretrained weights (the paper), so holding it once is equivalent and halves its memory.
+pretrained weights (the paper), so holding it once is equivalent and halves its memory. The
+release's motion branch differs (``vision.motion_encoder`` / ``vision.motion_queries``): its
+own frozen LayerNorm and random Q-Former live in that module too, and its own trainable image
+queries in ``branches.motion.image_queries``, applied in :meth:`HawkModel.visual_tokens`.
+
+Frozen features ("feats") are a (B, T, N, D) tensor, or a list of B (T_i, N, D) tensors when
+the videos have different frame counts (``data.short_clips='all'``); the video Q-Former
+reads either, one group of equal T at a time.
 """
 
 from __future__ import annotations
@@ -29,11 +37,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError, HawkError, InputError
-from ..language.prompts import MOTION_PLACEHOLDER, VIDEO_PLACEHOLDER, render_instruction
+from ..language.prompts import MOTION_PLACEHOLDER, RELEASE_SYSTEM, VIDEO_PLACEHOLDER, render_instruction, render_release_prompt
 from . import losses
 from .backbones import build_llm, build_vision
 from .config import PRESETS, HawkConfig
 from .qformer import Branch
+
+#: Seed offset of the motion branch's own image queries when drawn at random (``seed + 5``).
+IMAGE_QUERIES_SEED_OFFSET = 5
 
 VIDEO_SLOT = -1  # placeholder ids in TextBatch.input_ids, replaced by visual tokens
 MOTION_SLOT = -2
@@ -50,13 +61,15 @@ class TextSample:
     already rendered instruction containing ``<VIDEO_EMBEDDING>`` (used as is).
     ``answer``: the target (empty for generation). ``motion_text``: the motion phrases Y_m for
     L_ML, or None. ``history``: earlier (question, answer) turns of a chat; the video goes
-    into the first turn.
+    into the first turn. ``frame_times``: seconds of the sampled frames, which the ``release``
+    prompt format writes into the prompt (other formats ignore them).
     """
 
     instruction: str
     answer: str = ""
     motion_text: str | None = None
     history: list[tuple[str, str]] = field(default_factory=list)
+    frame_times: list[float] | None = None
 
 
 @dataclass
@@ -110,12 +123,16 @@ class HawkModel(nn.Module):
         self.llm = llm
         llm_dim = llm.get_input_embeddings().weight.size(1)
         self.llm_dim = llm_dim
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            names = ["video", "motion"] if config.loss.use_motion else ["video"]
-            self.branches = nn.ModuleDict(
-                {n: Branch(config.video_qformer, config.projection, vision.feature_dim, llm_dim) for n in names}
-            )
+        self.branches = build_branches(config, vision.feature_dim, llm_dim, (vision.num_query_tokens, vision.feature_dim))
+        queries = self.image_queries
+        if queries is not None:
+            with torch.no_grad():
+                if config.vision.motion_encoder == "pretrained":
+                    queries.copy_(vision.query_tokens)  # start from BLIP-2's queries
+                else:  # the release's: a fresh normal(0, 0.02) draw
+                    with torch.random.fork_rng(devices=[]):
+                        torch.manual_seed(config.seed + IMAGE_QUERIES_SEED_OFFSET)
+                        nn.init.normal_(queries, std=0.02)
         self._chat = self._chat_format()
 
     # ------------------------------------------------------------------ construction
@@ -165,20 +182,9 @@ class HawkModel(nn.Module):
 
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write ``config.json`` and ``adapter.safetensors`` (the trainable weights only; the
-        frozen backbones are referenced by the config). Each file is written atomically;
-        other files in the folder are left alone."""
-        from safetensors.torch import save_file
-
-        from .. import __version__
-        from ..io import atomic_path
-
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        state = {n: p.detach().to("cpu", copy=True).contiguous() for n, p in self.named_parameters() if p.requires_grad}
-        with atomic_path(directory / WEIGHTS_FILE) as tmp:
-            save_file(state, str(tmp), metadata={"format": "pt", "hawk_version": __version__})
-        self.config.save(directory)
-        return directory
+        frozen backbones are referenced by the config): :func:`write_checkpoint`."""
+        state = {n: p.detach().to("cpu", copy=True) for n, p in self.named_parameters() if p.requires_grad}
+        return write_checkpoint(directory, self.config, state)
 
     def load_adapter(self, file: str | Path, *, strict: bool = True) -> None:
         """Load trainable weights from a safetensors file; CheckpointError names mismatches."""
@@ -234,11 +240,17 @@ class HawkModel(nn.Module):
     def num_query_tokens(self) -> int:
         return self.config.video_qformer.num_query_tokens
 
+    @property
+    def image_queries(self) -> nn.Parameter | None:
+        """The motion branch's own image Q-Former queries (1, Q, H), or None (shared ones)."""
+        b = self.branches["motion"] if "motion" in self.branches else None
+        return None if b is None else b.image_queries
+
     # ------------------------------------------------------------------ visual side
     def preprocess(self, frames: np.ndarray | torch.Tensor) -> torch.Tensor:
         """(T, S, S, 3) uint8 RGB frames -> (T, 3, s, s) float, resized to the image encoder's
         size and normalised as its backbone expects (CLIP mean/std for BLIP-2, ImageNet for
-        EfficientNet)."""
+        EfficientNet), or left in [0, 1] with ``vision.normalize`` off (the release)."""
         x = torch.as_tensor(np.ascontiguousarray(frames)) if isinstance(frames, np.ndarray) else frames
         if x.dim() != 4 or x.size(-1) != 3:
             raise InputError(f"frames must be (T, H, W, 3) RGB, got {tuple(x.shape)}")
@@ -246,54 +258,104 @@ class HawkModel(nn.Module):
         s = self.config.vision.image_size
         if x.shape[-2:] != (s, s):
             x = F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False, antialias=True)
+        if not self.config.vision.normalize:
+            return x
         mean = torch.tensor(self.config.vision.norm_mean).view(1, 3, 1, 1)
         std = torch.tensor(self.config.vision.norm_std).view(1, 3, 1, 1)
         return (x - mean) / std
 
     @torch.no_grad()
-    def encode_frames(self, pixels: torch.Tensor, chunk: int = 64) -> torch.Tensor:
-        """(B, T, 3, s, s) -> (B, T, N, D) with the frozen image encoder (chunks of frames)."""
+    def encode_frames(self, pixels: torch.Tensor, chunk: int = 64, *, motion: bool = False) -> torch.Tensor:
+        """(B, T, 3, s, s) -> (B, T, N, D) with the frozen image encoder (chunks of frames);
+        ``motion``: the motion branch's frozen path (``vision.encode_motion``)."""
         if pixels.dim() != 5:
             raise InputError(f"expected (B, T, 3, S, S) pixels, got {tuple(pixels.shape)}")
         b, t = pixels.shape[:2]
         flat = pixels.reshape(b * t, *pixels.shape[2:])
         p = next(self.vision.parameters())
-        outs = [self.vision(flat[i : i + chunk].to(p.device, p.dtype)) for i in range(0, flat.size(0), chunk)]
+        encode = self.vision.encode_motion if motion else self.vision
+        outs = [encode(flat[i : i + chunk].to(p.device, p.dtype)) for i in range(0, flat.size(0), chunk)]
         out = torch.cat(outs)  # (B*T, N, D)
         return out.reshape(b, t, *out.shape[1:])
 
     @torch.no_grad()
     def encode_visual(self, video: torch.Tensor, motion: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Frozen features of both branches: (B, T, N, D) each; motion is None when the motion
-        branch is ablated (or no motion input is given)."""
+        branch is ablated (or no motion input is given). The motion features are the ViT's
+        tokens when the motion branch has its own image queries (``vision.motion_queries``)."""
         feats_v = self.encode_frames(video)
-        feats_m = self.encode_frames(motion) if (motion is not None and self.use_motion) else None
+        feats_m = self.encode_frames(motion, motion=True) if (motion is not None and self.use_motion) else None
         return feats_v, feats_m
 
-    def visual_tokens(self, feats_v: torch.Tensor, feats_m: torch.Tensor | None):
-        """Trainable part: (tokens_v, tight_v, tokens_m, tight_m); motion ones None when ablated."""
+    def _branch(self, name: str, feats) -> tuple[torch.Tensor, torch.Tensor]:
+        """One branch on (B, T, N, D) features or a list of (T_i, N, D): (B, Q, llm), (B, Q, tight)."""
         dev = self.device
-        tok_v, tight_v = self.branches["video"](feats_v.to(dev))
+        branch = self.branches[name]
+        groups: dict[int, list[int]] = {}
+        items = list(feats) if isinstance(feats, (list, tuple)) else None
+        if items is None:
+            groups[feats.size(1)] = list(range(feats.size(0)))
+        else:
+            for i, f in enumerate(items):
+                if f.dim() != 3:
+                    raise InputError(f"per-video features must be (T, N, D), got {tuple(f.shape)}")
+                groups.setdefault(f.size(0), []).append(i)
+        n = sum(len(v) for v in groups.values())
+        tok: list = [None] * n
+        tight: list = [None] * n
+        for idx in groups.values():
+            x = feats if items is None else torch.stack([items[i] for i in idx])  # (b, T, N, D)
+            x = x.to(dev)
+            if branch.image_queries is not None:  # the motion branch's own queries -> frozen image Q-Former
+                b, t = x.shape[:2]
+                p = next(self.vision.parameters())
+                q = self.vision.motion_query_features(branch.image_queries.to(p.dtype), x.reshape(b * t, *x.shape[2:]).to(p.dtype))
+                x = q.reshape(b, t, *q.shape[1:])  # (b, T, Q, H)
+            a, c = branch(x)  # (b, Q, llm), (b, Q, tight)
+            if items is None:
+                return a, c
+            for j, i in enumerate(idx):
+                tok[i], tight[i] = a[j], c[j]
+        return torch.stack(tok), torch.stack(tight)
+
+    def visual_tokens(self, feats_v, feats_m):
+        """Trainable part: (tokens_v, tight_v, tokens_m, tight_m); motion ones None when ablated."""
+        tok_v, tight_v = self._branch("video", feats_v)
         tok_m = tight_m = None
         if self.use_motion:
             if feats_m is None:
                 raise InputError("the model has a motion branch but no motion features were given")
-            if feats_m.shape != feats_v.shape:
-                raise InputError(f"motion features {tuple(feats_m.shape)} differ from video features {tuple(feats_v.shape)}")
-            tok_m, tight_m = self.branches["motion"](feats_m.to(dev))
+            frames_v = [f.size(0) for f in feats_v] if isinstance(feats_v, (list, tuple)) else [feats_v.size(1)] * feats_v.size(0)
+            frames_m = [f.size(0) for f in feats_m] if isinstance(feats_m, (list, tuple)) else [feats_m.size(1)] * feats_m.size(0)
+            if frames_v != frames_m:
+                raise InputError(f"motion features have {frames_m} frames, video features {frames_v}")
+            tok_m, tight_m = self._branch("motion", feats_m)
         return tok_v, tight_v, tok_m, tight_m
 
     # ------------------------------------------------------------------ text side
     def _chat_format(self) -> str:
         fmt = self.config.llm.prompt_format
+        if fmt == "release":
+            return "release"
         has_template = bool(getattr(self.tokenizer, "chat_template", None))
         if fmt == "chat_template" and not has_template:
             raise ConfigError("llm.prompt_format is 'chat_template' but the LLM's tokenizer has no chat template")
         return "chat_template" if (fmt == "chat_template" or (fmt == "auto" and has_template)) else "plain"
 
-    def render_prompt(self, instruction: str, history: list[tuple[str, str]] | None = None) -> str:
-        """The LLM's prompt text (placeholders still in), ending where the answer starts."""
+    def render_prompt(self, instruction: str, history: list[tuple[str, str]] | None = None,
+                      frame_times: list[float] | None = None) -> str:
+        """The LLM's prompt text (placeholders still in), ending where the answer starts.
+        ``frame_times`` (seconds of the sampled frames) are needed by the release format."""
         turns = [(q, a) for q, a in (history or [])] + [(instruction, None)]
+        if self._chat == "release":
+            if any(VIDEO_PLACEHOLDER in q or MOTION_PLACEHOLDER in q for q, _ in turns):
+                raise InputError(f"the release prompt format places the visual tokens itself; give the question without {VIDEO_PLACEHOLDER}")
+            if frame_times is None:
+                raise InputError("the release prompt format needs the sampled frames' times (frame_times)")
+            tok = self.tokenizer
+            system = self.config.llm.system_prompt
+            return render_release_prompt(turns, frame_times, bos=tok.bos_token or "", eos=tok.eos_token or "",
+                                         system=RELEASE_SYSTEM if system is None else system, motion=self.use_motion)
         first = turns[0][0]
         if VIDEO_PLACEHOLDER not in first:
             first = render_instruction(first, motion=self.use_motion)
@@ -322,8 +384,8 @@ class HawkModel(nn.Module):
     def _encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
-    def _prompt_ids(self, instruction: str, history) -> list[int]:
-        text = self.render_prompt(instruction, history)
+    def _prompt_ids(self, instruction: str, history, frame_times=None) -> list[int]:
+        text = self.render_prompt(instruction, history, frame_times)
         q = self.num_query_tokens
         ids: list[int] = []
         rest = text
@@ -346,7 +408,7 @@ class HawkModel(nn.Module):
         samples = [TextSample(**s) if isinstance(s, dict) else s for s in samples]
         rows, labels = [], []
         for s in samples:
-            p = self._prompt_ids(s.instruction, s.history)
+            p = self._prompt_ids(s.instruction, s.history, s.frame_times)
             a = [] if for_generation else self._encode(s.answer.strip()) + [eos]
             text_len = sum(1 for i in p if i >= 0)
             a = a[: max(0, max_len - text_len)]
@@ -394,8 +456,8 @@ class HawkModel(nn.Module):
     def forward(self, feats_v: torch.Tensor, feats_m: torch.Tensor | None, batch: TextBatch) -> HawkOutput:
         """Losses and logits for a batch of frozen features (B, T, N, D) and its text."""
         cfg = self.config.loss
-        if feats_v.size(0) != len(batch):
-            raise InputError(f"features for {feats_v.size(0)} videos, text for {len(batch)} samples")
+        if _num_videos(feats_v) != len(batch):
+            raise InputError(f"features for {_num_videos(feats_v)} videos, text for {len(batch)} samples")
         batch = batch.to(self.device)
         tok_v, tight_v, tok_m, tight_m = self.visual_tokens(feats_v, feats_m)
         embeds = self.embed(batch.input_ids, tok_v, tok_m)
@@ -420,28 +482,40 @@ class HawkModel(nn.Module):
         instructions: list[str],
         *,
         history: list[list[tuple[str, str]]] | None = None,
+        frame_times: list[list[float] | None] | None = None,
         max_new_tokens: int = 128,
         temperature: float = 0.0,
         top_p: float = 1.0,
+        top_k: int | None = None,
+        repetition_penalty: float | None = None,
         seed: int | None = None,
         min_new_tokens: int = 0,
         streamer=None,
     ) -> list[str]:
         """Answers to ``instructions`` (one per video; features of one video are shared by
         all instructions). Greedy at temperature 0, else nucleus sampling (``seed`` makes it
-        repeatable). ``history``: per instruction, earlier (question, answer) turns.
-        ``min_new_tokens`` keeps the end-of-text token away that long (benchmarks).
-        ``streamer``: a transformers streamer told each new token (one instruction only)."""
+        repeatable), one beam either way. ``top_k`` / ``repetition_penalty``: None leaves
+        the LLM's generation config's. ``history``: per instruction, earlier (question,
+        answer) turns. ``frame_times``: per instruction, the video's frame times (the
+        release prompt format). ``min_new_tokens`` keeps the end-of-text token away that long
+        (benchmarks). ``streamer``: a transformers streamer told each new token (one
+        instruction only)."""
         if isinstance(instructions, str):
             instructions = [instructions]
         n = len(instructions)
         if history is not None and len(history) != n:
             raise InputError(f"history for {len(history)} chats, {n} instructions")
-        if feats_v.size(0) == 1 and n > 1:
-            feats_v = feats_v.expand(n, *feats_v.shape[1:])
-            feats_m = None if feats_m is None else feats_m.expand(n, *feats_m.shape[1:])
-        if feats_v.size(0) != n:
-            raise InputError(f"features for {feats_v.size(0)} videos, {n} instructions")
+        if frame_times is not None and len(frame_times) != n:
+            raise InputError(f"frame times for {len(frame_times)} videos, {n} instructions")
+        if _num_videos(feats_v) == 1 and n > 1:
+            if isinstance(feats_v, (list, tuple)):
+                feats_v = list(feats_v) * n
+                feats_m = None if feats_m is None else list(feats_m) * n
+            else:
+                feats_v = feats_v.expand(n, *feats_v.shape[1:])
+                feats_m = None if feats_m is None else feats_m.expand(n, *feats_m.shape[1:])
+        if _num_videos(feats_v) != n:
+            raise InputError(f"features for {_num_videos(feats_v)} videos, {n} instructions")
         if max_new_tokens < 1:
             raise InputError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
         if temperature < 0 or not 0 < top_p <= 1:
@@ -449,16 +523,21 @@ class HawkModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            samples = [TextSample(q, history=list(history[i]) if history else []) for i, q in enumerate(instructions)]
+            samples = [TextSample(q, history=list(history[i]) if history else [], frame_times=frame_times[i] if frame_times else None)
+                       for i, q in enumerate(instructions)]
             batch = self.collate(samples, for_generation=True).to(self.device)
             tok_v, _, tok_m, _ = self.visual_tokens(feats_v, feats_m)
             embeds = self.embed(batch.input_ids, tok_v, tok_m)
-            kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id,
+            kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id, num_beams=1,
                           eos_token_id=self.tokenizer.eos_token_id, min_new_tokens=min(min_new_tokens, max_new_tokens))
             if streamer is not None:
                 kwargs["streamer"] = streamer
+            if repetition_penalty is not None:
+                kwargs["repetition_penalty"] = repetition_penalty
             if temperature > 0:
                 kwargs.update(do_sample=True, temperature=temperature, top_p=top_p)
+                if top_k is not None:
+                    kwargs["top_k"] = top_k
             else:
                 kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
             rng = torch.random.fork_rng(devices=[]) if seed is not None else contextlib.nullcontext()
@@ -474,6 +553,54 @@ class HawkModel(nn.Module):
 
 
 # ---------------------------------------------------------------------- helpers
+def build_branches(config: HawkConfig, feature_dim: int, llm_dim: int, image_queries: tuple[int, int]) -> nn.ModuleDict:
+    """The trainable branches of ``config`` (seeded): one per branch the config keeps; the
+    motion one holds its own image queries of shape ``image_queries`` (Q, H) when
+    ``vision.motion_queries`` is ``trainable``."""
+    own = config.vision.motion_queries == "trainable"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        names = ["video", "motion"] if config.loss.use_motion else ["video"]
+        return nn.ModuleDict({
+            n: Branch(config.video_qformer, config.projection, feature_dim, llm_dim, image_queries if (own and n == "motion") else None)
+            for n in names
+        })
+
+
+def trainable_shapes(config: HawkConfig) -> dict[str, tuple[int, ...]]:
+    """Name -> shape of every trainable parameter a model of ``config`` has, from the
+    backbones' configs only (no weights are loaded; nothing is allocated)."""
+    from .backbones import llm_width, vision_dims
+
+    if config.llm.lora.enabled:
+        raise ConfigError("llm.lora: the trainable-parameter list without building the LLM does not cover LoRA adapters")
+    dims = vision_dims(config.vision)
+    with torch.device("meta"):
+        branches = build_branches(config, dims["feature_dim"], llm_width(config.llm), (dims["query_tokens"], dims["query_dim"]))
+    return {f"branches.{n}": tuple(p.shape) for n, p in branches.named_parameters()}
+
+
+def write_checkpoint(directory: str | Path, config: HawkConfig, state: dict[str, torch.Tensor]) -> Path:
+    """A hawk checkpoint folder: ``config.json`` + ``adapter.safetensors`` (trainable weights,
+    hawk's names). Each file is written atomically; other files in the folder are left alone."""
+    from safetensors.torch import save_file
+
+    from .. import __version__
+    from ..io import atomic_path
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    state = {n: t.detach().to("cpu").contiguous() for n, t in state.items()}
+    with atomic_path(directory / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt", "hawk_version": __version__})
+    config.save(directory)
+    return directory
+
+
+def _num_videos(feats) -> int:
+    return len(feats) if isinstance(feats, (list, tuple)) else int(feats.size(0))
+
+
 def _pad(rows: list[list[int]], value: int, *, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), value, dtype=torch.long)

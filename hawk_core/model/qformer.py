@@ -145,12 +145,19 @@ class Projection(nn.Module):
 
 
 class Branch(nn.Module):
-    """One branch's trainable part: video Q-Former + projection/compression head."""
+    """One branch's trainable part: video Q-Former + projection/compression head, and, with
+    ``image_queries=(Q, H)``, its own image Q-Former queries (1, Q, H) (the release's
+    ``query_tokens_motion``), which the model feeds to the frozen image Q-Former."""
 
-    def __init__(self, qcfg: VideoQFormerConfig, pcfg: ProjectionConfig, feature_dim: int, llm_dim: int):
+    def __init__(self, qcfg: VideoQFormerConfig, pcfg: ProjectionConfig, feature_dim: int, llm_dim: int,
+                 image_queries: tuple[int, int] | None = None):
         super().__init__()
         self.video_qformer = VideoQFormer(qcfg, feature_dim)
         self.projection = Projection(pcfg, qcfg.hidden_size, llm_dim)
+        if image_queries:
+            self.image_queries = nn.Parameter(torch.zeros(1, *image_queries))
+        else:
+            self.register_parameter("image_queries", None)
 
     def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, N, D) -> LLM tokens (B, Q, llm), tight features (B, Q, tight)."""

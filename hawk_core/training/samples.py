@@ -29,7 +29,8 @@ def feature_cache(model: Any, directory: Path, dtype: str, *, motion_branch: boo
     """The cache whose keys name everything the features depend on: the sampling and motion
     settings, the frozen image encoder's config and weights, and whether motion is kept."""
     dcfg = model.config.data
-    spec = sampled_frames_spec(dcfg.num_frames, dcfg.size, dcfg.resize, dcfg.motion)
+    spec = sampled_frames_spec(dcfg.num_frames, dcfg.size, dcfg.resize, dcfg.motion,
+                               frame_indices=dcfg.frame_indices, short_clips=dcfg.short_clips)
     spec["backbone"] = model.config.to_dict()["vision"]
     spec["frozen_weights"] = weights_fingerprint(getattr(model, "vision", model))
     spec["motion_branch"] = motion_branch
@@ -51,7 +52,7 @@ def prepare_features(model: Any, cache: FeatureCache, videos: list[Path], dist: 
             failed.append(str(e))
         else:
             fv, fm = encode_clips(model, [pair], amp=amp)  # (1, T, N, D) each; fm None without a motion branch
-            cache.store(v, fv[0], None if fm is None else fm[0])
+            cache.store(v, fv[0], None if fm is None else fm[0], times=pair[0].frame_times)
         emit("advance", name="features", n=1)
     all_failed = [f for part in dist.gather_objects(failed) for f in part]
     dist.barrier()
@@ -96,13 +97,14 @@ class BatchMaker:
         self.caption = caption_prompts()
         self._ram: OrderedDict[str, Any] = OrderedDict()
 
-    def features(self, record: HawkRecord) -> tuple[Any, Any]:
+    def features(self, record: HawkRecord) -> tuple[Any, Any, list[float] | None]:
+        """(video (T, N, D), motion (T, N, D) or None, the frames' seconds or None)."""
         key = str(record.path)
         hit = self._ram.get(key)
         if hit is not None:
             self._ram.move_to_end(key)
             return hit
-        val = self.cache.load(record.path)
+        val = (*self.cache.load(record.path), self.cache.load_times(record.path))
         if self.ram_items:
             self._ram[key] = val
             while len(self._ram) > self.ram_items:
@@ -111,9 +113,7 @@ class BatchMaker:
 
     def batch(self, split: Split, picks: list[tuple[int, int, int]], name: str) -> tuple[Any, Any, Any]:
         """``picks``: (item index, epoch, position) each -> (feats_v, feats_m, TextBatch) on the device."""
-        import torch
-
-        from ..language.prompts import render_instruction
+        from ..data.features import join_videos
         from ..model import TextSample
 
         fv, fm, samples = [], [], []
@@ -124,12 +124,13 @@ class BatchMaker:
             prompts = self.caption if (it.task == TASK_DESCRIPTION and not rec.description) else self.describe
             question, answer = question_and_answer(rec, it, rng, describe=prompts, caption=prompts)
             mt = self.phrases.get(answer) if self.phrases is not None else None
-            samples.append(TextSample(instruction=render_instruction(question, motion=self.motion), answer=answer, motion_text=mt or None))
-            v, m = self.features(rec)
-            fv.append(v)
-            fm.append(m)
-        feats_v = torch.stack(fv).to(self.device, self.feat_dtype)  # (B, T, N, D)
-        feats_m = torch.stack(fm).to(self.device, self.feat_dtype) if self.motion else None  # (B, T, N, D)
+            v, m, times = self.features(rec)
+            # the model renders its prompt format around the question (the paper's instruction, or the release's)
+            samples.append(TextSample(instruction=question, answer=answer, motion_text=mt or None, frame_times=times))
+            fv.append(v.to(self.device, self.feat_dtype))
+            fm.append(None if m is None else m.to(self.device, self.feat_dtype))
+        feats_v = join_videos(fv)  # (B, T, N, D), or a list when frame counts differ
+        feats_m = join_videos(fm) if self.motion else None
         return feats_v, feats_m, to_device(self.model.collate(samples), self.device)
 
 
