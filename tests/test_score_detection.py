@@ -350,7 +350,7 @@ def test_all_frames_one_class_is_an_error_naming_the_problem():
         ('{"duration": 3, "windows": []}', "needs 'id' or 'video'"),
         ('{"id": "a", "duration": 3}', "no 'windows'"),
         ('{"id": "a", "duration": 3, "windows": [{"start": 2, "end": 1, "score": 0.5}]}', r"windows\[0\]: \[2, 1\] s"),
-        ('{"id": "a", "duration": 3, "windows": [{"start": 0, "end": 1, "score": NaN}]}', "score must be a finite number"),
+        ('{"id": "a", "duration": 3, "windows": [{"start": 0, "end": 1, "score": "high"}]}', "score must be a finite number"),
         ('{"id": "a", "duration": -1, "windows": []}', "duration must be > 0"),
         ('{"id": "a", "duration": 3, "windows": {"start": 0}}', "must be a list"),
         ('{"id": "a", "duration": 3, "windows": [], "events": [{"start": 0, "end": 1}]}', r"events\[0\]: score"),

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..prompts import prompts_dir
+from ..language.prompts import prompts_dir
 from .judge import DIMENSIONS as HAWK_DIMENSIONS
 from .judge import Judge, JudgeConfig, JudgeOutcome, JudgeUsage, ScoreParseError, mean_scores, parse_score
 from .records import ScoreItem
