@@ -15,7 +15,7 @@ app = typer.Typer(
     name="hawk",
     help="HAWK: understand open-world video anomalies with a motion-aware video-language model.\n\n"
     "Extract motion (flow), motion language (parse), build datasets (annotate, review, split, synth), "
-    "train the dual-branch model (train), run it (describe, ask, chat, predict) and score it (score).",
+    "train the dual-branch model (train), run it (describe, ask, chat, predict), find when anomalies happen (detect) and score it (score).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

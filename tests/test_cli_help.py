@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from hawk_cli.main import app
 
-COMMANDS = ["flow", "parse", "annotate", "review", "split", "synth", "train", "describe", "ask", "chat", "predict", "score"]
+COMMANDS = ["flow", "parse", "annotate", "review", "split", "synth", "train", "describe", "ask", "chat", "predict", "detect", "score"]
 BOX = re.compile(r"^[╭╰│]")
 
 
