@@ -357,9 +357,12 @@ def meteor(hypotheses: Sequence[Sequence[str]], references: Sequence[Sequence[Se
 # ---- all three ---------------------------------------------------------------------------
 
 
-def caption_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]], config: CaptionConfig = CaptionConfig()) -> CaptionScores:
+def caption_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]], config: CaptionConfig = CaptionConfig(),
+                   *, meteor_scorer: Meteor | None = None) -> CaptionScores:
     """METEOR, ROUGE-L and CIDEr of raw texts (one hypothesis and one or more references per
-    item), tokenised per ``config.tokenizer``. METEOR that cannot run is None with the reason."""
+    item), tokenised per ``config.tokenizer``. METEOR that cannot run is None with the reason.
+    ``meteor_scorer``: a running :class:`Meteor` to reuse (the jar takes seconds to start and
+    load its tables), else one is started for this call."""
     if len(hypotheses) != len(references):
         raise InputError(f"hypotheses: {len(hypotheses)}, reference lists: {len(references)}")
     flat = [r for rs in references for r in rs]
@@ -377,7 +380,10 @@ def caption_scores(hypotheses: Sequence[str], references: Sequence[Sequence[str]
     if config.meteor:
         reason = meteor_unavailable(config.java)
         if reason is None and hyps:
-            m_score, per = meteor(hyps, refs, java=config.java, memory=config.meteor_memory, timeout=config.meteor_timeout)
+            if meteor_scorer is not None:
+                m_score, per = meteor_scorer.score(hyps, refs)
+            else:
+                m_score, per = meteor(hyps, refs, java=config.java, memory=config.meteor_memory, timeout=config.meteor_timeout)
             m_per = list(per)
         elif reason is None:
             m_score = 0.0
