@@ -323,3 +323,30 @@ def test_the_embedded_models_answer_tokens_and_scores(clip):
     assert r.exit_code == 0, r.output
     scores = [w["score"] for w in json.loads(r.stdout)["windows"]]
     assert scores and all(0.0 <= s <= 1.0 for s in scores)
+
+
+def test_a_detection_record_reads_back_and_plots_with_ground_truth(tmp_path):
+    import cv2
+
+    from hawk_core.inference.detect import Detection
+    from hawk_core.inference.timeline import plot_timeline, score_curve
+
+    rec = {"id": "v", "video": "videos/v.mp4", "duration": 6.0, "fps": 10.0,
+           "windows": [{"start": 0.0, "end": 2.0, "score": 0.2}, {"start": 1.0, "end": 3.0, "score": 0.9}, {"start": 2.0, "end": 4.0, "score": 0.4},
+                       {"start": 3.0, "end": 5.0, "score": 0.3}, {"start": 4.0, "end": 6.0, "score": 0.1}],
+           "events": [{"start": 1.0, "end": 3.0, "score": 0.9, "description": "a fall"}]}
+    det = Detection.from_dict(rec)
+    assert det.to_dict() == {k: rec[k] for k in ("video", "duration", "fps", "windows", "events")}
+    assert (det.num_frames, det.window, det.stride) == (60, 2.0, 1.0)
+    assert [(e.start_frame, e.end_frame) for e in det.events] == [(10, 30)]
+    t, sc = score_curve(det)
+    assert len(t) == 61 and t[-1] == 6.0
+    assert sc[5] == 0.2 and sc[15] == 0.9 and sc[25] == 0.9 and sc[35] == 0.4 and sc[59] == sc[60] == 0.1  # max of the covering windows
+    png = plot_timeline(det, tmp_path / "t.png", truth=[(1.5, 2.5)], scorer="model")
+    assert cv2.imread(str(png)) is not None
+    with pytest.raises(ConfigError, match=".png"):
+        plot_timeline(det, tmp_path / "t.svg")
+    from hawk_core.errors import DataError
+
+    with pytest.raises(DataError, match="not a detection record"):
+        Detection.from_dict({"windows": []})

@@ -175,6 +175,26 @@ class Detection:
             "events": [e.to_dict() for e in self.events],
         }
 
+    @classmethod
+    def from_dict(cls, record: dict, threshold: float = 0.5) -> Detection:
+        """A detection read back from :meth:`to_dict`'s record (a line of a detections file);
+        native frame spans are recovered from the times and ``fps``."""
+        try:
+            fps, duration = float(record["fps"]), float(record["duration"])
+            frame = lambda t: int(round(float(t) * fps))  # noqa: E731
+            windows = [WindowScore(float(w["start"]), float(w["end"]), float(w["score"]), frame(w["start"]), frame(w["end"]))
+                       for w in record["windows"]]
+            events = [DetectedEvent(float(e["start"]), float(e["end"]), float(e["score"]), e.get("description"), frame(e["start"]), frame(e["end"]))
+                      for e in record.get("events") or []]
+        except (KeyError, TypeError, ValueError) as e:
+            raise DataError(f"not a detection record ({type(e).__name__}: {e})") from None
+        if not windows:
+            raise DataError("a detection record without windows")
+        window = windows[0].end - windows[0].start
+        stride = windows[1].start - windows[0].start if len(windows) > 1 else window
+        return cls(video=str(record.get("video", "")), duration=duration, fps=fps, num_frames=frame(duration), window=window,
+                   stride=stride, windows=windows, events=events, threshold=threshold)
+
 
 def find_events(windows: Sequence[WindowScore], threshold: float, min_duration: float = 0.0) -> list[DetectedEvent]:
     """The union of the windows scoring above ``threshold``: overlapping or touching ones merge;
