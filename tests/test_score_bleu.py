@@ -192,13 +192,15 @@ def files(tmp_path, pairs):
 def test_cli_json_report(files, pairs):
     preds_path, refs_path = files
     _, _, hyps, refs = pairs
-    r = invoke("score", preds_path, "--refs", refs_path, "--no-semantic", "--json", "--by", "source")
+    r = invoke("score", preds_path, "--refs", refs_path, "--no-semantic", "--no-meteor", "--json", "--by", "source")
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     run = data["runs"][0]
     assert run["counts"]["unjoined"] == 1 and run["unjoined_examples"] == ["lost"]
     desc, qa = run["tasks"]["description"], run["tasks"]["qa"]
-    assert set(desc) == {"bleu1", "bleu2", "bleu3", "bleu4", "semantic", "reasonability", "detail", "consistency", "counts"}
+    assert set(desc) == {"bleu1", "bleu2", "bleu3", "bleu4", "meteor", "rouge_l", "cider", "meteor_unavailable", "semantic",
+                         "reasonability", "detail", "consistency", "counts"}
+    assert desc["meteor"] is None and desc["meteor_unavailable"] == "not requested" and 0 < desc["rouge_l"] < 1
     assert desc["counts"]["n"] + qa["counts"]["n"] == len(hyps)
     d_idx = [i for i, p in enumerate(pairs[1]) if p["task"] == "description"]
     expected = corpus_bleu([hyps[i] for i in d_idx], [refs[i] for i in d_idx])
@@ -217,7 +219,7 @@ def test_cli_table_several_files_out_and_items(tmp_path, files):
     other = tmp_path / "baseline.jsonl"
     other.write_text("\n".join(lines[:6]) + "\n")
     out, items = tmp_path / "rep" / "scores.json", tmp_path / "items.jsonl"
-    r = invoke("score", preds_path, other, "--refs", refs_path, "--no-semantic", "--sentence-bleu", "--out", out, "--items", items)
+    r = invoke("score", preds_path, other, "--refs", refs_path, "--no-semantic", "--no-meteor", "--sentence-bleu", "--out", out, "--items", items)
     assert r.exit_code == 0, r.output
     assert "(A) Anomaly video description generation" in r.output and "(B) Anomaly video question-answering" in r.output
     assert "\n hawk " in r.output and "\n baseline " in r.output and "BLEU: sentence" in r.output
@@ -237,17 +239,17 @@ def test_cli_errors_are_one_line(tmp_path, files):
     assert r.exit_code == 2 and "no such file" in r.output and "Traceback" not in r.output
     dup = tmp_path / "dup.jsonl"
     dup.write_text(preds_path.read_text().splitlines()[0] + "\n" + preds_path.read_text().splitlines()[0] + "\n")
-    r = invoke("score", dup, "--refs", refs_path, "--no-semantic")
+    r = invoke("score", dup, "--refs", refs_path, "--no-semantic", "--no-meteor")
     assert r.exit_code == 2 and "line 2: duplicate id" in r.output and "--skip-invalid" in r.output
-    r = invoke("score", dup, "--refs", refs_path, "--no-semantic", "--skip-invalid")
+    r = invoke("score", dup, "--refs", refs_path, "--no-semantic", "--no-meteor", "--skip-invalid")
     assert r.exit_code == 0 and "1 invalid skipped" in r.output
-    r = invoke("score", preds_path, "--no-semantic")
+    r = invoke("score", preds_path, "--no-semantic", "--no-meteor")
     assert r.exit_code == 2 and "pass --refs" in r.output
-    r = invoke("score", preds_path, "--refs", refs_path, "--no-semantic", "--judge-price", "cheap", "--judge")
+    r = invoke("score", preds_path, "--refs", refs_path, "--no-semantic", "--no-meteor", "--judge-price", "cheap", "--judge")
     assert r.exit_code == 2 and "--judge-price" in r.output
     bad_refs = tmp_path / "bad.json"
     bad_refs.write_text('[{"description": "x"}]')
-    r = invoke("score", preds_path, "--refs", bad_refs, "--no-semantic")
+    r = invoke("score", preds_path, "--refs", bad_refs, "--no-semantic", "--no-meteor")
     assert r.exit_code == 2 and "record 1: 'video' must be a non-empty string" in r.output
 
 

@@ -223,7 +223,7 @@ def test_cli_judge_report_cost_and_rerun(server, tmp_path, real, monkeypatch):
     refs_path.write_text(json.dumps(refs))
     monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
     monkeypatch.setenv("OPENAI_API_KEY", "test-key")
-    args = ["score", preds_path, "--refs", refs_path, "--no-semantic", "--judge", "--judge-model", "judge-x", "--judge-retries", "2",
+    args = ["score", preds_path, "--refs", refs_path, "--no-semantic", "--no-meteor", "--judge", "--judge-model", "judge-x", "--judge-retries", "2",
             "--judge-backoff", "0", "--judge-cache", tmp_path / "c.jsonl", "--judge-price", "10,30"]
     r = invoke(*args, "--json")
     assert r.exit_code == 0, r.output
@@ -250,7 +250,7 @@ def test_cli_judge_report_cost_and_rerun(server, tmp_path, real, monkeypatch):
 def test_cli_judge_needs_a_key(tmp_path, real):
     refs, preds = real
     path = write_jsonl(tmp_path / "p.jsonl", [dict(p, reference="x") for p in preds])
-    r = invoke("score", path, "--no-semantic", "--judge", "--judge-cache", tmp_path / "c.jsonl")
+    r = invoke("score", path, "--no-semantic", "--no-meteor", "--judge", "--judge-cache", tmp_path / "c.jsonl")
     assert r.exit_code == 2 and "OPENAI_API_KEY" in r.output and "Traceback" not in r.output
 
 

@@ -5,6 +5,7 @@ from hawk_cli.commands.ask import ask
 from hawk_cli.commands.chat import chat
 from hawk_cli.commands.convert import convert
 from hawk_cli.commands.describe import describe
+from hawk_cli.commands.detect import detect
 from hawk_cli.commands.flow import flow
 from hawk_cli.commands.parse import parse
 from hawk_cli.commands.predict import predict
@@ -28,6 +29,7 @@ REGISTRY = [
     ("ask", ask),
     ("chat", chat),
     ("predict", predict),
+    ("detect", detect),
     ("score", score),
     ("serve", serve),
 ]

@@ -16,7 +16,7 @@ def synth(
         Path,
         typer.Option("--out", "-o", help="Output folder (videos/, <split>.jsonl resume log, <split>.json dataset), or a .mp4 path for one video with its record in a .json beside it."),
     ],
-    n: Annotated[int | None, typer.Option("--n", "-n", min=1, help="Number of videos in the split [default: 100; 1 for a .mp4 --out].", show_default=False)] = None,
+    n: Annotated[int | None, typer.Option("--n", "-n", min=1, help="Number of videos in the split \\[default: 100; 1 for a .mp4 --out].", show_default=False)] = None,
     seed: Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed; with --split it fixes every video. Use different seeds (or splits) for train and test.")] = 0,
     split: Annotated[str, typer.Option("--split", help="Split name (names the files; also part of each video's random stream).")] = "train",
     frames: Annotated[int, typer.Option("--frames", "-T", min=16, max=256, help="Frames per video.")] = 48,

@@ -179,13 +179,8 @@ def meta_path(out: Path) -> Path:
 
 
 def check_prediction_meta(out: Path, predictor: Predictor, options: GenerationOptions, tasks: Sequence[str], prompt_index: int) -> dict:
-    """Record the settings of a prediction run beside ``out``; refuse to resume a file that
-    was written with other settings (mixing two models' answers in one file would be
-    silently wrong). Returns the settings."""
-    import json
-
-    from ..io import write_json
-
+    """Record the settings of a prediction run beside ``out`` and refuse to resume a file
+    written with other settings (:func:`check_run_meta`). Returns the settings."""
     meta = {
         "model": predictor.spec.source,
         "frames": predictor.num_frames,
@@ -194,6 +189,17 @@ def check_prediction_meta(out: Path, predictor: Predictor, options: GenerationOp
         "tasks": list(tasks),
         "prompt_index": prompt_index,
     }
+    return check_run_meta(out, meta)
+
+
+def check_run_meta(out: Path, meta: dict) -> dict:
+    """Record a resumable run's settings in ``OUT.meta.json``; refuse to resume a file that
+    holds records written with other settings (mixing two models' or two settings' records in
+    one file would be silently wrong). Returns ``meta``."""
+    import json
+
+    from ..io import write_json
+
     mp = meta_path(out)
     has_records = Path(out).is_file() and Path(out).stat().st_size > 0
     if has_records and mp.is_file():

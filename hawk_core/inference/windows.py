@@ -1,9 +1,12 @@
-"""Long videos: describe sliding windows (`hawk describe --window`), optionally only the
+"""Long videos: sliding windows over a video file (planned by :mod:`hawk_core.media.windows`),
+each window's frames and motion input (:func:`window_samples`, used by `hawk describe --window`
+and `hawk detect`), and described windows (:func:`describe_windows`), optionally only the
 windows with the most motion."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,8 +14,51 @@ from ..errors import ConfigError
 from .predictor import GenerationOptions
 
 if TYPE_CHECKING:  # pragma: no cover
+    from ..media.motion import MotionResult
+    from ..media.motion_config import MotionConfig
+    from ..media.video import SampledClip
+    from ..media.windows import Window
     from .predictor import Predictor
 
+
+@dataclass(frozen=True)
+class VideoTimeline:
+    """A video's native frame count and rate, as the window planner needs them."""
+
+    num_frames: int
+    fps: float
+
+    @property
+    def duration(self) -> float:
+        return self.num_frames / self.fps
+
+    @classmethod
+    def of(cls, video: str | Path) -> VideoTimeline:
+        """Counted from the file (a missing or unreadable video is a :class:`VideoError`)."""
+        from ..media.video import count_frames, probe
+
+        fps = probe(video)["fps"] or 25.0
+        return cls(count_frames(video), fps)
+
+
+def window_samples(
+    video: str | Path,
+    windows: Sequence[Window],
+    timeline: VideoTimeline,
+    *,
+    num_frames: int,
+    size: int,
+    resize: str,
+    motion: MotionConfig,
+) -> Iterator[tuple[Window, SampledClip, MotionResult]]:
+    """Each window's ``num_frames`` frames (uniform within it) and motion input, from one
+    streaming pass over the video (in the order the windows end)."""
+    from ..media.motion import extract_motion
+    from ..media.windows import iter_window_clips
+
+    for w, clip in iter_window_clips(video, list(windows), num_frames, size, total_frames=timeline.num_frames, resize=resize):
+        clip.meta["window"] = w.index
+        yield w, clip, extract_motion(clip, motion)
 
 
 def describe_windows(
@@ -33,18 +79,15 @@ def describe_windows(
     described (the others keep their motion energy and rank). Returns
     :class:`~hawk_core.media.windows.WindowResult` s in time order. ``on_plan(n)`` is told how
     many windows will be encoded and described; ``on_progress(k)`` after each batch."""
-    from ..media.motion import extract_motion
-    from ..media.video import count_frames, probe
-    from ..media.windows import iter_window_clips, plan_windows, rank, window_result
+    from ..media.windows import plan_windows, rank, window_result
 
     if top is not None and top < 1:
         raise ConfigError(f"top must be >= 1, got {top}")
     if batch < 1:
         raise ConfigError(f"batch must be >= 1, got {batch}")
     d = predictor.config.data
-    n = count_frames(video)
-    fps = probe(video)["fps"] or 25.0
-    windows = plan_windows(n, fps, window_s, stride_s)
+    timeline = VideoTimeline.of(video)
+    windows = plan_windows(timeline.num_frames, timeline.fps, window_s, stride_s)
     prompt = prompt or predictor.describe_prompt()
     results: dict[int, Any] = {}
 
@@ -57,9 +100,7 @@ def describe_windows(
             on_progress(len(pairs))
 
     def clips(ws):
-        for w, clip in iter_window_clips(video, ws, predictor.num_frames, d.size, total_frames=n, resize=d.resize):
-            clip.meta["window"] = w.index
-            yield w, clip, extract_motion(clip, d.motion)
+        return window_samples(video, ws, timeline, num_frames=predictor.num_frames, size=d.size, resize=d.resize, motion=d.motion)
 
     chosen = windows
     if top is not None and top < len(windows):

@@ -551,6 +551,40 @@ class HawkModel(nn.Module):
             self.train(was_training)
         return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
+    @torch.no_grad()
+    def next_token_logits(
+        self,
+        feats_v: torch.Tensor,
+        feats_m: torch.Tensor | None,
+        instructions: list[str],
+        *,
+        answer_prefix: list[int] | tuple[int, ...] = (),
+    ) -> torch.Tensor:
+        """(B, V) float32 logits of the first answer token for each (video, instruction): one
+        forward over the prompt :meth:`generate` starts from and training conditions the
+        answer on (same template; left padding, positions counted over real tokens),
+        followed by ``answer_prefix`` (token ids taken as already answered)."""
+        n = len(instructions)
+        if feats_v.size(0) != n:
+            raise InputError(f"features for {feats_v.size(0)} videos, {n} instructions")
+        was_training = self.training
+        self.eval()
+        try:
+            batch = self.collate([TextSample(q) for q in instructions], for_generation=True)
+            ids, mask = batch.input_ids, batch.attention_mask  # (B, L), left-padded
+            if answer_prefix:
+                extra = torch.tensor(list(answer_prefix), dtype=torch.long).expand(n, -1)  # (B, P)
+                ids = torch.cat([ids, extra], dim=1)
+                mask = torch.cat([mask, torch.ones_like(extra)], dim=1)
+            ids, mask = ids.to(self.device), mask.to(self.device)
+            tok_v, _, tok_m, _ = self.visual_tokens(feats_v, feats_m)
+            embeds = self.embed(ids, tok_v, tok_m)  # (B, L, llm)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, L): as generate() counts them under left padding
+            out = self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=False)
+        finally:
+            self.train(was_training)
+        return out.logits[:, -1, :].float()  # (B, V)
+
 
 # ---------------------------------------------------------------------- helpers
 def build_branches(config: HawkConfig, feature_dim: int, llm_dim: int, image_queries: tuple[int, int]) -> nn.ModuleDict:

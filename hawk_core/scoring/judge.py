@@ -152,8 +152,9 @@ def _as_mapping(text: str) -> dict | None:
     return obj if isinstance(obj, dict) else None
 
 
-def parse_score(text: str | None) -> float:
-    """The score in a judge's answer, validated to [0, 1]; :class:`ScoreParseError` if none.
+def parse_score(text: str | None, validate: Callable[[Any], float] = _validate) -> float:
+    """The score in a judge's answer, validated to [0, 1] (or by ``validate``, which raises
+    :class:`ScoreParseError` for an unusable value); :class:`ScoreParseError` if none.
 
     Accepts ``{'score': 0.675}`` (Python) or ``{"score": 0.675}`` (JSON), with spaces or
     curly quotes around the key, bare or in a code fence or inside prose; ``score: 0.7`` /
@@ -170,13 +171,13 @@ def parse_score(text: str | None) -> float:
                 continue
             for k, v in obj.items():
                 if isinstance(k, str) and k.strip().lower() == "score":
-                    return _validate(v)
+                    return validate(v)
     m = _PROSE.search(t)
     if m:
-        return _validate(m.group(1))
+        return validate(m.group(1))
     m = _BARE.fullmatch(t)
     if m:
-        return _validate(m.group(1))
+        return validate(m.group(1))
     raise ScoreParseError("no score found")
 
 
@@ -317,9 +318,12 @@ def _make_client(cfg: JudgeConfig):
 class Judge:
     """Scores items on the three dimensions through an OpenAI-compatible chat endpoint."""
 
+    templates_class: Any = JudgeTemplates  # another protocol brings its own templates and parser
+    parse = staticmethod(parse_score)
+
     def __init__(self, config: JudgeConfig, *, client: Any = None, sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config
-        self.templates = JudgeTemplates.load(config.prompts)
+        self.templates = self.templates_class.load(config.prompts)
         self._client = client
         self._sleep = sleep
         self._stop = threading.Event()
@@ -375,7 +379,7 @@ class Judge:
                 text = choices[0].message.content if choices and choices[0].message else None
                 out.answer = text
                 try:
-                    out.score = parse_score(text)
+                    out.score = self.parse(text)
                 except ScoreParseError as e:
                     out.error, out.failure = f"unparseable answer ({e}): {(text or '')[:80]!r}", "invalid"
                 else:

@@ -1,0 +1,189 @@
+"""Anomaly scores of video windows, for `hawk detect`: small pluggable scorers chosen by name.
+
+* ``model`` (:class:`ModelScorer`, the default): the score comes from the model itself. Each
+  window's frames and motion input go through the model's frozen encoders and its two
+  branches, exactly as for a description; the LLM then reads the fixed question
+  :data:`ANOMALY_QUESTION` ("Is there an anomaly in this video? Answer yes or no.") in the
+  paper's instruction template with the window's visual tokens, and one forward pass gives the
+  next-token logits where the answer starts. The score is
+
+      P(yes) / (P(yes) + P(no))
+
+  where P(yes) is the probability mass of the answer's first token over the variants
+  ``Yes`` / `` Yes`` / ``yes`` / `` yes`` and P(no) likewise for ``No`` (the softmax normaliser
+  cancels: the score is the sigmoid of ``logsumexp(yes logits) - logsumexp(no logits)``). Which
+  token ids count is worked out per tokenizer (:func:`answer_tokens`): a word that is several
+  tokens counts by its first token; a first token that starts a yes and a no variant alike
+  (a lone space in a byte-level tokenizer) is left out; when every variant starts with the
+  same token, that token is taken as already answered and the next one decides. Windows are
+  scored ``batch`` at a time (one encoder call and one LLM forward per batch). The score is
+  in [0, 1] and needs no threshold tuning to read: 0.5 is "as likely yes as no".
+* ``motion`` (:class:`MotionScorer`): the motion-energy baseline, not a model score: the mean
+  optical-flow magnitude of the window's frames (pixels/frame at the sampling size;
+  :func:`hawk_core.media.windows.window_result`), min-max normalised over the video's windows,
+  ``(e - min) / (max - min)``: the most moving window of every video scores 1 and the least
+  moving 0 (all windows equal: 0 throughout).
+
+A scorer consumes one video's windows (window, sampled clip, motion input) in time order and
+returns one score per window; :func:`make_scorer` builds one by name.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..media.motion import MotionResult
+    from ..media.video import SampledClip
+    from ..media.windows import Window
+    from .predictor import Predictor
+
+ANOMALY_QUESTION = "Is there an anomaly in this video? Answer yes or no."
+YES_WORDS = ("Yes", " Yes", "yes", " yes")
+NO_WORDS = ("No", " No", "no", " no")
+SCORERS = ("model", "motion")
+
+WindowSample = tuple["Window", "SampledClip", "MotionResult"]
+
+
+@dataclass(frozen=True)
+class AnswerTokens:
+    """The token ids that open a yes and a no answer, after ``prefix`` (ids taken as already
+    answered; usually empty)."""
+
+    yes: tuple[int, ...]
+    no: tuple[int, ...]
+    prefix: tuple[int, ...] = ()
+
+    def to_dict(self, tokenizer: Any = None) -> dict:
+        show = (lambda ids: [tokenizer.decode([i]) for i in ids]) if tokenizer is not None else list
+        return {"yes": show(self.yes), "no": show(self.no), "prefix": show(self.prefix)}
+
+
+def answer_tokens(tokenizer: Any, yes_words: Sequence[str] = YES_WORDS, no_words: Sequence[str] = NO_WORDS) -> AnswerTokens:
+    """The first tokens that tell a yes from a no answer under ``tokenizer`` (see the module
+    docstring); a :class:`ConfigError` when none do."""
+
+    def enc(word: str) -> list[int]:
+        return list(tokenizer(word, add_special_tokens=False)["input_ids"])
+
+    yes = [enc(w) for w in yes_words]
+    no = [enc(w) for w in no_words]
+    prefix: list[int] = []
+    while True:
+        first_yes = {s[0] for s in yes if s}
+        first_no = {s[0] for s in no if s}
+        shared = first_yes & first_no
+        only_yes, only_no = first_yes - shared, first_no - shared
+        if only_yes and only_no:
+            return AnswerTokens(tuple(sorted(only_yes)), tuple(sorted(only_no)), tuple(prefix))
+        if not shared:
+            raise ConfigError(f"the tokenizer cannot tell {yes_words[0]!r} from {no_words[0]!r} by any token")
+        step = min(shared)
+        prefix.append(step)
+        yes = [s[1:] for s in yes if s and s[0] == step]
+        no = [s[1:] for s in no if s and s[0] == step]
+
+
+def yes_probability(logits: Any, tokens: AnswerTokens) -> list[float]:
+    """P(yes) / (P(yes) + P(no)) per row of ``(B, V)`` next-token logits."""
+    import torch
+
+    lg = logits.float()
+    yes = torch.logsumexp(lg[:, list(tokens.yes)], dim=-1)  # (B,)
+    no = torch.logsumexp(lg[:, list(tokens.no)], dim=-1)  # (B,)
+    return torch.sigmoid(yes - no).tolist()
+
+
+class WindowScorer:
+    """Scores one video's windows. ``needs_model``: whether it reads the model."""
+
+    name = "scorer"
+    needs_model = False
+
+    def score(self, samples: Iterable[WindowSample]) -> list[float]:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        return {"name": self.name}
+
+
+class ModelScorer(WindowScorer):
+    """The LLM's P(yes) to :data:`ANOMALY_QUESTION` over each window's visual tokens."""
+
+    name = "model"
+    needs_model = True
+
+    def __init__(self, predictor: Predictor, *, question: str = ANOMALY_QUESTION, batch: int = 8) -> None:
+        if batch < 1:
+            raise ConfigError(f"batch must be >= 1, got {batch}")
+        if not question.strip():
+            raise ConfigError("the anomaly question is empty")
+        self.predictor = predictor
+        self.question = question
+        self.batch = batch
+        self.tokens = answer_tokens(predictor.tokenizer)
+
+    def score_prepared(self, prepared: Sequence[Any]) -> list[float]:
+        """Scores of already encoded windows (:class:`~hawk_core.inference.predictor.PreparedVideo`)."""
+        import torch
+
+        if not prepared:
+            return []
+        feats_v = torch.cat([p.feats_v for p in prepared])  # (B, T, N, D)
+        feats_m = None if prepared[0].feats_m is None else torch.cat([p.feats_m for p in prepared])
+        logits = self.predictor.model.next_token_logits(feats_v, feats_m, [self.question] * len(prepared),
+                                                        answer_prefix=self.tokens.prefix)  # (B, V)
+        return yes_probability(logits, self.tokens)
+
+    def score(self, samples: Iterable[WindowSample]) -> list[float]:
+        out: list[float] = []
+        pending: list[tuple[SampledClip, MotionResult]] = []
+        for _, clip, motion in samples:
+            pending.append((clip, motion))
+            if len(pending) == self.batch:
+                out += self.score_prepared(self.predictor.encode(pending))
+                pending = []
+        if pending:
+            out += self.score_prepared(self.predictor.encode(pending))
+        return out
+
+    def describe(self) -> dict:
+        return {"name": self.name, "question": self.question, "answer_tokens": self.tokens.to_dict(self.predictor.tokenizer)}
+
+
+class MotionScorer(WindowScorer):
+    """The motion-energy baseline: mean flow magnitude, min-max normalised per video."""
+
+    name = "motion"
+    needs_model = False
+
+    def score(self, samples: Iterable[WindowSample]) -> list[float]:
+        from ..media.windows import window_result
+
+        energies = [window_result(w, motion).energy for w, _, motion in samples]
+        if not energies:
+            return []
+        low, high = min(energies), max(energies)
+        if not (high > low and math.isfinite(high - low)):
+            return [0.0] * len(energies)
+        return [(e - low) / (high - low) for e in energies]
+
+    def describe(self) -> dict:
+        return {"name": self.name, "energy": "mean flow magnitude of the window, min-max normalised over the video's windows"}
+
+
+def make_scorer(name: str, predictor: Predictor | None = None, *, batch: int = 8) -> WindowScorer:
+    """The scorer called ``name`` (one of :data:`SCORERS`); ``model`` needs ``predictor``."""
+    if name == "model":
+        if predictor is None:
+            raise ConfigError("the model scorer needs a loaded model")
+        return ModelScorer(predictor, batch=batch)
+    if name == "motion":
+        return MotionScorer()
+    raise ConfigError(f"unknown scorer {name!r}; choose one of {', '.join(SCORERS)}")

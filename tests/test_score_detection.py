@@ -1,0 +1,380 @@
+"""Temporal detection evaluation: frame AUC / AP equal scikit-learn's on frames built here by
+brute force from the stated convention, hand-checked tiny cases (ties, a frame on an interval
+boundary, overlapping windows, uncovered frames, micro vs per-video), event IoU / mAP by hand,
+the three ground-truth readers (HAWK records written by the real `hawk synth`), and the error
+paths."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from hawk_core.errors import ConfigError, DataError, InputError
+from hawk_core.scoring.detection import (
+    DetectionConfig, Window, evaluate_detection, evaluate_detection_files, frame_scores, frame_times, interval_ap,
+    load_detections, parse_detection, temporal_iou, union_iou,
+)
+from hawk_core.scoring.detection_gt import VideoTruth, ground_truth_from, read_ground_truth
+from tests.helpers import invoke
+
+
+def _det(vid, duration, windows, events=None, **extra):
+    rec = {"id": vid, "duration": duration, "windows": [{"start": s, "end": e, "score": sc} for s, e, sc in windows], **extra}
+    if events is not None:
+        rec["events"] = [{"start": s, "end": e, "score": sc} for s, e, sc in events]
+    return rec
+
+
+def _write_jsonl(path, records):
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def _dets(records):
+    return [parse_detection(r, f"record {i}", i) for i, r in enumerate(records, 1)]
+
+
+def _brute_frames(rec, intervals, fps, uncovered="nearest"):
+    """The convention, frame by frame, written independently of the library."""
+    scores, labels = [], []
+    n = math.ceil(rec["duration"] * fps - 1e-9)
+    for i in range(n):
+        t = i / fps
+        cover = [w["score"] for w in rec["windows"] if w["start"] <= t < w["end"]]
+        if cover:
+            s = max(cover)
+        elif uncovered == "zero":
+            s = 0.0
+        else:
+            d = [max(w["start"] - t, t - w["end"], 0.0) for w in rec["windows"]]
+            m = min(d)
+            s = max(w["score"] for w, x in zip(rec["windows"], d) if abs(x - m) <= 1e-9)
+        scores.append(s)
+        labels.append(int(any(a <= t < b for a, b in intervals)))
+    return scores, labels
+
+
+# ---- hand-checkable ---------------------------------------------------------------------
+
+
+def test_tiny_case_by_hand():
+    # video a: 3 s at 2 fps -> frames t = 0, .5, 1, 1.5, 2, 2.5 ; GT [1.0, 2.0): frames 1.0 and 1.5
+    # windows [0,1) .2, [0.5,2) .6 (overlap: frames .5 take max .6), [2,3) .6 (a tie with the anomaly)
+    # video b: 1 s, normal; one window [0, 0.5) .9 -> frame 0 = .9, frame .5 uncovered -> nearest .9
+    a = _det("a", 3.0, [(0.0, 1.0, 0.2), (0.5, 2.0, 0.6), (2.0, 3.0, 0.6)])
+    b = _det("b", 1.0, [(0.0, 0.5, 0.9)])
+    truth = ground_truth_from([VideoTruth("a", ((1.0, 2.0),)), VideoTruth("b", ())])
+    rep = evaluate_detection(_dets([a, b]), truth, DetectionConfig(fps=2.0))
+    # frames: scores a = [.2, .6, .6, .6, .6, .6], labels [0,0,1,1,0,0]; b = [.9, .9], [0, 0]
+    # positives (.6, .6) vs negatives (.2, .6, .6, .6, .9, .9): pairs won 1 + ties 3 x .5 -> per positive 2.5 / 6
+    assert rep.frames == 8 and rep.anomalous_frames == 2
+    assert rep.frame_auc == pytest.approx(2.5 / 6, abs=1e-12)
+    # AP: thresholds .9 (P 0, R 0), .6 (TP 2 of the 7 frames >= .6 -> P 2/7, R 1) -> AP = 1 * 2/7
+    assert rep.frame_ap == pytest.approx(2 / 7, abs=1e-12)
+    # zero for uncovered frames changes b's second frame to 0: one more negative below the positives
+    rep0 = evaluate_detection(_dets([a, b]), truth, DetectionConfig(fps=2.0, uncovered="zero"))
+    assert rep0.frame_auc == pytest.approx((1 + 1 + 1.5) / 6, abs=1e-12)
+
+
+def test_interval_boundaries_are_half_open():
+    t = frame_times(1.0, 10)  # 0.0 .. 0.9
+    assert len(t) == 10 and len(frame_times(1.05, 10)) == 11 and len(frame_times(0.9999999999, 10)) == 10
+    from hawk_core.scoring.detection import frame_labels
+
+    lab = frame_labels([(0.3, 0.6)], t)
+    assert lab.tolist() == [0, 0, 0, 1, 1, 1, 0, 0, 0, 0]  # 0.3 in, 0.6 out
+    sc = frame_scores([Window(0.0, 0.3, 1.0), Window(0.3, 1.0, 2.0)], t)
+    assert sc.tolist()[2:4] == [1.0, 2.0]  # the window ending at 0.3 does not cover 0.3
+
+
+def test_nearest_window_for_uncovered_frames_takes_the_higher_of_equal_distances():
+    t = np.array([0.0, 1.0, 2.0, 3.0, 4.5])
+    sc = frame_scores([Window(0.5, 1.5, 0.3), Window(2.5, 3.5, 0.8), Window(2.5, 2.6, 0.1)], t)
+    # 0 -> first (0.5 away); 2 -> 0.5 from both neighbours -> max(.3, .8); 4.5 -> 1.0 after the second
+    assert sc.tolist() == [0.3, 0.3, 0.8, 0.8, 0.8]
+    with pytest.raises(DataError):
+        frame_scores([], t)
+
+
+def test_frame_auc_and_ap_equal_sklearn_on_brute_force_frames():
+    rng = np.random.default_rng(7)
+    recs, videos = [], []
+    for v in range(9):
+        duration = float(rng.uniform(4, 12))
+        fps = float(rng.choice([5.0, 10.0, 7.5]))
+        n_win, windows, t = 0, [], 0.0
+        while t < duration - 0.5:  # overlapping windows with a stride, scores rounded to make ties
+            w = float(rng.choice([1.0, 2.0]))
+            windows.append((round(t, 3), round(t + w, 3), float(round(rng.random(), 1))))
+            t += float(rng.choice([0.5, 1.0, 1.5, 2.5]))  # 2.5 > window: gaps -> uncovered frames
+            n_win += 1
+        k = v % 3  # 0: normal, 1: one interval, 2: two intervals (one on a frame boundary)
+        ivs = [] if k == 0 else [(1.0, 3.2)] if k == 1 else [(0.2, 1.0), (2.0, duration - 1.0)]
+        recs.append(_det(f"v{v}", duration, windows, fps=fps))
+        videos.append(VideoTruth(f"v{v}", tuple(ivs)))
+    truth = ground_truth_from(videos)
+    for cfg in (DetectionConfig(), DetectionConfig(fps=3.0), DetectionConfig(uncovered="zero")):
+        scores, labels = [], []
+        for rec, vt in zip(recs, videos):
+            s, lab = _brute_frames(rec, vt.intervals, cfg.fps or rec["fps"], cfg.uncovered)
+            scores += s
+            labels += lab
+        rep = evaluate_detection(_dets(recs), truth, cfg)
+        assert rep.frames == len(labels) and rep.anomalous_frames == sum(labels)
+        assert rep.frame_auc == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+        assert rep.frame_ap == pytest.approx(average_precision_score(labels, scores), abs=1e-12)
+        # micro, not the mean of per-video AUCs, and sklearn's AP, not the trapezoid PR area
+        from sklearn.metrics import auc, precision_recall_curve
+
+        p, r, _ = precision_recall_curve(labels, scores)
+        assert abs(rep.frame_ap - auc(r, p)) > 1e-4
+    assert 0.3 < rep.frame_auc < 0.8  # random scores: non-degenerate, not 0 or 1
+
+
+def test_micro_average_differs_from_per_video_average():
+    # each video alone is perfectly ranked (AUC 1), but video b's scores are all higher
+    a = _det("a", 2.0, [(0.0, 1.0, 0.1), (1.0, 2.0, 0.2)])
+    b = _det("b", 2.0, [(0.0, 1.0, 0.5), (1.0, 2.0, 0.9)])
+    truth = ground_truth_from([VideoTruth("a", ((1.0, 2.0),)), VideoTruth("b", ((1.0, 2.0),))])
+    rep = evaluate_detection(_dets([a, b]), truth, DetectionConfig(fps=1.0))
+    assert rep.frame_auc == pytest.approx(roc_auc_score([0, 1, 0, 1], [0.1, 0.2, 0.5, 0.9]))
+    assert rep.frame_auc == pytest.approx(0.75) and rep.frame_auc < 1.0
+
+
+# ---- event level ------------------------------------------------------------------------
+
+
+def test_temporal_iou_and_union_iou():
+    assert temporal_iou((0, 10), (5, 15)) == pytest.approx(5 / 15)
+    assert temporal_iou((0, 1), (2, 3)) == 0.0
+    # union of predictions [0,2)+[1,4) = [0,4); GT [3,6): inter 1, union 6
+    assert union_iou([(0, 2), (1, 4)], [(3, 6)]) == pytest.approx(1 / 6)
+    assert union_iou([], []) is None and union_iou([(0, 1)], []) == 0.0
+
+
+def test_interval_ap_by_hand():
+    gt = {"a": [(0.0, 10.0)], "b": [(5.0, 6.0)]}
+    preds = [("a", 0.0, 9.0, 0.9), ("a", 0.0, 10.0, 0.8), ("b", 5.5, 7.0, 0.7)]
+    # ranked: a1 IoU .9 -> TP; a2 IoU 1.0 but its GT is used -> FP; b IoU .5/2 = .25
+    assert interval_ap(preds, gt, 0.5) == pytest.approx(0.5)  # recall .5 at precision 1
+    assert interval_ap(preds, gt, 0.2) == pytest.approx(0.5 * 1 + 0.5 * (2 / 3))
+    # a tie in score keeps file order: the duplicate first makes the better one the FP
+    tied = [("a", 0.0, 10.0, 0.9), ("a", 0.0, 9.0, 0.9)]
+    assert interval_ap(tied, {"a": [(0.0, 10.0)]}, 0.95) == pytest.approx(1.0)
+    assert interval_ap(tied[::-1], {"a": [(0.0, 10.0)]}, 0.95) == pytest.approx(0.5)
+    assert interval_ap(preds, {"a": []}, 0.5) is None and interval_ap([], gt, 0.5) == 0.0
+
+
+def test_event_metrics_in_the_report():
+    a = _det("a", 10.0, [(0, 5, 0.1), (5, 10, 0.9)], events=[(5.0, 9.0, 0.9)])
+    b = _det("b", 10.0, [(0, 10, 0.5)], events=[(1.0, 2.0, 0.5)])  # a false alarm on a normal video
+    c = _det("c", 10.0, [(0, 10, 0.2)], events=[])  # normal, nothing found: left out of the IoU mean
+    truth = ground_truth_from([VideoTruth("a", ((4.0, 10.0),)), VideoTruth("b", ()), VideoTruth("c", ())])
+    rep = evaluate_detection(_dets([a, b, c]), truth)
+    assert rep.mean_iou == pytest.approx((4 / 6 + 0.0) / 2) and rep.iou_videos == 2
+    assert rep.event_map[0.5] == pytest.approx(1.0) and rep.event_map[0.1] == pytest.approx(1.0)
+    assert rep.events == 2 and rep.gt_intervals == 1
+    d = rep.to_dict(per_video=True)
+    assert d["events"]["map"]["0.5"] == pytest.approx(1.0) and d["videos"]["normal"] == 2
+    assert [v["iou"] for v in d["per_video"]] == [pytest.approx(4 / 6), 0.0, None]
+    noev = evaluate_detection(_dets([_det("a", 10.0, [(0, 5, 0.1), (5, 10, 0.9)])]), truth)
+    assert noev.event_map == {} and "no 'events'" in noev.event_note
+
+
+# ---- ground-truth readers ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def synth_split(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    res = invoke("synth", "--out", str(out), "--n", "6", "--seed", "5")
+    assert res.exit_code == 0, res.output
+    return out / "train.json"
+
+
+def test_hawk_records_from_hawk_synth(synth_split):
+    records = json.loads(synth_split.read_text())
+    gt = read_ground_truth(synth_split)
+    assert gt.fmt == "hawk" and len(gt) == len(records)
+    anomalous = [r for r in records if r["anomaly"]]
+    assert anomalous and len(anomalous) < len(records)
+    for r in records:
+        v = gt.lookup(r["id"])
+        assert v.duration == pytest.approx(r["num_frames"] / r["fps"]) and v.fps == r["fps"]
+        if r["anomaly"]:
+            ts = r["time_span"]
+            assert v.intervals == ((ts["start_s"], ts["end_s"]),)
+            # at the video's own fps the labelled frames are exactly start_frame..end_frame
+            from hawk_core.scoring.detection import frame_labels
+
+            lab = frame_labels(v.intervals, frame_times(v.duration, v.fps))
+            assert np.flatnonzero(lab).tolist() == list(range(ts["start_frame"], ts["end_frame"] + 1))
+        else:
+            assert v.intervals == ()
+        assert gt.lookup(None, "/elsewhere/" + r["video"]) is v  # by file name
+    # frame-only spans (no start_s/end_s) give the same seconds; a list of spans is accepted
+    r = dict(anomalous[0])
+    r["time_span"] = [{"start_frame": r["time_span"]["start_frame"], "end_frame": r["time_span"]["end_frame"]}]
+    p = synth_split.parent / "frames.jsonl"
+    p.write_text(json.dumps(r) + "\n")
+    (got,), (want,) = read_ground_truth(p).videos[0].intervals, gt.lookup(r["id"]).intervals
+    assert got == pytest.approx(want, abs=1e-3)
+    # detections scored against the synth split: the real fps, duration and spans flow through
+    dets = [_det(r["id"], r["num_frames"] / r["fps"], [(0.0, 2.0, 0.2 + 0.5 * r["anomaly"]), (2.0, 5.0, 0.4)]) for r in records]
+    rep = evaluate_detection(_dets(dets), gt)
+    assert rep.frames == sum(r["num_frames"] for r in records)
+    assert rep.anomalous_frames == sum(r["time_span"]["end_frame"] - r["time_span"]["start_frame"] + 1 for r in anomalous)
+
+
+UCF_TXT = """Abuse028_x264.mp4  Abuse  165  240  -1  -1
+Arson011_x264.mp4  Arson  150  420  680  1267
+Normal_Videos_003_x264.mp4  Normal  -1  -1  -1  -1
+"""
+
+
+def test_ucf_crime_reader(tmp_path):
+    p = tmp_path / "Temporal_Anomaly_Annotation_for_Testing_Videos.txt"
+    p.write_text(UCF_TXT)
+    gt = read_ground_truth(p)
+    assert gt.fmt == "ucf" and len(gt) == 3
+    abuse = gt.lookup("Abuse028_x264")
+    assert abuse.intervals == ((164 / 30, 240 / 30),) and abuse.fps == 30.0  # 1-based inclusive frames
+    assert gt.lookup(None, "videos/test/Arson011_x264.mp4").intervals == ((149 / 30, 420 / 30), (679 / 30, 1267 / 30))
+    assert gt.lookup("Normal_Videos_003_x264.mp4").intervals == ()
+    assert read_ground_truth(p, "ucf", fps=25.0).lookup("Abuse028_x264").intervals == ((164 / 25, 240 / 25),)
+    # at 30 fps frames 165..240 (1-based) are the instants of decoded frames 164..239
+    lab = np.flatnonzero([any(a <= i / 30 < b for a, b in abuse.intervals) for i in range(300)])
+    assert lab[0] == 164 and lab[-1] == 239
+
+
+def test_hivau_reader(tmp_path):
+    raw = {
+        "Abuse001_x264": {"n_frames": 2729, "fps": 30.0, "label": ["Abuse"], "events": [[3.933, 15.867], [24.7, 42.5]], "clips": []},
+        "v=S-7rRLrxnVQ__#1_label_B4-0-0": {"n_frames": 3273, "fps": 24.0, "label": ["Riot"], "events": [[0.0, 63.208]],
+                                           "events(frame)": [[0, 1517]]},
+        "Normal_Videos_010_x264": {"n_frames": 900, "fps": 30.0, "label": ["Normal"], "events": []},
+    }
+    p = tmp_path / "ucf_database_test.json"
+    p.write_text(json.dumps(raw))
+    gt = read_ground_truth(p)
+    assert gt.fmt == "hivau" and len(gt) == 3
+    v = gt.lookup(None, "ucf-crime/videos/test/Abuse001_x264.mp4")  # stem match
+    assert v.intervals == ((3.933, 15.867), (24.7, 42.5)) and v.duration == pytest.approx(2729 / 30) and v.fps == 30.0
+    assert gt.lookup("v=S-7rRLrxnVQ__#1_label_B4-0-0").duration == pytest.approx(3273 / 24)
+    assert not gt.lookup("Normal_Videos_010_x264").anomalous
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "fmt", "match"),
+    [
+        ("bad.txt", "Abuse028_x264.mp4 Abuse 165\n", "ucf", "line 1: expected"),
+        ("bad2.txt", "Abuse028_x264.mp4 Abuse 165 x -1 -1\n", "ucf", "not an integer"),
+        ("bad3.txt", "Abuse028_x264.mp4 Abuse 240 165 -1 -1\n", "auto", "1-based with start <= end"),
+        ("bad4.txt", "Abuse028_x264.mp4 Abuse 0 10 -1 -1\n", "auto", "1-based"),
+        ("h.json", '{"A": {"fps": 30, "events": [[5, 2]]}}', "auto", "0 <= start < end"),
+        ("h2.json", '{"A": {"fps": 30, "events": [5, 2]}}', "hivau", r"events\[0\] must be"),
+        ("h3.json", '{"A": {"fps": 30, "events": [[1, 2]]}', "hivau", "invalid JSON"),
+        ("r.json", '[{"video": "a.mp4", "time_span": {"start": 1}}]', "auto", "expected null"),
+        ("r2.json", '[{"video": "a.mp4", "time_span": {"start_frame": 3, "end_frame": 9}}]', "auto", "need the record's fps"),
+        ("r3.json", '[{"video": "a.mp4", "description": "x"}]', "auto", "no record carries a time_span"),
+        ("r4.jsonl", '{"video": "a.mp4", "time_span": null}\n{"video": "a.mp4", "time_span": null}\n', "auto", "appears twice"),
+        ("j.jsonl", '{"video": "a.mp4", "time_span": null}\nnot json\n', "auto", "line 2: invalid JSON"),
+        ("what.txt", "hello world\n", "auto", "cannot tell the ground-truth format"),
+        ("o.json", '{"x": 1}', "auto", "neither HIVAU-70k"),
+        ("e.txt", "  \n", "auto", "empty"),
+    ],
+)
+def test_malformed_ground_truth_gets_one_line_errors(tmp_path, name, text, fmt, match):
+    p = tmp_path / name
+    p.write_text(text)
+    with pytest.raises(DataError, match=match) as ei:
+        read_ground_truth(p, fmt)
+    assert "\n" not in str(ei.value) and str(p) in str(ei.value)
+
+
+def test_ground_truth_arguments_are_checked(tmp_path):
+    with pytest.raises(InputError, match="no such"):
+        read_ground_truth(tmp_path / "nope.txt")
+    with pytest.raises(ConfigError, match="format"):
+        read_ground_truth(tmp_path / "nope.txt", "xd")
+    with pytest.raises(ConfigError, match="fps"):
+        read_ground_truth(tmp_path / "nope.txt", fps=0)
+
+
+# ---- bad detections and policies --------------------------------------------------------
+
+
+def test_missing_ground_truth_is_skipped_and_listed_or_an_error(tmp_path):
+    dets = _write_jsonl(tmp_path / "d.jsonl", [
+        _det("a", 4.0, [(0, 2, 0.1), (2, 4, 0.9)]), _det("ghost", 4.0, [(0, 4, 0.5)]), _det("b", 4.0, [(0, 4, 0.3)]),
+    ])
+    gt = _write_jsonl(tmp_path / "gt.jsonl", [
+        {"id": "a", "video": "a.mp4", "time_span": {"start_s": 2.0, "end_s": 4.0}, "fps": 2.0},
+        {"id": "b", "video": "b.mp4", "time_span": None, "fps": 2.0}, {"id": "c", "video": "c.mp4", "time_span": None},
+    ])
+    rep = evaluate_detection_files(dets, gt)
+    assert rep.skipped_no_gt == ["ghost"] and rep.gt_without_detection == 1 and len(rep.videos) == 2
+    assert rep.frame_auc == 1.0 and rep.to_dict()["videos"]["skipped"] == ["ghost"]
+    with pytest.raises(DataError, match="no ground truth .* 'ghost'"):
+        evaluate_detection_files(dets, gt, config=DetectionConfig(missing_gt="error"))
+
+
+def test_intervals_beyond_the_duration_are_clipped_and_counted_or_an_error():
+    dets = _dets([_det("a", 4.0, [(0, 2, 0.1), (2, 4, 0.9)]), _det("b", 4.0, [(0, 4, 0.2)])])
+    truth = ground_truth_from([VideoTruth("a", ((2.0, 6.0), (5.0, 7.0))), VideoTruth("b", ((0.0, 4.0005),))])
+    rep = evaluate_detection(dets, truth, DetectionConfig(fps=1.0))
+    assert rep.clipped_intervals == 1 and rep.dropped_intervals == 1  # 4.0005 is within the 1 ms slack
+    assert any("clipped to 4 s" in x for x in rep.clip_examples) and any("dropped" in x for x in rep.clip_examples)
+    assert rep.anomalous_frames == 2 + 4
+    with pytest.raises(DataError, match=r"interval \[2, 6\] s ends after its duration 4 s"):
+        evaluate_detection(dets, truth, DetectionConfig(out_of_range="error"))
+
+
+def test_all_frames_one_class_is_an_error_naming_the_problem():
+    dets = _dets([_det("a", 2.0, [(0, 2, 0.1)]), _det("b", 2.0, [(0, 2, 0.3)])])
+    with pytest.raises(DataError, match="all 4 frames of the 2 evaluated videos are normal"):
+        evaluate_detection(dets, ground_truth_from([VideoTruth("a", ()), VideoTruth("b", ())]), DetectionConfig(fps=1.0))
+    with pytest.raises(DataError, match="are anomalous"):
+        evaluate_detection(dets, ground_truth_from([VideoTruth("a", ((0, 2),)), VideoTruth("b", ((0, 2),))]), DetectionConfig(fps=1.0))
+    with pytest.raises(DataError, match="no detection matches"):
+        evaluate_detection(dets, ground_truth_from([VideoTruth("z", ())]))
+
+
+@pytest.mark.parametrize(
+    ("line", "match"),
+    [
+        ('{"duration": 3, "windows": []}', "needs 'id' or 'video'"),
+        ('{"id": "a", "duration": 3}', "no 'windows'"),
+        ('{"id": "a", "duration": 3, "windows": [{"start": 2, "end": 1, "score": 0.5}]}', r"windows\[0\]: \[2, 1\] s"),
+        ('{"id": "a", "duration": 3, "windows": [{"start": 0, "end": 1, "score": "high"}]}', "score must be a finite number"),
+        ('{"id": "a", "duration": -1, "windows": []}', "duration must be > 0"),
+        ('{"id": "a", "duration": 3, "windows": {"start": 0}}', "must be a list"),
+        ('{"id": "a", "duration": 3, "windows": [], "events": [{"start": 0, "end": 1}]}', r"events\[0\]: score"),
+        ('{"id": "a", "windows": []}\n{"id": "a", "windows": []}', "records 1 and 2 are both 'a'"),
+        ("not json", "line 1: invalid JSON"),
+    ],
+)
+def test_malformed_detections_get_one_line_errors(tmp_path, line, match):
+    p = tmp_path / "d.jsonl"
+    p.write_text(line + "\n")
+    with pytest.raises(DataError, match=match) as ei:
+        load_detections(p)
+    assert "\n" not in str(ei.value)
+
+
+def test_detection_errors_in_evaluation():
+    truth = ground_truth_from([VideoTruth("a", ((0, 1),)), VideoTruth("b", ())])
+    with pytest.raises(DataError, match="no windows"):
+        evaluate_detection(_dets([_det("a", 2.0, [])]), truth)
+    with pytest.raises(DataError, match="no duration"):
+        evaluate_detection(_dets([{"id": "a", "windows": [{"start": 0, "end": 1, "score": 1}]}]), truth)
+    with pytest.raises(DataError, match="same ground-truth video"):
+        evaluate_detection(_dets([_det("a", 2.0, [(0, 1, 1)]), {"id": "x", "video": "a", "duration": 2.0, "windows": [{"start": 0, "end": 1, "score": 1}]}]),
+                           ground_truth_from([VideoTruth("a", ((0, 1),), names=("a",)), VideoTruth("x2", ())]))
+    for bad in ({"fps": 0}, {"uncovered": "mean"}, {"missing_gt": "normal"}, {"out_of_range": "keep"}, {"iou_thresholds": (0.0,)}):
+        with pytest.raises(ConfigError):
+            DetectionConfig(**bad)
