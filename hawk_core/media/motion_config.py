@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from ..errors import ConfigError
 
 MASK_MODES = ("soft", "threshold")
+MOTION_INPUTS = ("mask", "flow")
 
 
 @dataclass(frozen=True)
@@ -34,15 +35,24 @@ class FarnebackParams:
 
 @dataclass(frozen=True)
 class MotionConfig:
-    """How the motion input is built from sampled frames."""
+    """How the motion input is built from sampled frames.
+
+    ``input``: ``mask`` (the paper's Eq. 4: the frame times its magnitude mask) or ``flow``
+    (the flow itself as a colour-wheel image: hue = direction, brightness = magnitude over
+    the clip's mask scale). The mask keeps how fast pixels move but not which way, so a car
+    driving the wrong way looks like any other car; the flow image keeps the direction.
+    """
 
     mask: str = "soft"
+    input: str = "mask"
     threshold: float = 0.2  # pixels/frame; the hard mask of `threshold` mode, and "moving" in stats
     soft_percentile: float = 99.0
     soft_floor: float = 1.0
     flow: FarnebackParams = field(default_factory=FarnebackParams)
 
     def __post_init__(self) -> None:
+        if self.input not in MOTION_INPUTS:
+            raise ConfigError(f"unknown motion input {self.input!r}; choose one of {', '.join(MOTION_INPUTS)}")
         if self.mask not in MASK_MODES:
             raise ConfigError(f"unknown mask mode {self.mask!r}; choose one of {', '.join(MASK_MODES)}")
         if self.threshold < 0:
