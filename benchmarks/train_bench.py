@@ -8,6 +8,8 @@ real HIVAU descriptions as answers, exactly as `hawk train` does.
     python benchmarks/train_bench.py                          # tiny and embedded on CPU
     python benchmarks/train_bench.py --presets embedded --batch-size 2 --steps 5
     python benchmarks/train_bench.py --device cuda --precision bf16   # on a GPU
+    python benchmarks/train_bench.py --presets embedded --batch-size 2 --frames 16 --precision fp32 --full-logits  # before
+    python benchmarks/train_bench.py --presets embedded --batch-size 2 --frames 16                                # after
 
 Prints one row per preset: trainable / total parameters, encode s/video, step s (mean of
 the timed steps after one warm-up step), samples/s and peak memory (RSS on CPU, CUDA
@@ -38,13 +40,17 @@ from hawk_core.media.motion import load_clip_and_motion
 from hawk_core.language.prompts import DESCRIBE_PROMPTS, render_instruction
 from hawk_core.training.schedule import lr_lambda
 
-preset, clip, texts, B, steps, device, precision, threads = sys.argv[1:9]
-B, steps, threads = int(B), int(steps), int(threads)
+preset, clip, texts, B, steps, device, precision, threads, full_logits, frames = sys.argv[1:11]
+B, steps, threads, full_logits, frames = int(B), int(steps), int(threads), full_logits == "1", int(frames)
 torch.set_num_threads(threads)
 device = torch.device(device)
-amp = {{"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}}[precision]
+from hawk_core.runtime import autocast_dtype
+amp = autocast_dtype(precision, device)
 t0 = time.perf_counter()
-model = HawkModel.build(HawkConfig.from_preset(preset), device=str(device), dtype=amp if device.type == "cuda" else None)
+cfg0 = HawkConfig.from_preset(preset)
+if frames:
+    cfg0 = cfg0.with_overrides({{"data": {{"num_frames": frames}}, "video_qformer": {{"max_frames": max(frames, cfg0.video_qformer.max_frames)}}}})
+model = HawkModel.build(cfg0, device=str(device), dtype=amp if device.type == "cuda" else None)
 build_s = time.perf_counter() - t0
 cfg = model.config
 t0 = time.perf_counter()
@@ -68,19 +74,30 @@ model.train()
 fvb = fv.float().expand(B, *fv.shape[1:]).contiguous()
 fmb = None if fm is None else fm.float().expand(B, *fm.shape[1:]).contiguous()
 if device.type == "cuda": torch.cuda.reset_peak_memory_stats()
-times = []
+def sync():
+    if device.type == "cuda": torch.cuda.synchronize()
+times, parts = [], {{"collate_s": 0.0, "qformers_fwd_s": 0.0, "forward_s": 0.0, "backward_s": 0.0, "optimizer_s": 0.0}}
 for s in range(steps + 1):
     rng = item_rng(0, "bench", s)
     samples = [TextSample(render_instruction(rng.choice(DESCRIBE_PROMPTS)), answers[(s * B + i) % len(answers)], "man hits man; man knocked down") for i in range(B)]
     t0 = time.perf_counter()
     batch = model.collate(samples)
+    t1 = time.perf_counter()
+    with torch.no_grad(), torch.autocast(device.type, dtype=amp, enabled=amp is not None):
+        model.visual_tokens(fvb, fmb)  # the two video Q-Formers + projections alone (timed apart)
+    sync(); t2 = time.perf_counter()
     with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-        out = model(fvb, fmb, batch)
+        out = model(fvb, fmb, batch, full_logits=full_logits)
+    sync(); t3 = time.perf_counter()
     out.loss.backward()
+    sync(); t4 = time.perf_counter()
     torch.nn.utils.clip_grad_norm_(trainable, 1.0)
     opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
-    if device.type == "cuda": torch.cuda.synchronize()
-    if s: times.append(time.perf_counter() - t0)
+    sync(); t5 = time.perf_counter()
+    if s:
+        times.append((t1 - t0) + (t5 - t2))  # a training step: collate, forward, backward, optimiser
+        for k, v in zip(parts, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+            parts[k] += v / steps
 step = sum(times) / len(times)
 peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({{
@@ -88,6 +105,7 @@ print(json.dumps({{
     "total_M": sum(p.numel() for p in model.parameters()) / 1e6, "build_s": build_s, "sample_s": sample_s,
     "encode_s": encode_s, "step_s": step, "samples_per_s": B / step, "peak_mb": peak, "text_tokens": int(batch.attention_mask.sum(1).float().mean()),
     "loss": float(out.loss), "frames": cfg.data.num_frames, "size": cfg.data.size,
+    "precision": "fp32" if amp is None else str(amp).replace("torch.", ""), "full_logits": full_logits, **parts,
 }}))
 """
 
@@ -98,7 +116,10 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--steps", type=int, default=5, help="timed steps (after one warm-up step)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    ap.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"],
+                    help="autocast; auto = bf16 on GPUs and on CPUs with native bf16, else fp32 (as hawk train)")
+    ap.add_argument("--full-logits", action="store_true", help="the vocabulary head over every position (before the answer-only head)")
+    ap.add_argument("--frames", type=int, default=0, help="frames per video (0: the preset's)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--clip", type=Path, default=CLIP)
     ap.add_argument("--texts", type=Path, default=TEXTS, help="HIVAU-style JSONL whose 'description' answers are the targets")
@@ -108,7 +129,8 @@ def main() -> None:
     for preset in args.presets:
         code = CHILD.format(root=str(ROOT))
         p = subprocess.run(
-            [sys.executable, "-c", code, preset, str(args.clip), str(args.texts), str(args.batch_size), str(args.steps), args.device, args.precision, str(args.threads)],
+            [sys.executable, "-c", code, preset, str(args.clip), str(args.texts), str(args.batch_size), str(args.steps), args.device, args.precision, str(args.threads),
+             "1" if args.full_logits else "0", str(args.frames)],
             capture_output=True, text=True,
         )
         if p.returncode:
@@ -118,11 +140,15 @@ def main() -> None:
     if args.json:
         print(json.dumps(rows, indent=1))
         return
-    print(f"device {args.device}, {args.precision}, batch {args.batch_size}, {args.threads} thread(s), {args.steps} timed steps")
-    print(f"{'preset':9} {'trainable':>10} {'total':>9} {'frames':>7} {'encode s/video':>15} {'step s':>8} {'samples/s':>10} {'tokens':>7} {'peak MB':>8}")
+    head = "full (B, L, V) logits" if args.full_logits else "answer-only head"
+    print(f"device {args.device}, precision {args.precision}, batch {args.batch_size}, {args.threads} thread(s), {args.steps} timed steps, {head}")
+    print(f"{'preset':9} {'prec':>8} {'trainable':>10} {'total':>9} {'frames':>7} {'encode s/video':>15} {'step s':>8} {'samples/s':>10} {'tokens':>7} {'peak MB':>8}")
     for r in rows:
-        print(f"{r['preset']:9} {r['trainable_M']:9.2f}M {r['total_M']:8.1f}M {r['frames']:>4}x{r['size']:<3} {r['encode_s']:15.3f} "
+        print(f"{r['preset']:9} {r['precision']:>8} {r['trainable_M']:9.2f}M {r['total_M']:8.1f}M {r['frames']:>4}x{r['size']:<3} {r['encode_s']:15.3f} "
               f"{r['step_s']:8.3f} {r['samples_per_s']:10.2f} {r['text_tokens']:7d} {r['peak_mb']:8.0f}")
+    print("step breakdown (s): collate / video Q-Formers+projections (forward alone) / forward (all) / backward / optimiser")
+    for r in rows:
+        print(f"  {r['preset']:9} {r['collate_s']:.3f} / {r['qformers_fwd_s']:.3f} / {r['forward_s']:.3f} / {r['backward_s']:.3f} / {r['optimizer_s']:.3f}")
 
 
 if __name__ == "__main__":

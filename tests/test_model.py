@@ -56,7 +56,7 @@ def test_encode_visual_shapes_and_preprocess(model):
 def test_forward_shapes_and_terms(model):
     fv, fm = feats()
     batch = model.collate(samples())
-    out = model(fv, fm, batch)
+    out = model(fv, fm, batch, full_logits=True)
     assert out.logits.shape == (B, batch.input_ids.size(1), len(model.tokenizer))
     assert out.tight_v.shape == (B, Q, K) and out.tight_m.shape == (B, Q, K)
     for term in (out.loss_vl, out.loss_mv, out.loss_ml):
@@ -144,7 +144,7 @@ def test_save_load_identical_logits(tmp_path):
     m(fv, fm, batch).loss.backward()
     opt.step()  # weights now differ from a fresh init
     m.eval()
-    ref = m(fv, fm, batch)
+    ref = m(fv, fm, batch, full_logits=True)
     m.save_pretrained(tmp_path / "ckpt")
     files = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
     assert files == ["adapter.safetensors", "config.json"]
@@ -153,7 +153,7 @@ def test_save_load_identical_logits(tmp_path):
     keys = set(load_file(str(tmp_path / "ckpt" / "adapter.safetensors")))
     assert keys == {n for n, p in m.named_parameters() if p.requires_grad}  # trainable only
     loaded = HawkModel.from_pretrained(tmp_path / "ckpt").eval()
-    out = loaded(fv, fm, batch)
+    out = loaded(fv, fm, batch, full_logits=True)
     assert torch.equal(out.logits, ref.logits)
     assert out.loss.item() == ref.loss.item()
     assert loaded.config.to_dict() == m.config.to_dict()
@@ -286,10 +286,10 @@ def test_lora_and_gradient_checkpointing(tmp_path):
             if "lora_B" in n:
                 p.add_(0.05)
     m.eval()
-    ref = m(fv, fm, batch).logits
+    ref = m(fv, fm, batch, full_logits=True).logits
     m.save_pretrained(tmp_path / "lora")
     again = HawkModel.from_pretrained(tmp_path / "lora").eval()
-    torch.testing.assert_close(again(fv, fm, batch).logits, ref, rtol=0, atol=0)
+    torch.testing.assert_close(again(fv, fm, batch, full_logits=True).logits, ref, rtol=0, atol=0)
     with pytest.raises(ConfigError, match="no module named wq"):
         tiny(llm={"lora": {"enabled": True, "target_modules": ["wq"]}})
 
@@ -333,3 +333,18 @@ def test_long_answers_are_truncated_to_max_length():
     text_positions = int((batch.input_ids[0] >= 0).sum())
     assert text_positions == 200 and int((batch.labels[0] != IGNORE_INDEX).sum()) > 0
     assert batch.motion_ids.size(1) <= 200 + 1 + Q
+
+
+def test_answer_only_head_gives_the_full_logits_losses(model):
+    """The vocabulary head runs only where a token is labelled; the losses must equal those of
+    the full (B, L, V) logits, on answers of different lengths (different label positions)."""
+    fv, fm = feats()
+    texts = [TextSample("Why?", "A man falls down on the walkway near the bench.", "man falls"),
+             TextSample("Describe the video.", "Cars.", "car drives; car turns left at crossing")]
+    batch = model.collate(texts)
+    sparse = model(fv, fm, batch)
+    full = model(fv, fm, batch, full_logits=True)
+    assert sparse.logits is None and full.logits is not None
+    for name in ("loss", "loss_vl", "loss_ml"):
+        torch.testing.assert_close(getattr(sparse, name), getattr(full, name), rtol=1e-5, atol=1e-6)
+    assert sparse.loss_vl.item() > 0 and sparse.loss_ml.item() > 0

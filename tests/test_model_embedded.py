@@ -21,7 +21,7 @@ def test_embedded_build_forward_generate(dog_video):
     fv, fm = encode_clips(model, [sample_for_model(dog_video, model.config.data)])  # 4 frames + their motion, at 224 px
     assert fv.shape == (1, 4, 49, 1280) and fm.shape == (1, 4, 49, 1280)
     batch = model.collate([TextSample("Can you describe the anomaly in the video?", "A dog rides a skateboard.", "dog rides skateboard")])
-    out = model(fv, fm, batch)
+    out = model(fv, fm, batch, full_logits=True)
     assert out.logits.shape[-1] == len(model.tokenizer) or out.logits.shape[-1] >= 49152
     for term in (out.loss_vl, out.loss_mv, out.loss_ml):
         assert torch.isfinite(term) and term.item() > 0

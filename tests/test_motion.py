@@ -87,3 +87,25 @@ def test_extract_motion_requires_predecessors(fighting_video):
     clip = sample_clip(fighting_video, 4, 32, with_prev=False)
     with pytest.raises(Exception, match="predecessor"):
         extract_motion(clip)
+
+
+def test_flow_input_keeps_the_direction(tmp_path):
+    """input='flow': the motion frames are the flow's colour wheel (one scale per clip), so a
+    square moving right and the same square moving left give different hues, where the
+    magnitude mask gives the same picture for both."""
+    right = moving_square_frames(12, 64, 3)
+    left = right[::-1]
+    cfg = MotionConfig(input="flow")
+    _, r = load_clip_and_motion(write_video(tmp_path / "r.mp4", right), 4, 64, cfg)
+    _, lft = load_clip_and_motion(write_video(tmp_path / "l.mp4", left), 4, 64, cfg)
+    assert r.motion.shape == (4, 64, 64, 3) and r.motion.dtype == np.uint8
+    moving = r.mask[1] > 0.5
+    hue = lambda img: cv2.cvtColor(img, cv2.COLOR_RGB2HSV)[..., 0].astype(int)  # noqa: E731
+    h_r, h_l = hue(r.motion[1])[moving], hue(lft.motion[1])[lft.mask[1] > 0.5]
+    # OpenCV hue is 0..179 for 0..360 degrees: rightward ~0, leftward ~90
+    assert np.median(h_r) < 20 or np.median(h_r) > 160
+    assert 70 < np.median(h_l) < 110
+    # static pixels stay black, as the masked frames do
+    assert r.motion[1][r.mask[1] < 0.02].max() <= 6
+    with pytest.raises(ConfigError, match="motion input"):
+        MotionConfig(input="frames")

@@ -36,13 +36,20 @@ def sample_for_model(
     return clip, (extract_motion(clip, data_cfg.motion) if with_motion else None)
 
 
-def encode_clips(model: Any, clips: Sequence[tuple[SampledClip, MotionResult | None]], *, amp: Any = None) -> tuple[Any, Any]:
+def encode_clips(model: Any, clips: Sequence[tuple[SampledClip, MotionResult | None]], *, amp: Any = "auto") -> tuple[Any, Any]:
     """Frozen features of a batch of sampled clips: ``(B, T, N, D)`` appearance and motion
     (motion None when the model has no motion branch). Clips of different frame counts (the
     release's short-clip rule) are encoded in groups of equal T and returned as lists of
-    ``(T_i, N, D)``. ``amp``: an autocast dtype, or None."""
+    ``(T_i, N, D)``. ``amp``: an autocast dtype, None (fp32), or ``"auto"``
+    (:func:`hawk_core.runtime.autocast_dtype`: bfloat16 on GPUs and on CPUs with native
+    bfloat16, fp32 elsewhere) - training and inference both use ``auto`` by default, so a
+    model is evaluated on features of the precision it was trained on."""
     import torch
 
+    if isinstance(amp, str):
+        from ..runtime import autocast_dtype
+
+        amp = autocast_dtype(amp, model.device)
     device = model.device
     groups: dict[int, list[int]] = {}
     for i, (clip, _) in enumerate(clips):

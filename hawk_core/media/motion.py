@@ -122,7 +122,19 @@ def extract_motion(clip: SampledClip, cfg: MotionConfig = MotionConfig()) -> Mot
         s.update(frame_stats(flows[t], cfg.threshold))
         s["mask_mean"] = round(float(mask[t].mean()), 4)
         stats.append(s)
-    return MotionResult(motion=apply_mask(cur, mask), mask=mask, flow=flows.astype(np.float32), stats=stats, scale=scale)
+    if cfg.input == "flow":
+        motion = flow_images(flows, mag, cfg)
+    else:
+        motion = apply_mask(cur, mask)
+    return MotionResult(motion=motion, mask=mask, flow=flows.astype(np.float32), stats=stats, scale=scale)
+
+
+def flow_images(flows: np.ndarray, magnitude: np.ndarray, cfg: MotionConfig) -> np.ndarray:
+    """(T, S, S, 2) flow -> (T, S, S, 3) uint8 colour-wheel images with one brightness scale
+    for the whole clip (the soft mask's: the clip's ``soft_percentile``-th percentile of
+    magnitude, floored at ``soft_floor``), so a frame with little motion stays dark."""
+    scale = max(float(np.percentile(magnitude, cfg.soft_percentile)), cfg.soft_floor)
+    return np.stack([flow_to_color(f, scale) for f in flows])
 
 
 def load_clip_and_motion(

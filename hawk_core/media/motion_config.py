@@ -9,6 +9,7 @@ from ..errors import ConfigError
 
 MASK_MODES = ("soft", "threshold")
 FIRST_FRAME_RULES = ("reverse_pair", "as_index_1")
+MOTION_INPUTS = ("mask", "flow")
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,14 @@ class MotionConfig:
     ``first_frame``: native frame 0 has no predecessor. ``reverse_pair``: its flow is taken
     from frame 1 back to frame 0 and masks frame 0. ``as_index_1`` (the authors' release):
     it gets the motion frame of index 1 (flow 0 -> 1 masking frame 1).
+    ``input``: ``mask`` (the paper's Eq. 4: the frame times its magnitude mask) or ``flow``
+    (the flow itself as a colour-wheel image: hue = direction, brightness = magnitude over
+    the clip's mask scale). The mask keeps how fast pixels move but not which way, so a car
+    driving the wrong way looks like any other car; the flow image keeps the direction.
     """
 
     mask: str = "soft"
+    input: str = "mask"
     threshold: float = 0.2  # pixels/frame; the hard mask of `threshold` mode, and "moving" in stats
     soft_percentile: float = 99.0
     soft_floor: float = 1.0
@@ -50,6 +56,8 @@ class MotionConfig:
     first_frame: str = "reverse_pair"
 
     def __post_init__(self) -> None:
+        if self.input not in MOTION_INPUTS:
+            raise ConfigError(f"unknown motion input {self.input!r}; choose one of {', '.join(MOTION_INPUTS)}")
         if self.mask not in MASK_MODES:
             raise ConfigError(f"unknown mask mode {self.mask!r}; choose one of {', '.join(MASK_MODES)}")
         if self.first_frame not in FIRST_FRAME_RULES:

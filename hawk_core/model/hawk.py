@@ -101,13 +101,14 @@ class TextBatch:
 @dataclass
 class HawkOutput:
     """forward()'s result: the total loss and each term (0-d tensors; a term that is ablated
-    or has no targets is 0), the LLM logits (B, L, V) and the tight features (B, Q, K)."""
+    or has no targets is 0), the LLM logits (B, L, V) when asked for (``full_logits``) and
+    the tight features (B, Q, K)."""
 
     loss: torch.Tensor
     loss_vl: torch.Tensor
     loss_mv: torch.Tensor
     loss_ml: torch.Tensor
-    logits: torch.Tensor
+    logits: torch.Tensor | None = None
     tight_v: torch.Tensor | None = None
     tight_m: torch.Tensor | None = None
 
@@ -453,25 +454,45 @@ class HawkModel(nn.Module):
         return emb
 
     # ------------------------------------------------------------------ forward
-    def forward(self, feats_v: torch.Tensor, feats_m: torch.Tensor | None, batch: TextBatch) -> HawkOutput:
-        """Losses and logits for a batch of frozen features (B, T, N, D) and its text."""
+    def forward(self, feats_v: torch.Tensor, feats_m: torch.Tensor | None, batch: TextBatch, *, full_logits: bool = False) -> HawkOutput:
+        """Losses for a batch of frozen features (B, T, N, D) and its text.
+
+        The LLM's vocabulary head runs only at the positions that predict a labelled token
+        (the answers), not over the prompt and the visual tokens: the same losses at a
+        fraction of the cost of (B, L, V) logits. ``full_logits`` also returns those (B, L, V)
+        logits in :attr:`HawkOutput.logits` (None otherwise)."""
         cfg = self.config.loss
         if _num_videos(feats_v) != len(batch):
             raise InputError(f"features for {_num_videos(feats_v)} videos, text for {len(batch)} samples")
         batch = batch.to(self.device)
         tok_v, tight_v, tok_m, tight_m = self.visual_tokens(feats_v, feats_m)
         embeds = self.embed(batch.input_ids, tok_v, tok_m)
-        logits = self.llm(inputs_embeds=embeds, attention_mask=batch.attention_mask, use_cache=False).logits  # (B, L, V)
-        l_vl = losses.lm_loss(logits, batch.labels)
+        logits = None
+        if full_logits:
+            logits = self.llm(inputs_embeds=embeds, attention_mask=batch.attention_mask, use_cache=False).logits  # (B, L, V)
+            l_vl = losses.lm_loss(logits, batch.labels)
+        else:
+            l_vl = self._answer_loss(embeds, batch.attention_mask, batch.labels)
         zero = l_vl.new_zeros(())
         l_mv = losses.mv_loss(tight_v, tight_m, cfg.mv_mode) if cfg.use_mv else zero
         l_ml = zero
         if cfg.use_ml and batch.motion_ids is not None:
             m_emb = self.embed(batch.motion_ids, None, tok_m[batch.motion_index])
-            m_logits = self.llm(inputs_embeds=m_emb, attention_mask=batch.motion_attention_mask, use_cache=False).logits
-            l_ml = losses.ml_loss(m_logits, batch.motion_labels)
+            l_ml = self._answer_loss(m_emb, batch.motion_attention_mask, batch.motion_labels)
         total = losses.total_loss(l_vl, l_mv, l_ml, cfg.t0, cfg.t1, cfg.t2)
         return HawkOutput(loss=total, loss_vl=l_vl, loss_mv=l_mv, loss_ml=l_ml, logits=logits, tight_v=tight_v, tight_m=tight_m)
+
+    def _answer_loss(self, embeds: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """:func:`losses.lm_loss` with the LLM's head applied only at the positions whose next
+        token is labelled in some row of the batch (transformers' ``logits_to_keep``)."""
+        keep = torch.nonzero((labels[:, 1:] != IGNORE_INDEX).any(0)).flatten()  # (K,) logit positions
+        if keep.numel() == 0:
+            logits = self.llm(inputs_embeds=embeds, attention_mask=attention_mask, use_cache=False).logits
+            return losses.lm_loss(logits, labels)
+        logits = self.llm(inputs_embeds=embeds, attention_mask=attention_mask, use_cache=False, logits_to_keep=keep).logits  # (B, K, V)
+        # logit k predicts token keep[k] + 1: pair each with that label, shifted into lm_loss's layout
+        targets = labels[:, keep + 1]  # (B, K)
+        return losses.lm_loss(torch.cat([logits, logits[:, :1]], 1), torch.cat([labels[:, :1].new_full((labels.size(0), 1), IGNORE_INDEX), targets], 1))
 
     # ------------------------------------------------------------------ generation
     @torch.no_grad()

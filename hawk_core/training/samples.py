@@ -25,15 +25,20 @@ from .state import to_device
 Emit = Callable[..., None]
 
 
-def feature_cache(model: Any, directory: Path, dtype: str, *, motion_branch: bool) -> FeatureCache:
+def feature_cache(model: Any, directory: Path, dtype: str, *, motion_branch: bool, amp: Any = None) -> FeatureCache:
     """The cache whose keys name everything the features depend on: the sampling and motion
-    settings, the frozen image encoder's config and weights, and whether motion is kept."""
+    settings, the frozen image encoder's config, weights and autocast precision (``amp``),
+    and whether motion is kept."""
+    from ..runtime import precision_name
+
     dcfg = model.config.data
     spec = sampled_frames_spec(dcfg.num_frames, dcfg.size, dcfg.resize, dcfg.motion,
                                frame_indices=dcfg.frame_indices, short_clips=dcfg.short_clips)
     spec["backbone"] = model.config.to_dict()["vision"]
     spec["frozen_weights"] = weights_fingerprint(getattr(model, "vision", model))
     spec["motion_branch"] = motion_branch
+    if amp is not None:  # fp32 features keep the keys they always had
+        spec["encoder_precision"] = precision_name(amp)
     return FeatureCache(directory, spec, dtype)
 
 

@@ -183,7 +183,7 @@ class Trainer:
         ablate = set(self.model.config.loss.ablate)
         motion = "motion" not in ablate
         cache_dir = Path(self.cfg.cache_dir) if self.cfg.cache_dir else default_cache_dir()
-        cache = feature_cache(self.model, cache_dir, self.cfg.cache_dtype, motion_branch=motion)
+        cache = feature_cache(self.model, cache_dir, self.cfg.cache_dtype, motion_branch=motion, amp=self.amp)
         videos = sorted({r.path for r in train_recs + test_recs}, key=str)
         failed = prepare_features(self.model, cache, videos, self.dist, self.amp, self._emit)
         if failed and self.cfg.fail_missing:  # raised on every rank alike
