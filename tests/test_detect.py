@@ -112,7 +112,7 @@ def test_next_token_logits_are_trainings_answer_position_and_batch_independent()
         # the training forward's logits where the answer "Yes" starts: the same prompt and positions
         tb = m.collate([TextSample(q, answer="Yes")])
         first = int((tb.labels[0] != -100).nonzero()[0])
-        logits = m.forward(fv[i : i + 1], fm[i : i + 1], tb).logits  # (1, L, V)
+        logits = m.forward(fv[i : i + 1], fm[i : i + 1], tb, full_logits=True).logits  # (1, L, V)
         torch.testing.assert_close(logits[0, first - 1 : first], one, atol=1e-5, rtol=1e-5)
     # a prefix is appended as answered tokens
     with_prefix = m.next_token_logits(fv[:1], fm[:1], qs[:1], answer_prefix=[m.tokenizer(" ")["input_ids"][0]])
