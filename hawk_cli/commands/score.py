@@ -79,15 +79,14 @@ def score(
       hawk score --detection detections.jsonl --gt test.json
       hawk score --detection dets.jsonl --gt ucf_annotation.txt --fps 30
     """
-    import contextlib
     import json
 
-    from hawk_core.embedded import cache_dir
     from hawk_core.errors import ConfigError
-    from hawk_core.io import JsonlAppender, atomic_path, write_json
-    from hawk_core.scoring import BleuConfig, JudgeConfig, ReferenceIndex, item_rows, load_predictions, summarize
-    from hawk_core.scoring.captions import CaptionConfig, Meteor, meteor_unavailable
-    from hawk_core.scoring.judge_videochatgpt import make_judge, protocol_dimensions
+    from hawk_core.io import write_json
+    from hawk_core.scoring import BleuConfig, ReferenceIndex, load_predictions
+    from hawk_core.scoring.captions import CaptionConfig
+    from hawk_core.scoring.judge_videochatgpt import protocol_dimensions
+    from hawk_core.scoring.report import build_report, run_labels, score_runs, write_item_rows
 
     if detection is not None:
         if preds:
@@ -106,81 +105,23 @@ def score(
     price = _parse_price(judge_price) if judge_price else None
     if price is None and judge_price:
         raise ConfigError("--judge-price wants two numbers, input,output USD per 1M tokens (e.g. 30,60)")
-    jcfg = None
-    if judge:
-        jcfg = JudgeConfig(
-            model=judge_model, base_url=judge_base_url, workers=judge_workers, retries=judge_retries,
-            backoff=judge_backoff, timeout=judge_timeout,
-            cache_path=judge_cache or cache_dir() / "judge_cache.jsonl", retry_failed=retry_failed,
-            prompts=prompts, price_per_mtok=price,
-        )
+    jcfg = _judge_config(judge_model, judge_base_url, judge_workers, judge_retries, judge_backoff, judge_timeout, judge_cache,
+                         retry_failed, prompts, price) if judge else None
     note = err_console if json_out else console
 
     ref_index = ReferenceIndex.from_file(refs) if refs else None
     loaded = [load_predictions(p, ref_index, skip_invalid=skip_invalid, skip_empty=skip_empty) for p in preds]
-    labels = _labels(preds)
 
-    sims: list[list[float] | None] = [None] * len(loaded)
-    sem_name = None
-    if semantic:
-        from hawk_core.scoring.semantic import SentenceEmbedder
+    sims, sem_name = _similarities(loaded, semantic_model, threads, note) if semantic else ([None] * len(loaded), None)
+    verdicts, usage = _verdicts(loaded, judge_protocol, jcfg, dims, note) if jcfg is not None else ([None] * len(loaded), None)
 
-        set_torch_threads(threads)
-        embedder = SentenceEmbedder(semantic_model)
-        sem_name = embedder.name
-        with _progress(note, "semantic") as (progress, task):
-            progress.update(task, total=sum(len({i.prediction for i in lp.items} | {r for i in lp.items for r in i.references}) for lp in loaded))
-            for k, lp in enumerate(loaded):
-                sims[k] = embedder.similarities(
-                    [i.prediction for i in lp.items], [i.references for i in lp.items],
-                    progress=lambda n: progress.update(task, advance=n),
-                )
-
-    verdicts: list[dict | None] = [None] * len(loaded)
-    usage = None
-    if jcfg is not None:
-        judge_obj = make_judge(judge_protocol, jcfg)
-        all_items = [it for lp in loaded for it in lp.items]
-        with _progress(note, f"judge {jcfg.model}") as (progress, task):
-            outcomes, usage = judge_obj.run(all_items, progress=lambda done, total: progress.update(task, completed=done, total=total), dimensions=dims)
-        start = 0
-        for k, lp in enumerate(loaded):
-            verdicts[k] = {(i - start, d): o for (i, d), o in outcomes.items() if start <= i < start + len(lp.items)}
-            start += len(lp.items)
-
-    runs = []
-    meteor_reason = meteor_unavailable(cap_cfg.java) if cap_cfg.meteor else "not requested"
-    with contextlib.ExitStack() as stack:
-        jar = None
-        if meteor_reason is None and any(lp.items for lp in loaded):
-            with _progress(note, "METEOR: starting Java") as _:
-                jar = stack.enter_context(Meteor(cap_cfg.java, cap_cfg.meteor_memory, cap_cfg.meteor_timeout))
-        for k, lp in enumerate(loaded):
-            rep = summarize(lp, bleu_cfg, sims[k], verdicts[k], by, dimensions=dims, captions=cap_cfg, meteor=jar)
-            rep["label"] = labels[k]
-            rep["unjoined_examples"] = lp.unjoined_examples
-            rep["invalid_examples"] = [{"line": b.line, "reason": b.reason} for b in lp.invalid[:5]]
-            runs.append(rep)
-    report: dict[str, Any] = {
-        "settings": {
-            "bleu": bleu_cfg.describe(),
-            "captions": cap_cfg.describe() | {"tokens": cap_cfg.tokenizer, "meteor_unavailable": meteor_reason},
-            "semantic_model": sem_name,
-            "judge_protocol": judge_protocol,
-            "judge_dimensions": list(dims),
-            "judge_model": jcfg.model if jcfg else None,
-            "refs": str(refs) if refs else None,
-        },
-        "runs": runs,
-        "judge_usage": usage.to_dict() if usage else None,
-    }
-
+    runs, meteor_reason = score_runs(loaded, run_labels(preds), bleu_cfg, sims, verdicts, by, dimensions=dims, captions=cap_cfg,
+                                     starting=lambda name: _progress(note, name))
+    report = build_report(runs, bleu=bleu_cfg, captions=cap_cfg, meteor_reason=meteor_reason, semantic_model=sem_name,
+                          judge_protocol=judge_protocol, dimensions=dims, judge_model=jcfg.model if jcfg else None,
+                          refs=refs, usage=usage)
     if items_out:
-        with atomic_path(items_out) as tmp:
-            with JsonlAppender(tmp) as app:
-                for k, lp in enumerate(loaded):
-                    for row in item_rows(lp, bleu_cfg, sims[k], verdicts[k], dimensions=dims):
-                        app.write(row)
+        write_item_rows(items_out, loaded, bleu_cfg, sims, verdicts, dimensions=dims)
     if out:
         write_json(out, report)
     if json_out:
@@ -196,6 +137,39 @@ def score(
 # ---- helpers -----------------------------------------------------------------------------
 
 
+def _judge_config(model: str, base_url: str | None, workers: int, retries: int, backoff: float, timeout: float,
+                  cache: Path | None, retry_failed: bool, prompts: Path | None, price: tuple[float, float] | None):
+    from hawk_core.embedded import cache_dir
+    from hawk_core.scoring import JudgeConfig
+
+    return JudgeConfig(
+        model=model, base_url=base_url, workers=workers, retries=retries, backoff=backoff, timeout=timeout,
+        cache_path=cache or cache_dir() / "judge_cache.jsonl", retry_failed=retry_failed,
+        prompts=prompts, price_per_mtok=price,
+    )
+
+
+def _similarities(loaded: list, model: Path | None, threads: int | None, note) -> tuple[list, str]:
+    from hawk_core.scoring.report import semantic_similarities, semantic_total
+    from hawk_core.scoring.semantic import SentenceEmbedder
+
+    set_torch_threads(threads)
+    embedder = SentenceEmbedder(model)
+    with _progress(note, "semantic") as (progress, task):
+        progress.update(task, total=semantic_total(loaded))
+        sims = semantic_similarities(loaded, embedder, progress=lambda n: progress.update(task, advance=n))
+    return sims, embedder.name
+
+
+def _verdicts(loaded: list, protocol: str, jcfg, dims: tuple[str, ...], note) -> tuple[list, Any]:
+    from hawk_core.scoring.judge_videochatgpt import make_judge
+    from hawk_core.scoring.report import judge_files
+
+    with _progress(note, f"judge {jcfg.model}") as (progress, task):
+        return judge_files(loaded, make_judge(protocol, jcfg), dims,
+                           progress=lambda done, total: progress.update(task, completed=done, total=total))
+
+
 def _parse_price(text: str) -> tuple[float, float] | None:
     parts = [p.strip() for p in text.split(",")]
     try:
@@ -203,11 +177,6 @@ def _parse_price(text: str) -> tuple[float, float] | None:
     except ValueError:
         return None
     return values if len(values) == 2 and min(values) >= 0 else None  # type: ignore[return-value]
-
-
-def _labels(paths: list[Path]) -> list[str]:
-    stems = [p.stem for p in paths]
-    return [p.stem if stems.count(p.stem) == 1 else str(p) for p in paths]
 
 
 class _progress:
@@ -226,59 +195,15 @@ class _progress:
         return self.p.__exit__(*exc)
 
 
-_TASK_TITLES = {"description": "(A) Anomaly video description generation", "qa": "(B) Anomaly video question-answering"}
-_COLUMNS = (("bleu1", "BLEU-1"), ("bleu2", "BLEU-2"), ("bleu3", "BLEU-3"), ("bleu4", "BLEU-4"), ("meteor", "METEOR"),
-            ("rouge_l", "ROUGE-L"), ("cider", "CIDEr"), ("semantic", "Sem."))
-_JUDGE_HEADS = {"reasonability": "Reas.", "detail": "Detail", "consistency": "Cons.", "correctness": "Corr.",
-                "context": "Ctx.", "temporal": "Temp."}
-_JUDGE_CAPTIONS = {"hawk": "judge (paper, 0-1): Reas(onability), Detail, Cons(istency)",
-                   "videochatgpt": "judge (Video-ChatGPT, 0-5): Corr(ectness), Detail, C(on)t(e)x(t), Temp(oral), Cons(istency)"}
-
-
 def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.3f}"
 
 
 def _print_tables(report: dict) -> None:
-    """Per task, a table of the text metrics and (with --judge) one of the judge's dimensions,
-    so each fits 80 columns; metrics not computed have no column."""
-    settings = report["settings"]
-    bleu = settings["bleu"]
-    dims = settings.get("judge_dimensions") or []
-    for task, title in _TASK_TITLES.items():
-        rows = []
-        for run in report["runs"]:
-            if task in run["tasks"]:
-                rows.append((run["label"], run["tasks"][task], False))
-            for value, tasks in (run.get("groups") or {}).items():
-                if task in tasks:
-                    rows.append((f"  {value}", tasks[task], True))
-        if not rows:
-            continue
-        grouped = f"indented rows: by {report['runs'][0]['by']}" if any(g for _, _, g in rows) else None
-        # METEOR that could not run (no Java) keeps its column, as n/a
-        meteor_na = {s.get("meteor_unavailable") for _, s, _ in rows} - {None, "not requested"}
-        columns = [(k, h) for k, h in _COLUMNS
-                   if any(s.get(k) is not None for _, s, _ in rows) or k.startswith("bleu") or (k == "meteor" and meteor_na)]
-        notes = [f"BLEU: {bleu['mode']}, {bleu['smoothing']}"]
-        shown = [h for k, h in columns if k in ("meteor", "rouge_l", "cider")]
-        if shown:
-            notes.append(f"{', '.join(shown)}: pycocoevalcap's, {settings['captions']['tokens']} tokens")
-        if meteor_na:
-            notes.append("METEOR n/a: " + ", ".join(sorted(meteor_na)))
-        if any(s.get("semantic") is not None for _, s, _ in rows):
-            notes.append("Sem.: MiniLM cosine")
-        if grouped:
-            notes.append(grouped)
-        _table(title, "; ".join(notes), columns, rows)
-        if dims and any(s.get(d) is not None for _, s, _ in rows for d in dims):
-            notes = [_JUDGE_CAPTIONS.get(settings.get("judge_protocol"), "judge")] + ([grouped] if grouped else [])
-            failures = [f"{label.strip()}: " + ", ".join(f"{d} {n}" for d, n in s["counts"]["judge_failed"].items() if n)
-                        for label, s, _ in rows if any((s["counts"].get("judge_failed") or {}).values())]
-            caption = "; ".join(notes)
-            if failures:
-                caption += "\n* judge verdicts failed, left out of the mean: " + "; ".join(failures)
-            _table(f"{title}: judge {settings.get('judge_model')}", caption, [(d, _JUDGE_HEADS.get(d, d.title())) for d in dims], rows)
+    from hawk_core.scoring.report import report_tables
+
+    for t in report_tables(report):
+        _table(t.title, t.caption, t.columns, t.rows)
 
 
 def _table(title: str, caption: str, columns: list[tuple[str, str]], rows: list[tuple[str, dict, bool]]) -> None:
