@@ -76,82 +76,95 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(engine: Engine, cfg: ServeConfig, *, model_id: str | None = None) -> FastAPI:
-    """The app over a loaded engine. Closing the app (lifespan end) closes the engine."""
-    model_id = model_id or cfg.model_name or default_model_id(engine.predictor)
-    started = int(time.time())
-    state: dict = {}
+async def _on_api_error(_request: Request, exc: APIError) -> JSONResponse:
+    return error_response(exc)
+
+
+async def _on_http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    kind = _STATUS_TYPES.get(exc.status_code, "invalid_request_error" if exc.status_code < 500 else "server_error")
+    return error_response(APIError(exc.status_code, str(exc.detail), type=kind))
+
+
+async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    return error_response(api_error(exc))
+
+
+async def health() -> dict:
+    return {"status": "ok"}
+
+
+def _tell(loop: asyncio.AbstractEventLoop, fn, *args) -> None:
+    """Run ``fn(*args)`` on the event loop from the worker thread."""
+    with contextlib.suppress(RuntimeError):  # the loop is gone (server stopping)
+        loop.call_soon_threadsafe(fn, *args)
+
+
+def _settle(fut: asyncio.Future, value=None, exc: BaseException | None = None) -> None:
+    if not fut.done():
+        fut.set_exception(exc) if exc is not None else fut.set_result(value)
+
+
+class ChatRoutes:
+    """The routes over one engine: the model list, and chat completions (whole or streamed)."""
+
+    def __init__(self, engine: Engine, cfg: ServeConfig, model_id: str) -> None:
+        self.engine = engine
+        self.cfg = cfg
+        self.model_id = model_id
+        self.started = int(time.time())
+        self.tmp: Path | None = None  # downloads of this server's life (lifespan)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        state["tmp"] = Path(tempfile.mkdtemp(prefix="hawk-serve-"))
-        log.info("serving %s (%s)", model_id, engine.predictor.spec.label)
+    async def lifespan(self, _app: FastAPI) -> AsyncIterator[None]:
+        self.tmp = Path(tempfile.mkdtemp(prefix="hawk-serve-"))
+        log.info("serving %s (%s)", self.model_id, self.engine.predictor.spec.label)
         try:
             yield
         finally:
             log.info("shutting down: stopping generation and the worker")
-            await run_in_threadpool(engine.close)
-            shutil.rmtree(state["tmp"], ignore_errors=True)
+            await run_in_threadpool(self.engine.close)
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
-    app = FastAPI(title="hawk serve", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-
-    @app.exception_handler(APIError)
-    async def _api_error(_request: Request, exc: APIError) -> JSONResponse:
-        return error_response(exc)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        kind = _STATUS_TYPES.get(exc.status_code, "invalid_request_error" if exc.status_code < 500 else "server_error")
-        return error_response(APIError(exc.status_code, str(exc.detail), type=kind))
-
-    @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        return error_response(api_error(exc))
-
-    def authorized(request: Request) -> None:
-        if cfg.api_key is None:
+    def authorized(self, request: Request) -> None:
+        if self.cfg.api_key is None:
             return
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), cfg.api_key.encode()):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), self.cfg.api_key.encode()):
             raise APIError(401, "missing or wrong API key: send the header 'Authorization: Bearer <key>'", type="authentication_error", code="invalid_api_key")
 
-    @app.get("/health")
-    async def health() -> dict:
-        return {"status": "ok"}
-
-    @app.get("/v1/models", dependencies=[Depends(authorized)])
-    async def models() -> dict:
+    async def models(self) -> dict:
         return {
             "object": "list",
-            "data": [{"id": model_id, "object": "model", "created": started, "owned_by": "hawk", "max_model_len": engine.predictor.context_window}],
+            "data": [{"id": self.model_id, "object": "model", "created": self.started, "owned_by": "hawk",
+                      "max_model_len": self.engine.predictor.context_window}],
         }
 
-    def prepare_request(raw: bytes) -> tuple[ChatRequest, VideoRef, GenerationOptions]:
-        req = parse_chat_request(raw, default_max_tokens=cfg.max_tokens, model_id=model_id)
+    def prepare_request(self, raw: bytes) -> tuple[ChatRequest, VideoRef, GenerationOptions]:
+        req = parse_chat_request(raw, default_max_tokens=self.cfg.max_tokens, model_id=self.model_id)
         try:
             options = GenerationOptions(max_new_tokens=req.max_tokens, temperature=req.temperature, top_p=req.top_p, seed=req.seed)
         except ConfigError as e:
             raise bad_request(str(e)) from None
-        ref = resolve_video_url(req.video_url, cfg, state["tmp"])
+        ref = resolve_video_url(req.video_url, self.cfg, self.tmp)
         return req, ref, options
 
-    @app.post("/v1/chat/completions", dependencies=[Depends(authorized)])
-    async def chat_completions(request: Request):
-        raw = await read_body(request, cfg.max_body_bytes)
-        req, ref, options = await run_in_threadpool(prepare_request, raw)
+    async def chat_completions(self, request: Request):
+        raw = await read_body(request, self.cfg.max_body_bytes)
+        req, ref, options = await run_in_threadpool(self.prepare_request, raw)
         cid = completion_id()
         t0 = time.perf_counter()
         if not req.stream:
-            return await _complete(req, ref, options, cid, t0)
-        return await _stream(req, ref, options, cid, t0)
+            return await self._complete(req, ref, options, cid, t0)
+        return await self._stream(req, ref, options, cid, t0)
 
-    def _log(cid: str, ref: VideoRef, c: Completion, t0: float) -> None:
+    def _log(self, cid: str, ref: VideoRef, c: Completion, t0: float) -> None:
         log.info("%s %s video=%s %d+%d tokens %s %.2fs", cid[9:21], ref.label, "cached" if c.cached else "new",
                  c.prompt_tokens, c.completion_tokens, c.finish_reason, time.perf_counter() - t0)
         for w in c.warnings:
             log.warning("%s %s", cid[9:21], w)
 
-    async def _complete(req: ChatRequest, ref: VideoRef, options: GenerationOptions, cid: str, t0: float):
+    async def _complete(self, req: ChatRequest, ref: VideoRef, options: GenerationOptions, cid: str, t0: float):
+        engine = self.engine
         cancel = engine.new_cancel()
 
         def job() -> Completion:
@@ -176,45 +189,45 @@ def create_app(engine: Engine, cfg: ServeConfig, *, model_id: str | None = None)
             raise api_error(e) from None
         finally:
             engine.forget_cancel(cancel)
-        _log(cid, ref, c, t0)
-        body = completion_body(cid, model_id, c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens)
+        self._log(cid, ref, c, t0)
+        body = completion_body(cid, self.model_id, c.text, c.finish_reason, c.prompt_tokens, c.completion_tokens)
         return JSONResponse(body, headers={CACHE_HEADER: "hit" if c.cached else "miss"})
 
-    async def _stream(req: ChatRequest, ref: VideoRef, options: GenerationOptions, cid: str, t0: float):
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue = asyncio.Queue()
-        ready: asyncio.Future = loop.create_future()
-        cancel = engine.new_cancel()
-
-        def tell(fn, *args) -> None:
-            with contextlib.suppress(RuntimeError):  # the loop is gone (server stopping)
-                loop.call_soon_threadsafe(fn, *args)
-
-        def settle(fut: asyncio.Future, value=None, exc: BaseException | None = None) -> None:
-            if not fut.done():
-                fut.set_exception(exc) if exc is not None else fut.set_result(value)
+    def _stream_job(self, req: ChatRequest, ref: VideoRef, options: GenerationOptions, cancel,
+                    loop: asyncio.AbstractEventLoop, ready: asyncio.Future, events: asyncio.Queue):
+        """The worker's job of a streamed request: ``ready`` gets whether the video was cached
+        (or the error preparing it), ``events`` the text, then ``done`` or ``error``."""
+        engine = self.engine
 
         def job() -> None:
             if cancel.is_set():
-                tell(settle, ready, None, Cancelled())
+                _tell(loop, _settle, ready, None, Cancelled())
                 return
             try:
                 video, cached = engine.prepared(ref)
             except BaseException as e:  # noqa: BLE001 - handed to the request
-                tell(settle, ready, None, e)
+                _tell(loop, _settle, ready, None, e)
                 return
-            tell(settle, ready, cached)
+            _tell(loop, _settle, ready, cached)
             try:
                 c = engine.complete(video, req.question, req.history, options,
-                                    on_text=lambda text: tell(events.put_nowait, ("text", text)), cancel=cancel)
+                                    on_text=lambda text: _tell(loop, events.put_nowait, ("text", text)), cancel=cancel)
                 c.cached = cached
-                tell(events.put_nowait, ("done", c))
+                _tell(loop, events.put_nowait, ("done", c))
             except BaseException as e:  # noqa: BLE001 - handed to the stream
-                tell(events.put_nowait, ("error", e))
+                _tell(loop, events.put_nowait, ("error", e))
 
+        return job
+
+    async def _stream(self, req: ChatRequest, ref: VideoRef, options: GenerationOptions, cid: str, t0: float):
+        engine = self.engine
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+        ready: asyncio.Future = loop.create_future()
+        cancel = engine.new_cancel()
         try:
             try:
-                engine.submit(job)
+                engine.submit(self._stream_job(req, ref, options, cancel, loop, ready, events))
             except QueueFull:
                 ref.discard()
                 raise
@@ -225,36 +238,46 @@ def create_app(engine: Engine, cfg: ServeConfig, *, model_id: str | None = None)
             if isinstance(e, asyncio.CancelledError):
                 raise
             raise api_error(e) from None
-
-        created = int(time.time())
-
-        async def body() -> AsyncIterator[str]:
-            try:
-                yield sse(chunk_body(cid, model_id, created, {"role": "assistant", "content": ""}))
-                while True:
-                    kind, value = await events.get()
-                    if kind == "text":
-                        yield sse(chunk_body(cid, model_id, created, {"content": value}))
-                        continue
-                    if kind == "done":
-                        _log(cid, ref, value, t0)
-                        yield sse(chunk_body(cid, model_id, created, {}, value.finish_reason))
-                        if req.include_usage:
-                            yield sse(chunk_body(cid, model_id, created, None, usage_=usage(value.prompt_tokens, value.completion_tokens)))
-                    else:
-                        if not isinstance(value, Cancelled):
-                            yield sse(api_error(value).body())
-                    break
-                yield sse("[DONE]")
-            finally:
-                cancel.set()
-                engine.forget_cancel(cancel)
-
-        return StreamingResponse(body(), media_type="text/event-stream",
+        return StreamingResponse(self._sse_body(req, ref, cid, t0, int(time.time()), events, cancel), media_type="text/event-stream",
                                  headers={CACHE_HEADER: "hit" if cached else "miss", "Cache-Control": "no-cache"})
 
+    async def _sse_body(self, req: ChatRequest, ref: VideoRef, cid: str, t0: float, created: int,
+                        events: asyncio.Queue, cancel) -> AsyncIterator[str]:
+        model_id = self.model_id
+        try:
+            yield sse(chunk_body(cid, model_id, created, {"role": "assistant", "content": ""}))
+            while True:
+                kind, value = await events.get()
+                if kind == "text":
+                    yield sse(chunk_body(cid, model_id, created, {"content": value}))
+                    continue
+                if kind == "done":
+                    self._log(cid, ref, value, t0)
+                    yield sse(chunk_body(cid, model_id, created, {}, value.finish_reason))
+                    if req.include_usage:
+                        yield sse(chunk_body(cid, model_id, created, None, usage_=usage(value.prompt_tokens, value.completion_tokens)))
+                else:
+                    if not isinstance(value, Cancelled):
+                        yield sse(api_error(value).body())
+                break
+            yield sse("[DONE]")
+        finally:
+            cancel.set()
+            self.engine.forget_cancel(cancel)
+
+
+def create_app(engine: Engine, cfg: ServeConfig, *, model_id: str | None = None) -> FastAPI:
+    """The app over a loaded engine. Closing the app (lifespan end) closes the engine."""
+    routes = ChatRoutes(engine, cfg, model_id or cfg.model_name or default_model_id(engine.predictor))
+    app = FastAPI(title="hawk serve", docs_url=None, redoc_url=None, openapi_url=None, lifespan=routes.lifespan)
+    app.add_exception_handler(APIError, _on_api_error)
+    app.add_exception_handler(StarletteHTTPException, _on_http_error)
+    app.add_exception_handler(Exception, _on_unexpected)
+    app.get("/health")(health)
+    app.get("/v1/models", dependencies=[Depends(routes.authorized)])(routes.models)
+    app.post("/v1/chat/completions", dependencies=[Depends(routes.authorized)])(routes.chat_completions)
     app.state.engine = engine
-    app.state.model_id = model_id
+    app.state.model_id = routes.model_id
     return app
 
 
