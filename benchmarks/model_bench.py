@@ -28,7 +28,8 @@ def bench(preset: str, frames: int, tokens: int, repeats: int) -> dict:
     import torch
 
     from hawk_core.model.config import HawkConfig
-    from hawk_core.model.hawk import HawkModel, TextSample
+    from hawk_core.model.hawk import HawkModel
+    from hawk_core.model.text import TextSample
 
     cfg = HawkConfig.from_preset(preset, overrides={"data": {"num_frames": frames}})
     t = time.perf_counter()

@@ -98,7 +98,7 @@ def test_next_token_logits_are_trainings_answer_position_and_batch_independent()
 
     from hawk_core.model import HawkModel
     from hawk_core.model.config import HawkConfig
-    from hawk_core.model.hawk import TextSample
+    from hawk_core.model.text import TextSample
 
     m = HawkModel.build(HawkConfig.from_preset("tiny"))
     g = torch.Generator().manual_seed(0)

@@ -11,7 +11,9 @@ import torch
 
 from hawk_core.errors import CheckpointError, ConfigError, InputError
 from hawk_core.model.config import HawkConfig
-from hawk_core.model.hawk import IGNORE_INDEX, MOTION_SLOT, VIDEO_SLOT, HawkModel, TextSample
+from hawk_core.model.hawk import HawkModel
+from hawk_core.model.losses import IGNORE_INDEX
+from hawk_core.model.text import MOTION_SLOT, VIDEO_SLOT, TextSample
 
 B, T, N, D = 2, 8, 4, 32  # tiny: 8 frames, 4 image-Q-Former tokens x 32 per frame
 Q, K = 8, 16  # tiny: 8 video query tokens, 16-d tight space

@@ -9,7 +9,8 @@ import torch
 from hawk_core.errors import CheckpointError
 from hawk_core.model.backbones import build_llm, random_blip2_config
 from hawk_core.model.config import HawkConfig, LLMConfig
-from hawk_core.model.hawk import HawkModel, TextSample
+from hawk_core.model.hawk import HawkModel
+from hawk_core.model.text import TextSample
 from hawk_core.model.release import import_release_state, rename_release_key
 
 

@@ -10,7 +10,8 @@ pytestmark = pytest.mark.slow
 
 def test_embedded_build_forward_generate(dog_video):
     from hawk_core.model.config import HawkConfig
-    from hawk_core.model.hawk import HawkModel, TextSample
+    from hawk_core.model.hawk import HawkModel
+    from hawk_core.model.text import TextSample
 
     cfg = HawkConfig.from_preset("embedded", overrides={"data": {"num_frames": 4}})
     model = HawkModel.build(cfg).eval()

@@ -428,7 +428,7 @@ def test_the_model_renders_and_tokenises_the_release_prompt():
     from hawk_core.language.prompts import render_release_prompt
     from hawk_core.model import HawkModel, TextSample
     from hawk_core.model.config import HawkConfig
-    from hawk_core.model.hawk import MOTION_SLOT, VIDEO_SLOT
+    from hawk_core.model.text import MOTION_SLOT, VIDEO_SLOT
 
     model = HawkModel.build(HawkConfig.from_preset("tiny", overrides={"profile": "release"}))
     tok = model.tokenizer

@@ -28,7 +28,7 @@ reads either, one group of equal T at a time.
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,65 +37,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError, HawkError, InputError
-from ..language.prompts import MOTION_PLACEHOLDER, RELEASE_SYSTEM, VIDEO_PLACEHOLDER, render_instruction, render_release_prompt
-from . import losses
+from . import losses, text
 from .backbones import build_llm, build_vision
 from .config import PRESETS, HawkConfig
+from .losses import IGNORE_INDEX
 from .qformer import Branch
+from .text import MOTION_SLOT, VIDEO_SLOT, TextBatch, TextSample
 
 #: Seed offset of the motion branch's own image queries when drawn at random (``seed + 5``).
 IMAGE_QUERIES_SEED_OFFSET = 5
 
-VIDEO_SLOT = -1  # placeholder ids in TextBatch.input_ids, replaced by visual tokens
-MOTION_SLOT = -2
-IGNORE_INDEX = losses.IGNORE_INDEX
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "adapter.safetensors"
-
-
-@dataclass
-class TextSample:
-    """One training/inference example's text.
-
-    ``instruction``: a question or describe prompt (rendered into the paper's template) or an
-    already rendered instruction containing ``<VIDEO_EMBEDDING>`` (used as is).
-    ``answer``: the target (empty for generation). ``motion_text``: the motion phrases Y_m for
-    L_ML, or None. ``history``: earlier (question, answer) turns of a chat; the video goes
-    into the first turn. ``frame_times``: seconds of the sampled frames, which the ``release``
-    prompt format writes into the prompt (other formats ignore them).
-    """
-
-    instruction: str
-    answer: str = ""
-    motion_text: str | None = None
-    history: list[tuple[str, str]] = field(default_factory=list)
-    frame_times: list[float] | None = None
-
-
-@dataclass
-class TextBatch:
-    """Tokenised batch. Shapes: B samples, L text+visual positions, Bm samples with motion
-    phrases, Lm their sequence length.
-
-    input_ids (B, L) long: token ids, VIDEO_SLOT / MOTION_SLOT where visual tokens go, pad
-    elsewhere; attention_mask (B, L); labels (B, L): answer ids, IGNORE_INDEX elsewhere.
-    motion_ids / motion_attention_mask / motion_labels (Bm, Lm) and motion_index (Bm,) (rows of
-    the batch they belong to), or None when no sample has motion phrases.
-    """
-
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
-    labels: torch.Tensor
-    motion_ids: torch.Tensor | None = None
-    motion_attention_mask: torch.Tensor | None = None
-    motion_labels: torch.Tensor | None = None
-    motion_index: torch.Tensor | None = None
-
-    def to(self, device) -> TextBatch:
-        return TextBatch(**{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name).to(device)) for f in fields(self)})
-
-    def __len__(self) -> int:
-        return self.input_ids.size(0)
 
 
 @dataclass
@@ -134,7 +87,7 @@ class HawkModel(nn.Module):
                     with torch.random.fork_rng(devices=[]):
                         torch.manual_seed(config.seed + IMAGE_QUERIES_SEED_OFFSET)
                         nn.init.normal_(queries, std=0.02)
-        self._chat = self._chat_format()
+        self.chat_format = text.chat_format(tokenizer, config.llm)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -334,108 +287,15 @@ class HawkModel(nn.Module):
         return tok_v, tight_v, tok_m, tight_m
 
     # ------------------------------------------------------------------ text side
-    def _chat_format(self) -> str:
-        fmt = self.config.llm.prompt_format
-        if fmt == "release":
-            return "release"
-        has_template = bool(getattr(self.tokenizer, "chat_template", None))
-        if fmt == "chat_template" and not has_template:
-            raise ConfigError("llm.prompt_format is 'chat_template' but the LLM's tokenizer has no chat template")
-        return "chat_template" if (fmt == "chat_template" or (fmt == "auto" and has_template)) else "plain"
-
     def render_prompt(self, instruction: str, history: list[tuple[str, str]] | None = None,
                       frame_times: list[float] | None = None) -> str:
-        """The LLM's prompt text (placeholders still in), ending where the answer starts.
-        ``frame_times`` (seconds of the sampled frames) are needed by the release format."""
-        turns = [(q, a) for q, a in (history or [])] + [(instruction, None)]
-        if self._chat == "release":
-            if any(VIDEO_PLACEHOLDER in q or MOTION_PLACEHOLDER in q for q, _ in turns):
-                raise InputError(f"the release prompt format places the visual tokens itself; give the question without {VIDEO_PLACEHOLDER}")
-            if frame_times is None:
-                raise InputError("the release prompt format needs the sampled frames' times (frame_times)")
-            tok = self.tokenizer
-            system = self.config.llm.system_prompt
-            return render_release_prompt(turns, frame_times, bos=tok.bos_token or "", eos=tok.eos_token or "",
-                                         system=RELEASE_SYSTEM if system is None else system, motion=self.use_motion)
-        first = turns[0][0]
-        if VIDEO_PLACEHOLDER not in first:
-            first = render_instruction(first, motion=self.use_motion)
-        elif self.use_motion and MOTION_PLACEHOLDER not in first:
-            raise InputError(f"instruction has {VIDEO_PLACEHOLDER} but not {MOTION_PLACEHOLDER}: {first[:80]!r}")
-        if not self.use_motion and MOTION_PLACEHOLDER in first:
-            raise InputError(f"the model has no motion branch (ablated) but the instruction has {MOTION_PLACEHOLDER}")
-        turns[0] = (first, turns[0][1])
-        for q, _ in turns[1:]:
-            if VIDEO_PLACEHOLDER in q or MOTION_PLACEHOLDER in q:
-                raise InputError("only the first turn of a chat may carry the video placeholders")
-        system = self.config.llm.system_prompt
-        if self._chat == "chat_template":
-            messages = [{"role": "system", "content": system}] if system else []
-            for q, a in turns:
-                messages.append({"role": "user", "content": q})
-                if a is not None:
-                    messages.append({"role": "assistant", "content": a})
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        eos = self.tokenizer.eos_token or ""
-        text = (self.tokenizer.bos_token or "") + (f"{system}\n" if system else "")
-        for q, a in turns:
-            text += f"USER: {q}\nASSISTANT:" + ("" if a is None else f" {a}{eos}\n")
-        return text
-
-    def _encode(self, text: str) -> list[int]:
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
-
-    def _prompt_ids(self, instruction: str, history, frame_times=None) -> list[int]:
-        text = self.render_prompt(instruction, history, frame_times)
-        q = self.num_query_tokens
-        ids: list[int] = []
-        rest = text
-        for placeholder, slot in ((VIDEO_PLACEHOLDER, VIDEO_SLOT), (MOTION_PLACEHOLDER, MOTION_SLOT)):
-            if placeholder not in rest:
-                continue
-            before, rest = rest.split(placeholder, 1)
-            ids += self._encode(before) + [slot] * q
-        return ids + self._encode(rest)
+        """The LLM's prompt text (placeholders still in), ending where the answer starts
+        (:func:`hawk_core.model.text.render_prompt`)."""
+        return text.render_prompt(self, instruction, history, frame_times)
 
     def collate(self, samples: list[TextSample], *, for_generation: bool = False) -> TextBatch:
-        """Tokenise prompts (+ answers + eos) and motion phrases; right padding for training,
-        left padding with ``for_generation`` (no answers)."""
-        if not samples:
-            raise InputError("empty batch")
-        tok = self.tokenizer
-        pad = tok.pad_token_id
-        eos = tok.eos_token_id
-        max_len = self.config.llm.max_length
-        samples = [TextSample(**s) if isinstance(s, dict) else s for s in samples]
-        rows, labels = [], []
-        for s in samples:
-            p = self._prompt_ids(s.instruction, s.history, s.frame_times)
-            a = [] if for_generation else self._encode(s.answer.strip()) + [eos]
-            text_len = sum(1 for i in p if i >= 0)
-            a = a[: max(0, max_len - text_len)]
-            rows.append(p + a)
-            labels.append([IGNORE_INDEX] * len(p) + a)
-        input_ids, attn = _pad(rows, pad, left=for_generation)
-        lab, _ = _pad(labels, IGNORE_INDEX, left=for_generation)
-        batch = TextBatch(input_ids=input_ids, attention_mask=attn, labels=lab)
-        if for_generation or not self.config.loss.use_ml:
-            return batch
-        m_rows, m_labels, index = [], [], []
-        for i, s in enumerate(samples):
-            text = s.motion_text
-            if not text or not text.strip():
-                continue
-            prefix = [tok.bos_token_id] if tok.bos_token_id is not None else []
-            prefix += [MOTION_SLOT] * self.num_query_tokens
-            y = (self._encode(text.strip()) + [eos])[:max_len]
-            m_rows.append(prefix + y)
-            m_labels.append([IGNORE_INDEX] * len(prefix) + y)
-            index.append(i)
-        if index:
-            batch.motion_ids, batch.motion_attention_mask = _pad(m_rows, pad)
-            batch.motion_labels, _ = _pad(m_labels, IGNORE_INDEX)
-            batch.motion_index = torch.tensor(index, dtype=torch.long)
-        return batch
+        """Tokenised prompts (+ answers) and motion phrases (:func:`hawk_core.model.text.collate`)."""
+        return text.collate(self, samples, for_generation=for_generation)
 
     def embed(self, input_ids: torch.Tensor, tok_v: torch.Tensor | None, tok_m: torch.Tensor | None) -> torch.Tensor:
         """(B, L) ids with slots -> (B, L, llm) input embeddings with the visual tokens spliced in."""
@@ -654,19 +514,6 @@ def write_checkpoint(directory: str | Path, config: HawkConfig, state: dict[str,
 
 def _num_videos(feats) -> int:
     return len(feats) if isinstance(feats, (list, tuple)) else int(feats.size(0))
-
-
-def _pad(rows: list[list[int]], value: int, *, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), value, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, r in enumerate(rows):
-        if not r:
-            continue
-        sl = slice(width - len(r), width) if left else slice(0, len(r))
-        ids[i, sl] = torch.tensor(r, dtype=torch.long)
-        mask[i, sl] = 1
-    return ids, mask
 
 
 def _few(keys: list[str], n: int = 5) -> str:
