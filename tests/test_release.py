@@ -565,7 +565,8 @@ def test_no_pixel_normalisation_leaves_pixels_in_unit_range():
 
 def test_profiles_differ_in_the_listed_fields_only(tmp_path):
     from hawk_core.errors import ConfigError
-    from hawk_core.model.config import PROFILE_FIELDS, HawkConfig
+    from hawk_core.model.config import HawkConfig
+    from hawk_core.model.presets import PROFILE_FIELDS
 
     paper, release = HawkConfig.from_preset("paper"), HawkConfig.from_preset("paper", overrides={"profile": "release"})
     assert paper.profile == "paper" and release.profile == "release"
@@ -594,7 +595,7 @@ def test_profiles_differ_in_the_listed_fields_only(tmp_path):
 
 
 def test_readme_tables_every_profile_difference():
-    from hawk_core.model.config import PROFILE_FIELDS
+    from hawk_core.model.presets import PROFILE_FIELDS
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     rows = [line for line in readme.splitlines() if line.startswith("| `")]

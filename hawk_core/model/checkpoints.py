@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import CheckpointError, HawkError
-from .config import PRESETS
+from .presets import PRESETS
 from .run_layout import CHECKPOINT_FILES, RunLayout, is_checkpoint_dir
 
 DEFAULT_PRESET = "embedded"

@@ -39,8 +39,9 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError, HawkError, InputError
 from . import losses, text
 from .backbones import build_llm, build_vision
-from .config import PRESETS, HawkConfig
+from .config import HawkConfig
 from .losses import IGNORE_INDEX
+from .presets import PRESETS
 from .qformer import Branch
 from .text import MOTION_SLOT, VIDEO_SLOT, TextBatch, TextSample
 
