@@ -317,16 +317,7 @@ def sample_clip(
     never seeks, ``seek`` seeks wherever the index allows it, whatever the cost. The path
     taken and why are in ``meta["reader"]`` and ``meta["reader_why"]``.
     """
-    if num_frames < 1:
-        raise VideoError(f"frames must be >= 1, got {num_frames}")
-    if size < 16:
-        raise VideoError(f"size must be >= 16 pixels, got {size}")
-    if resize not in RESIZE_MODES:
-        raise VideoError(f"unknown resize mode {resize!r}; choose one of {', '.join(RESIZE_MODES)}")
-    if sampling not in SAMPLING_MODES:
-        raise VideoError(f"unknown sampling {sampling!r}; choose one of {', '.join(SAMPLING_MODES)}")
-    if reader not in ("auto", "seek", "stream"):
-        raise VideoError(f"unknown reader {reader!r}; choose auto, seek or stream")
+    _check_sampling(num_frames, size, resize, sampling, reader)
     path = Path(path)
     src = open_source(path, folder_fps)
     used = ("folder", "image files are read directly") if isinstance(src, _FolderSource) else ("stream", f"reader={reader}")
@@ -350,22 +341,7 @@ def sample_clip(
                    else consecutive_indices(n, num_frames, start_frame))
             prev = predecessor_indices(idx, n)
             need = set(idx.tolist()) | (set(prev.tolist()) if with_prev else set())
-            kept: dict[int, np.ndarray] = {}
-            stamps: dict[int, float] = {}
-            seen = 0
-            decode_failed = 0
-            for i, ts, decode in src.frames():
-                seen = i + 1
-                if i in need:
-                    bgr = decode()
-                    if bgr is None:
-                        decode_failed += 1
-                    else:
-                        kept[i] = to_model_rgb(bgr, size, resize)
-                    if ts is not None:
-                        stamps[i] = ts
-                if i >= n:  # the stream goes past its reported count
-                    break
+            kept, stamps, seen, decode_failed = _stream_pass(src, need, n, size, resize)
             if seen == n and len(kept) == len(need):
                 break
             # Metadata lied (or frames failed to decode): measure and sample again.
@@ -395,6 +371,43 @@ def sample_clip(
         meta={"resize": resize, "sampling": sampling, "size": size, "index_rule": index_rule, "short_clips": short_clips,
               "reader": used[0], "reader_why": used[1]},
     )
+
+
+def _check_sampling(num_frames: int, size: int, resize: str, sampling: str, reader: str) -> None:
+    """The arguments of :func:`sample_clip`, checked before the video is opened."""
+    if num_frames < 1:
+        raise VideoError(f"frames must be >= 1, got {num_frames}")
+    if size < 16:
+        raise VideoError(f"size must be >= 16 pixels, got {size}")
+    if resize not in RESIZE_MODES:
+        raise VideoError(f"unknown resize mode {resize!r}; choose one of {', '.join(RESIZE_MODES)}")
+    if sampling not in SAMPLING_MODES:
+        raise VideoError(f"unknown sampling {sampling!r}; choose one of {', '.join(SAMPLING_MODES)}")
+    if reader not in ("auto", "seek", "stream"):
+        raise VideoError(f"unknown reader {reader!r}; choose auto, seek or stream")
+
+
+def _stream_pass(src, need: set[int], n: int, size: int, resize: str) -> tuple[dict[int, np.ndarray], dict[int, float], int, int]:
+    """One streaming pass of :func:`sample_clip` over ``src``, keeping the frames in ``need``
+    (resized for the model): ``(kept, stamps, frames seen, frames that failed to decode)``.
+    Stops one frame past the reported count ``n``."""
+    kept: dict[int, np.ndarray] = {}
+    stamps: dict[int, float] = {}
+    seen = 0
+    decode_failed = 0
+    for i, ts, decode in src.frames():
+        seen = i + 1
+        if i in need:
+            bgr = decode()
+            if bgr is None:
+                decode_failed += 1
+            else:
+                kept[i] = to_model_rgb(bgr, size, resize)
+            if ts is not None:
+                stamps[i] = ts
+        if i >= n:  # the stream goes past its reported count
+            break
+    return kept, stamps, seen, decode_failed
 
 
 def _sample_by_seeking(src, path, n, num_frames, sampling, start_frame, with_prev, min_frames, reader, index_rule="centre", short_clips="repeat"):
