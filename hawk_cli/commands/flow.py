@@ -50,10 +50,8 @@ def flow(
     """
     import json
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from hawk_core.errors import InputError
-    from hawk_core.media.flow import FlowJob, is_complete, plan_batch, process_video, run_batch
+    from hawk_core.media.flow import FlowJob, is_complete, plan_batch, process_video
     from hawk_core.media.motion_config import FarnebackParams, MotionConfig
     from hawk_core.media.video import is_video_path
 
@@ -84,6 +82,18 @@ def flow(
     pairs = plan_batch(video, out)
     if the_shard is not None:  # by video, round-robin: the rule of hawk_core.inference.shards
         pairs = pairs[the_shard.index :: the_shard.count]
+    _run_folder(pairs, job, workers, overwrite, json_out, out)
+
+
+def _run_folder(pairs: list, job, workers: int, overwrite: bool, json_out: bool, out: Path) -> None:
+    """The (video, folder) pairs of a folder run under a progress bar, then the counts (or --json)."""
+    import json
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from hawk_core.errors import InputError
+    from hawk_core.media.flow import run_batch
+
     done = skipped = 0
     failures: list[tuple[Path, str]] = []
     with Progress(
