@@ -87,12 +87,6 @@ def stdout_is_tty() -> bool:
     return sys.stdout.isatty()
 
 
-def clock(seconds: float) -> str:
-    """``MM:SS.s`` for a time in a video."""
-    m, s = divmod(max(0.0, seconds), 60)
-    return f"{int(m):02d}:{s:04.1f}"
-
-
 # ---- shared option aliases ------------------------------------------------------------
 
 Frames = Annotated[int, typer.Option("--frames", "-T", min=1, help="Frames sampled per video (the paper uses 32).")]

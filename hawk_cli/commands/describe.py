@@ -20,11 +20,11 @@ from hawk_cli._common import (
     Threads,
     TopP,
     Quantize,
-    clock,
     console,
     err_console,
     guarded,
 )
+from hawk_core.media.timefmt import format_clock
 
 
 @guarded
@@ -156,16 +156,16 @@ def _describe_windows(predictor, video: Path, instruction: str, options, window:
         for r in results:
             style = "bold yellow" if r.rank == 1 else None
             table.add_row(
-                f"{clock(r.window.start_s)}-{clock(r.window.end_s)}", f"{r.energy:.3f}", str(r.rank),
+                f"{format_clock(r.window.start_s)}-{format_clock(r.window.end_s)}", f"{r.energy:.3f}", str(r.rank),
                 escape(r.text) if r.text is not None else "[dim](not described)[/]", style=style,
             )
         console.print(table)
     else:
         for r in results:
             text = r.text if r.text is not None else "(not described)"
-            typer.echo(f"[{clock(r.window.start_s)}-{clock(r.window.end_s)}] motion {r.energy:.3f} rank {r.rank}: {text}")
+            typer.echo(f"[{format_clock(r.window.start_s)}-{format_clock(r.window.end_s)}] motion {r.energy:.3f} rank {r.rank}: {text}")
     best = min(results, key=lambda r: r.rank)
     err_console.print(
-        f"[dim]most motion: {clock(best.window.start_s)}-{clock(best.window.end_s)} (peak at {clock(best.peak_s)}); "
+        f"[dim]most motion: {format_clock(best.window.start_s)}-{format_clock(best.window.end_s)} (peak at {format_clock(best.peak_s)}); "
         f"{predictor.spec.label}, {time.perf_counter() - started:.1f} s[/]", soft_wrap=True
     )

@@ -15,11 +15,11 @@ from hawk_cli._common import (
     ModelOpt,
     Quantize,
     Threads,
-    clock,
     console,
     err_console,
     guarded,
 )
+from hawk_core.media.timefmt import format_clock
 
 _WIN = "Windows and events"
 _SPLIT = "Over a split"
@@ -179,11 +179,11 @@ def _print_detection(det, scorer_name: str) -> None:
         table.add_column("", no_wrap=True)
         for w in det.windows:
             hot = w.score > det.threshold
-            table.add_row(f"{clock(w.start)}-{clock(w.end)}", f"{w.score:.3f}", "█" * max(1, round(w.score * 20)) if w.score > 0 else "",
+            table.add_row(f"{format_clock(w.start)}-{format_clock(w.end)}", f"{w.score:.3f}", "█" * max(1, round(w.score * 20)) if w.score > 0 else "",
                           style="bold red" if hot else None)
         console.print(table)
     else:
-        console.print(f"scores over time ({scorer_name}, {clock(0)}-{clock(det.duration)}): {_spark([w.score for w in det.windows])}")
+        console.print(f"scores over time ({scorer_name}, {format_clock(0)}-{format_clock(det.duration)}): {_spark([w.score for w in det.windows])}")
     if not det.events:
         console.print("no interval above the threshold")
         return
@@ -192,7 +192,7 @@ def _print_detection(det, scorer_name: str) -> None:
         table.add_column(col, justify=just, no_wrap=col != "description", overflow="fold")
     for i, e in enumerate(det.events, 1):
         text = escape(e.description) if e.description is not None else "[dim](not described)[/]"
-        table.add_row(str(i), clock(e.start), clock(e.end), f"{e.score:.3f}", text)
+        table.add_row(str(i), format_clock(e.start), format_clock(e.end), f"{e.score:.3f}", text)
     console.print(table)
 
 

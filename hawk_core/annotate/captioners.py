@@ -24,17 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, DataError, VideoError
+from ..media.timefmt import format_clock
 from .clips import ClipSpan, VideoAnalysis
 from .llm import ChatModel, MalformedOutput, RetryPolicy, Usage, call_with_retries
 from .prompts import AnnotatePrompts, render
 
 CAPTIONERS = ("perception", "vision", "file")
 _REGIONS = [["top-left", "top", "top-right"], ["left", "centre", "right"], ["bottom-left", "bottom", "bottom-right"]]
-
-
-def fmt_time(seconds: float) -> str:
-    s = max(0.0, float(seconds))
-    return f"{int(s // 60):02d}:{s % 60:04.1f}"
 
 
 class Captioner:
@@ -247,7 +243,7 @@ class VisionCaptioner(Captioner):
         out = []
         for span in analysis.clips:
             keys = span.key_samples(self.frames_per_clip)
-            text = render(self.prompts.caption, num_frames=len(keys), start=fmt_time(span.start), end=fmt_time(span.end))
+            text = render(self.prompts.caption, num_frames=len(keys), start=format_clock(span.start), end=format_clock(span.end))
             content: list[dict] = [{"type": "text", "text": text}]
             content += [{"type": "image_url", "image_url": {"url": jpeg_data_url(analysis.frames[i])}} for i in keys]
             messages = [{"role": "system", "content": self.prompts.system}, {"role": "user", "content": content}]

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from ..errors import ConfigError, HawkError, InputError, RemoteError, VideoError
 from ..io import JsonlAppender, write_json
-from .captioners import Captioner, fmt_time
+from ..media.timefmt import format_clock
+from .captioners import Captioner
 from .clips import ClipConfig, analyse_video
 from .llm import ChatModel, FatalRemoteError, MalformedOutput, RetryPolicy, Usage, call_with_retries
 from .prompts import AnnotatePrompts, assign_questions, open_questions, render
@@ -237,7 +238,7 @@ class Annotator:
     def describe(self, video: Path, caps: dict) -> str:
         lines = []
         for c in caps["clips"]:
-            span = f"[{fmt_time(c['start'])}-{fmt_time(c['end'])}] " if c.get("start") is not None and c.get("end") is not None else "- "
+            span = f"[{format_clock(c['start'])}-{format_clock(c['end'])}] " if c.get("start") is not None and c.get("end") is not None else "- "
             lines.append(span + c["caption"])
         notes = {
             "perception": "automatic perception tools (ImageNet object tags, a person or moving-object count, optical-flow motion statistics); they are coarse and sometimes wrong.",

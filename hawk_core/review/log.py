@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..data.records import NEED_DESCRIPTION, parse_record, parse_records, read_raw_records
 from ..errors import DataError, InputError
+from ..media.timefmt import format_clock
 from ..io import JsonlAppender, write_json
 
 DECISIONS = ("accept", "edit", "reject")
@@ -142,8 +143,8 @@ def key_frame_sheet(video: Path, target: Path, *, frames: int = 6, size: int = 1
     tiles = []
     for f, t in zip(clip.frames, clip.timestamps):
         tile = cv2.cvtColor(f, cv2.COLOR_RGB2BGR)
-        cv2.putText(tile, f"{int(t // 60):02d}:{t % 60:04.1f}", (4, size - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
-        cv2.putText(tile, f"{int(t // 60):02d}:{t % 60:04.1f}", (4, size - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
+        cv2.putText(tile, format_clock(t), (4, size - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 3, cv2.LINE_AA)
+        cv2.putText(tile, format_clock(t), (4, size - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1, cv2.LINE_AA)
         tiles.append(tile)
     cols = min(3, len(tiles))
     while len(tiles) % cols:
