@@ -29,8 +29,8 @@ class ConfigError(InputError):
     """A configuration value or key is invalid."""
 
 
-class CheckpointError(HawkError):
-    """A checkpoint folder is missing, corrupt, or of another architecture."""
+class CheckpointError(InputError):
+    """A checkpoint folder is missing, corrupt, or of another architecture (bad input: exit 2)."""
 
 
 class CheckpointInputError(CheckpointError, InputError):

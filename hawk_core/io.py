@@ -15,14 +15,31 @@ from typing import Any
 from .errors import ConfigError, DataError, InputError
 
 
+def check_output_path(target: Path, *, is_dir: bool = False) -> None:
+    """Raise :class:`InputError` (naming the path) when ``target`` cannot be written: it is an
+    existing file where a folder is wanted (or a folder where a file is), or one of its
+    parents is a file."""
+    target = Path(target)
+    if target.exists() and target.is_dir() != is_dir:
+        want, found = ("a folder", "an existing file") if is_dir else ("a file", "an existing folder")
+        raise InputError(f"output path {target} is {found}; pass {want} path")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"output path {target}: {parent} is a file, not a folder")
+            break
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path, *, is_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``target``; on success rename it onto ``target``.
 
     On any exception the temporary path is removed, so a failed write never leaves a
-    half-written file or folder behind (nor clobbers an existing one).
+    half-written file or folder behind (nor clobbers an existing one). An unwritable
+    ``target`` (:func:`check_output_path`) is an :class:`InputError` before anything is written.
     """
     target = Path(target)
+    check_output_path(target, is_dir=is_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
     if is_dir:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))

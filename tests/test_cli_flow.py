@@ -88,3 +88,18 @@ def test_bad_option_values(tmp_path, accident_video):
     r = invoke("flow", accident_video, "--out", tmp_path / "o", "--pyr-scale", "2")
     assert r.exit_code == 2 and "pyr_scale" in r.output
     assert not (tmp_path / "o").exists()
+
+
+def test_out_that_is_a_file_is_bad_input_named(tmp_path):
+    """Issue 18, defect 4: an --out that is a file (or lies under one) is exit 2, named."""
+    video = write_video(tmp_path / "clip.mp4", moving_square_frames(6))
+    existing = tmp_path / "existing_file.txt"
+    existing.write_text("keep me")
+    for out in (existing, existing / "sub"):
+        r = invoke("flow", video, "--out", out, "--frames", "4", "--size", "32")
+        assert r.exit_code == 2, r.output
+        lines = [l for l in r.output.strip().splitlines() if l.strip()]
+        assert len(lines) == 1 and str(existing) in lines[0].replace("\n", "") and "internal error" not in r.output
+    r = invoke("flow", tmp_path, "--out", existing)  # a folder of videos too
+    assert r.exit_code == 2 and "existing_file.txt" in r.output
+    assert existing.read_text() == "keep me"

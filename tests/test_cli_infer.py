@@ -299,3 +299,14 @@ def test_describe_windows_localises_the_motion(tmp_path):
     assert r.exit_code == 0 and "[00:00.0-00:02.0] motion" in r.output and "most motion: 00:0" in r.output
     r = invoke("describe", video, *TINY, "--top", "2")
     assert r.exit_code == 2 and "need --window" in r.output
+
+
+def test_model_typo_is_bad_input_listing_presets(tmp_path, accident_video):
+    """Issue 18, defect 4: --model runs/typo is exit 2 and lists the presets."""
+    from hawk_core.model.config import PRESETS
+
+    for typo in ("runs/typo", "tyny"):
+        r = invoke("describe", accident_video, "--model", typo)
+        assert r.exit_code == 2, r.output
+        assert "typo" in r.output or "tyny" in r.output
+        assert all(p in r.output.replace("\n", "") for p in PRESETS), r.output

@@ -338,7 +338,7 @@ def test_stopped_run_loads_with_model_run(data, cache, tmp_path, accident_video)
     empty.mkdir()
     (empty / "run.json").write_text("{}")
     r = invoke("describe", accident_video, "--model", empty)
-    assert r.exit_code == 1 and "no checkpoint yet" in r.output
+    assert r.exit_code == 2 and "no checkpoint yet" in r.output
 
 
 def test_run_folder_resolves_to_latest_checkpoint_then_final_model(data, cache, tmp_path):

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import HawkError, InputError
-from ..io import atomic_path
+from ..io import atomic_path, check_output_path
 from .motion import MotionResult, flow_to_color, load_clip_and_motion
 from .motion_config import MotionConfig
 from .video import SampledClip, cv2, find_videos, write_mp4
@@ -123,6 +123,7 @@ def is_complete(out_dir: Path) -> bool:
 
 def process_video(video: Path, out_dir: Path, job: FlowJob = FlowJob()) -> dict:
     """Motion input of one video -> ``out_dir`` (replaced atomically)."""
+    check_output_path(out_dir, is_dir=True)  # before the work, not after it
     clip, res = load_clip_and_motion(video, job.num_frames, job.size, job.motion, resize=job.resize, folder_fps=job.folder_fps)
     return write_motion_outputs(out_dir, clip, res, job)
 
@@ -149,6 +150,7 @@ def _run_one(video: Path, out_dir: Path, job: FlowJob) -> BatchItem:
 
 def plan_batch(root: Path, out_root: Path) -> list[tuple[Path, Path]]:
     """(video, output folder) pairs for every video under ``root``, names kept relative."""
+    check_output_path(out_root, is_dir=True)
     videos = find_videos(root)
     if not videos:
         raise InputError(f"{root}: no videos found (files with a video extension, or folders of image frames)")

@@ -85,6 +85,8 @@ def resolve_model(model: str | Path | None = None) -> ModelSpec:
         note = None if text == "paper" else f"preset {text!r} has an untrained adapter: answers are not meaningful"
         return ModelSpec(text, "preset", text, False, note)
     if path.exists() or "/" in text or text.startswith("."):
+        if not path.exists():
+            raise CheckpointError(f"--model {text!r}: no such checkpoint or run folder (presets: {', '.join(PRESETS)})")
         ckpt = find_checkpoint(path)
         return ModelSpec(str(ckpt), "checkpoint", str(path), True)
     raise CheckpointError(f"--model {text!r} is neither a checkpoint folder nor a preset ({', '.join(PRESETS)})")
