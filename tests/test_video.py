@@ -127,3 +127,24 @@ def test_truncated_video_is_an_error_or_measured(tmp_path, fighting_video):
     except VideoError:
         return
     assert clip.num_native_frames == count_frames(cut)
+
+
+def test_text_files_are_not_videos(tmp_path):
+    """Issue 18, defect 3: FFmpeg's tty demuxer renders a .txt as video; the one opening path
+    refuses it by codec, whatever the command."""
+    from hawk_core.errors import VideoError
+    from hawk_core.media.video import probe, sample_clip
+    from tests.helpers import invoke
+
+    notes = tmp_path / "notes.txt"
+    notes.write_text("".join(f"line {i}: some notes about the clip\n" for i in range(200)))
+    for call in (lambda: probe(notes), lambda: sample_clip(notes, 4, 32)):
+        with pytest.raises(VideoError, match="not a video"):
+            call()
+    r = invoke("flow", notes, "--out", tmp_path / "out")
+    lines = [l for l in r.output.strip().splitlines() if l.strip()]
+    assert r.exit_code == 2 and len(lines) == 1 and "notes.txt" in lines[0] and "not a video" in r.output
+    assert not (tmp_path / "out").exists()
+    # a real video still opens, and OpenCV names its codec
+    video = write_video(tmp_path / "clip.mp4", moving_square_frames(4))
+    assert probe(video)["reported_frames"] == 4

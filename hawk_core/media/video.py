@@ -209,6 +209,33 @@ class _Source:
         pass
 
 
+# FFmpeg's text-art decoders: its "tty" demuxer turns a .txt/.nfo/.asc file into "video" of
+# the rendered text (codec ansi), "xbin" does the same for XBIN art. Not videos: refused.
+TEXT_CODECS = frozenset({"ansi", "xbin", "bintext", "idf"})
+
+
+def _fourcc(cap: cv2.VideoCapture) -> str:
+    """The stream's codec as OpenCV reports it ('h264', 'mp4v', 'ansi'; '' when none)."""
+    code = int(cap.get(cv2.CAP_PROP_FOURCC) or 0)
+    return "".join(chr((code >> (8 * i)) & 0xFF) for i in range(4)).strip("\0 ").lower() if code > 0 else ""
+
+
+def _looks_like_text(path: Path, head: int = 4096) -> bool:
+    """True when the file starts with printable UTF-8 text and no NUL byte (no video
+    container does); used only when OpenCV names no codec."""
+    with open(path, "rb") as fp:
+        data = fp.read(head)
+    if not data or b"\0" in data:
+        return False
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        if e.start < len(data) - 4:  # not just a character cut at the end of the head
+            return False
+        text = data[: e.start].decode("utf-8")
+    return all(c.isprintable() or c in "\t\r\n\x1b\x0c" for c in text)
+
+
 class _CaptureSource(_Source):
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -222,6 +249,11 @@ class _CaptureSource(_Source):
         cap = cv2.VideoCapture(str(self.path))
         if not cap.isOpened():
             raise VideoError(f"{self.path}: cannot be opened as a video (not a video, corrupt, or an unsupported codec)")
+        codec = _fourcc(cap)
+        if codec in TEXT_CODECS or (not codec and _looks_like_text(self.path)):
+            cap.release()
+            shown = f"codec {codec!r}" if codec else "no video codec"
+            raise VideoError(f"{self.path}: not a video (FFmpeg reads it as a text file, {shown}); pass a video file or a folder of image frames")
         return cap
 
     def frames(self):
