@@ -125,7 +125,10 @@ InferFrames = Annotated[
     Optional[int],
     typer.Option("--frames", "-T", min=2, help="Frames sampled from the video (default: the model's own: 16 for the shipped default model, 32 for the presets as in the paper).", show_default=False),
 ]
-MaxNewTokens = Annotated[int, typer.Option("--max-new-tokens", min=1, help="Longest answer, in tokens.")]
+MaxNewTokens = Annotated[int, typer.Option("--max-new-tokens", min=1, help="Longest answer, in tokens (an answer cut there is flagged).")]
+TrimToSentence = Annotated[
+    bool, typer.Option("--trim-to-sentence", help="Cut an answer stopped by --max-new-tokens back to its last full sentence.")
+]
 Temperature = Annotated[float, typer.Option("--temperature", min=0.0, help="Sampling temperature; 0 = greedy (deterministic).")]
 TopP = Annotated[float, typer.Option("--top-p", min=0.0, max=1.0, help="Nucleus sampling mass (with --temperature > 0).")]
 Seed = Annotated[Optional[int], typer.Option("--seed", help="Random seed for sampling (with --temperature > 0).", show_default=False)]

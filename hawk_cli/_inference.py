@@ -42,21 +42,24 @@ def load_predictor(
     return predictor
 
 
-def generation_options(max_new_tokens: int, temperature: float, top_p: float, seed: int | None, sample: str = "greedy") -> GenerationOptions:
+def generation_options(max_new_tokens: int, temperature: float, top_p: float, seed: int | None, sample: str = "greedy",
+                       trim_to_sentence: bool = False) -> GenerationOptions:
     """The decoding options of the flags, or of the ``--sample`` preset (which the
     --max-new-tokens / --temperature / --top-p flags must then leave at their defaults)."""
+    import dataclasses
+
     from hawk_core.errors import ConfigError
     from hawk_core.inference.predictor import GenerationOptions
 
     if sample == "greedy":
-        return GenerationOptions(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed)
+        return GenerationOptions(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed, trim_to_sentence=trim_to_sentence)
     preset = GenerationOptions.preset(sample, seed=seed)
     default = GenerationOptions()
     given = [f"--{n.replace('_', '-')}" for n, v in (("max_new_tokens", max_new_tokens), ("temperature", temperature), ("top_p", top_p))
              if v != getattr(default, n)]
     if given:
         raise ConfigError(f"--sample {sample} sets the decoding itself; drop {', '.join(given)}")
-    return preset
+    return dataclasses.replace(preset, trim_to_sentence=trim_to_sentence)
 
 
 def prepare(predictor: Predictor, video: Path) -> PreparedVideo:
@@ -77,6 +80,7 @@ def answer_payload(predictor: Predictor, video: PreparedVideo, answer: Answer, t
         "task": task,
         "question": answer.question,
         "text": answer.text,
+        "truncated": answer.truncated,
         "model": predictor.describe_model(),
         **video.to_dict(),
         "generation": options.to_dict(),

@@ -76,7 +76,8 @@ def test_ask_answers_and_keeps_the_question(accident_video):
     r = invoke("ask", accident_video, "Who caused the crash?", *TINY, "--max-new-tokens", "4", "--json")
     assert r.exit_code == 0, r.output
     d = _json(r)
-    assert d["task"] == "qa" and d["question"] == "Who caused the crash?" and d["warnings"] == []
+    assert d["task"] == "qa" and d["question"] == "Who caused the crash?"
+    assert [w for w in d["warnings"] if "--max-new-tokens" not in w] == []  # nothing cut to fit the context
 
 
 def test_ask_sampling_with_seed_is_reproducible(accident_video):
@@ -218,7 +219,7 @@ def test_bad_videos_are_one_line_errors(tmp_path, kind):
 
 def test_missing_and_corrupt_checkpoints(tmp_path, accident_video):
     r = invoke("describe", accident_video, "--model", tmp_path / "no_such_run")
-    assert r.exit_code != 0 and "no such checkpoint folder" in r.output
+    assert r.exit_code == 2 and "no such checkpoint or run folder" in r.output
     bad = tmp_path / "bad_ckpt"
     bad.mkdir()
     (bad / "config.json").write_text("{not json")
@@ -310,3 +311,22 @@ def test_model_typo_is_bad_input_listing_presets(tmp_path, accident_video):
         assert r.exit_code == 2, r.output
         assert "typo" in r.output or "tyny" in r.output
         assert all(p in r.output.replace("\n", "") for p in PRESETS), r.output
+
+
+def test_cut_answers_are_flagged_on_stderr_and_in_json(tmp_path, accident_video):
+    """Issue 18, defect 6: describe / ask / chat / predict say when --max-new-tokens cut an answer."""
+    r = invoke("describe", accident_video, *TINY, "--max-new-tokens", "2", "--json")
+    assert r.exit_code == 0, r.output
+    d = _json(r)
+    assert d["truncated"] is True and "--max-new-tokens (2)" in r.stderr and "--trim-to-sentence" in r.stderr
+    r = invoke("ask", accident_video, "What happens?", *TINY, "--max-new-tokens", "2", "--json", "--trim-to-sentence")
+    assert r.exit_code == 0, r.output
+    d = _json(r)
+    assert d["truncated"] is True and d["generation"]["trim_to_sentence"] is True and "trimmed" in r.stderr
+    r = invoke("chat", accident_video, *TINY, "--max-new-tokens", "2", "--json", input="What happens?\n")
+    assert r.exit_code == 0 and json.loads(r.stdout.splitlines()[0])["truncated"] is True
+    data = _split(tmp_path, [accident_video])
+    out = tmp_path / "preds.jsonl"
+    r = invoke("predict", data, "--out", out, *TINY, "--max-new-tokens", "2", "--tasks", "description")
+    assert r.exit_code == 0, r.output
+    assert [x["truncated"] for x in _lines(out)] == [True]

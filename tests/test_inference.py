@@ -136,3 +136,38 @@ def test_int8_quantized_llm_generates(prepared):
     assert isinstance(ans.text, str)
     with pytest.raises(ConfigError, match="unknown quantization"):
         Predictor.load("tiny", device="cpu", quantize="int4")
+
+
+def test_answers_cut_at_max_new_tokens_are_flagged(predictor, prepared):
+    """Issue 18, defect 6: an answer stopped by max_new_tokens says so (and can be trimmed)."""
+    cut = predictor.answer([(prepared, "What happens?", None)], GenerationOptions(max_new_tokens=2))[0]
+    assert cut.truncated and any("--max-new-tokens (2)" in w for w in cut.warnings)
+    assert "trim_to_sentence" not in GenerationOptions().to_dict()  # resume metadata of older runs still matches
+
+
+def test_truncation_is_read_from_the_end_of_text_token(predictor, prepared, monkeypatch):
+    import torch
+
+    eos = predictor.tokenizer.eos_token_id
+    word = predictor.tokenizer("ok", add_special_tokens=False)["input_ids"][0]
+    rows = torch.tensor([[word, word, word], [word, eos, eos], [word, word, eos]])  # (B, new tokens)
+    monkeypatch.setattr(predictor.model.llm, "generate", lambda **kw: rows)
+    answers = predictor.answer([(prepared, q, None) for q in ("a?", "b?", "c?")], GenerationOptions(max_new_tokens=3))
+    assert [a.truncated for a in answers] == [True, False, False]
+    assert [bool(a.warnings) for a in answers] == [True, False, False]
+
+
+@pytest.mark.parametrize(
+    "text, trimmed",
+    [
+        ("A man runs. The person on the other side of the lane is", "A man runs."),
+        ('He shouts "stop!" and the car', 'He shouts "stop!"'),
+        ("One. Two? Three! four", "One. Two? Three!"),
+        ("no sentence end at all", "no sentence end at all"),
+        ("Speed is 3.5 m/s and", "Speed is 3.5 m/s and"),  # a decimal point ends no sentence
+    ],
+)
+def test_trim_to_sentence(text, trimmed):
+    from hawk_core.inference.predictor import trim_to_sentence
+
+    assert trim_to_sentence(text) == trimmed

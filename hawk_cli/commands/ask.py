@@ -22,6 +22,7 @@ from hawk_cli._common import (
     Quantize,
     console,
     err_console,
+    TrimToSentence,
     guarded,
 )
 
@@ -33,6 +34,7 @@ def ask(
     model: ModelOpt = None,
     frames: InferFrames = None,
     max_new_tokens: MaxNewTokens = 128,
+    trim_to_sentence: TrimToSentence = False,
     temperature: Temperature = 0.0,
     top_p: TopP = 1.0,
     seed: Seed = None,
@@ -64,7 +66,7 @@ def ask(
     started = time.perf_counter()
     if not question.strip():
         raise InputError("the question is empty")
-    options = generation_options(max_new_tokens, temperature, top_p, seed, sample)
+    options = generation_options(max_new_tokens, temperature, top_p, seed, sample, trim_to_sentence)
     check_video(video)
     predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads, quantize=quantize)
     prepared = prepare(predictor, video)

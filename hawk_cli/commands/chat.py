@@ -22,6 +22,7 @@ from hawk_cli._common import (
     Quantize,
     console,
     err_console,
+    TrimToSentence,
     guarded,
 )
 
@@ -34,6 +35,7 @@ def chat(
     model: ModelOpt = None,
     frames: InferFrames = None,
     max_new_tokens: MaxNewTokens = 128,
+    trim_to_sentence: TrimToSentence = False,
     temperature: Temperature = 0.0,
     top_p: TopP = 1.0,
     seed: Seed = None,
@@ -67,7 +69,7 @@ def chat(
 
     from hawk_cli._inference import check_video, generation_options, load_predictor, prepare
 
-    options = generation_options(max_new_tokens, temperature, top_p, seed, sample)
+    options = generation_options(max_new_tokens, temperature, top_p, seed, sample, trim_to_sentence)
     check_video(video)
     interactive = sys.stdin.isatty()
     predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads, quantize=quantize)
@@ -160,7 +162,7 @@ def _print_answer(answer, turn: int, json_out: bool, interactive: bool) -> None:
 
     warn(answer.warnings)
     if json_out:
-        typer.echo(json.dumps({"turn": turn, "question": answer.question, "answer": answer.text, "warnings": answer.warnings}, ensure_ascii=False))
+        typer.echo(json.dumps({"turn": turn, "question": answer.question, "answer": answer.text, "truncated": answer.truncated, "warnings": answer.warnings}, ensure_ascii=False))
     elif interactive:
         console.print(f"[bold cyan]hawk>[/] {escape(answer.text)}", soft_wrap=True)
     else:

@@ -22,6 +22,7 @@ from hawk_cli._common import (
     Quantize,
     console,
     err_console,
+    TrimToSentence,
     guarded,
 )
 from hawk_core.media.timefmt import format_clock
@@ -51,6 +52,7 @@ def describe(
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b", min=1, help="Windows encoded and described per batch.", rich_help_panel="Long videos")] = 4,
     max_new_tokens: MaxNewTokens = 128,
+    trim_to_sentence: TrimToSentence = False,
     temperature: Temperature = 0.0,
     top_p: TopP = 1.0,
     seed: Seed = None,
@@ -93,7 +95,7 @@ def describe(
         from hawk_core.errors import ConfigError
 
         raise ConfigError("--stride and --top need --window SECONDS")
-    options = generation_options(max_new_tokens, temperature, top_p, seed, sample)
+    options = generation_options(max_new_tokens, temperature, top_p, seed, sample, trim_to_sentence)
     check_video(video)
     predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads, quantize=quantize)
     instruction = prompt if prompt is not None else predictor.describe_prompt(prompt_index)
@@ -133,6 +135,12 @@ def _describe_windows(predictor, video: Path, instruction: str, options, window:
             on_plan=lambda n: progress.update(bar, total=n),
             on_progress=lambda k: progress.update(bar, advance=k),
         )
+    cut = sum(r.truncated for r in results)
+    if cut:
+        from hawk_cli._inference import warn
+
+        trimmed = "; trimmed to their last full sentence" if options.trim_to_sentence else "; raise it, or pass --trim-to-sentence"
+        warn([f"{cut} of {sum(r.text is not None for r in results)} window descriptions cut at --max-new-tokens ({options.max_new_tokens}){trimmed}"])
     if json_out:
         payload = {
             "task": "description",

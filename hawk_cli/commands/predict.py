@@ -22,6 +22,7 @@ from hawk_cli._common import (
     Quantize,
     console,
     err_console,
+    TrimToSentence,
     guarded,
 )
 from hawk_cli._shards import ShardOpt
@@ -44,6 +45,7 @@ def predict(
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Only the first N videos of the split.", show_default=False)] = None,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Start OUT afresh instead of resuming it.")] = False,
     max_new_tokens: MaxNewTokens = 128,
+    trim_to_sentence: TrimToSentence = False,
     temperature: Temperature = 0.0,
     top_p: TopP = 1.0,
     seed: Seed = None,
@@ -102,7 +104,7 @@ def predict(
     task_list = tuple(t.strip() for t in tasks.split(",") if t.strip())
     if not task_list:
         raise ConfigError("--tasks is empty; use description, qa or description,qa")
-    options = generation_options(max_new_tokens, temperature, top_p, seed, sample)
+    options = generation_options(max_new_tokens, temperature, top_p, seed, sample, trim_to_sentence)
     if out.is_dir():
         raise InputError(f"--out {out} is a folder; give a .jsonl file path")
     records = load_split(data)

@@ -22,6 +22,7 @@ import contextlib
 import dataclasses
 import functools
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class GenerationOptions:
     seed: int | None = None
     top_k: int | None = None
     repetition_penalty: float | None = None
+    trim_to_sentence: bool = False  # cut an answer stopped at max_new_tokens back to its last full sentence
 
     @classmethod
     def preset(cls, name: str, *, seed: int | None = None) -> GenerationOptions:
@@ -77,6 +79,8 @@ class GenerationOptions:
             d["top_k"] = self.top_k
         if self.repetition_penalty is not None:
             d["repetition_penalty"] = self.repetition_penalty
+        if self.trim_to_sentence:  # only when on: settings recorded before the option still match
+            d["trim_to_sentence"] = True
         return d
 
 
@@ -127,11 +131,22 @@ class Answer:
     generate_s: float  # wall time of the generate call this answer was part of
     batch_tokens: int = 0  # tokens that call generated for all its answers
     warnings: list[str] = field(default_factory=list)
+    truncated: bool = False  # generation stopped at max_new_tokens, not at the end-of-text token
 
     @property
     def tokens_per_s(self) -> float:
         """Generation throughput of the call this answer was part of."""
         return max(self.batch_tokens, self.tokens) / self.generate_s if self.generate_s > 0 else 0.0
+
+
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*(?=\s|$)")
+
+
+def trim_to_sentence(text: str) -> str:
+    """``text`` up to its last full sentence (ending in . ! or ?, closing quotes kept);
+    unchanged when it has none, so an answer never becomes empty."""
+    ends = list(_SENTENCE_END.finditer(text))
+    return text[: ends[-1].end()].rstrip() if ends else text
 
 
 def _frame_records(clip: SampledClip, motion: MotionResult) -> list[dict]:
@@ -346,7 +361,7 @@ class Predictor:
         feats_v = join_videos([v.feats_v[0] for v, _, _ in items])  # (B, T, N, D), or a list when T differs
         feats_m = None if items[0][0].feats_m is None else join_videos([v.feats_m[0] for v, _, _ in items])
         t0 = time.perf_counter()
-        texts = self.model.generate(
+        texts, truncated = self.model.generate(
             feats_v,
             feats_m,
             questions,
@@ -359,14 +374,21 @@ class Predictor:
             repetition_penalty=options.repetition_penalty,
             seed=options.seed,
             streamer=streamer,
+            with_truncation=True,
         )
         dt = time.perf_counter() - t0
         texts = [t.strip() for t in texts]
         counts = [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) if t else 0 for t in texts]
-        return [
-            Answer(question=q, text=t, tokens=n, generate_s=dt, batch_tokens=sum(counts), warnings=w)
-            for q, t, n, w in zip(questions, texts, counts, warns)
-        ]
+        answers = []
+        for q, t, n, w, cut in zip(questions, texts, counts, warns, truncated):
+            if cut:
+                if options.trim_to_sentence:
+                    t = trim_to_sentence(t)
+                    w = [*w, f"answer reached --max-new-tokens ({options.max_new_tokens}); trimmed to its last full sentence"]
+                else:
+                    w = [*w, f"answer cut at --max-new-tokens ({options.max_new_tokens}) mid-sentence; raise it, or pass --trim-to-sentence"]
+            answers.append(Answer(question=q, text=t, tokens=n, generate_s=dt, batch_tokens=sum(counts), warnings=w, truncated=cut))
+        return answers
 
 # ---- helpers on the model object ---------------------------------------------------------
 

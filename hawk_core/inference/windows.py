@@ -96,6 +96,7 @@ def describe_windows(
         answers = predictor.answer([(p, prompt, None) for p in prepared], options)
         for (clip, _), a in zip(pairs, answers):
             results[clip.meta["window"]].text = a.text
+            results[clip.meta["window"]].truncated = a.truncated
         if on_progress is not None:
             on_progress(len(pairs))
 

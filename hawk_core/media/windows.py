@@ -138,6 +138,7 @@ class WindowResult:
     peak_s: float  # timestamp of the window's most moving frame
     rank: int = 0  # 1 = most motion
     text: str | None = None  # None when not described (outside --top)
+    truncated: bool = False  # the description was cut at max_new_tokens
 
     def to_dict(self) -> dict:
         return {
@@ -148,6 +149,7 @@ class WindowResult:
             "peak_s": round(self.peak_s, 3),
             "rank": self.rank,
             "text": self.text,
+            "truncated": self.truncated,
         }
 
 

@@ -373,7 +373,8 @@ class HawkModel(nn.Module):
         seed: int | None = None,
         min_new_tokens: int = 0,
         streamer=None,
-    ) -> list[str]:
+        with_truncation: bool = False,
+    ) -> list[str] | tuple[list[str], list[bool]]:
         """Answers to ``instructions`` (one per video; features of one video are shared by
         all instructions). Greedy at temperature 0, else nucleus sampling (``seed`` makes it
         repeatable), one beam either way. ``top_k`` / ``repetition_penalty``: None leaves
@@ -381,7 +382,8 @@ class HawkModel(nn.Module):
         answer) turns. ``frame_times``: per instruction, the video's frame times (the
         release prompt format). ``min_new_tokens`` keeps the end-of-text token away that long
         (benchmarks). ``streamer``: a transformers streamer told each new token (one
-        instruction only)."""
+        instruction only). ``with_truncation``: also return, per answer, whether it was cut at
+        ``max_new_tokens`` (no end-of-text token generated)."""
         if isinstance(instructions, str):
             instructions = [instructions]
         n = len(instructions)
@@ -431,7 +433,13 @@ class HawkModel(nn.Module):
                 out = self.llm.generate(inputs_embeds=embeds, attention_mask=batch.attention_mask, **kwargs)
         finally:
             self.train(was_training)
-        return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+        texts = [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+        if not with_truncation:
+            return texts
+        eos = self.tokenizer.eos_token_id
+        eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos])
+        truncated = [out.size(1) >= max_new_tokens and not (eos_ids & set(row.tolist())) for row in out]  # out: (B, new tokens)
+        return texts, truncated
 
     @torch.no_grad()
     def next_token_logits(
