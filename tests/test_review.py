@@ -100,3 +100,34 @@ def test_export_only_and_errors(dataset: Path, tmp_path: Path):
     assert r.exit_code == 2 and "missing 'description'" in r.output
     r = invoke("review", tmp_path / "missing.json")
     assert r.exit_code == 2 and "no such file" in r.output
+
+
+def test_relative_videos_resolve_against_the_dataset_folder(tmp_path: Path, monkeypatch):
+    """Issue 18, defect 1: review (terminal and web) finds `videos/x.mp4` beside the dataset
+    from any working directory, as predict does (one resolver)."""
+    import httpx
+
+    from hawk_core.data.records import resolve_video_path
+    from hawk_core.review.log import ReviewLog
+    from hawk_core.review.web import ReviewServer
+
+    data = tmp_path / "data"
+    (data / "videos").mkdir(parents=True)
+    video = write_video(data / "videos" / "clip.mp4", moving_square_frames(12, 64))
+    ds = data / "train.json"
+    ds.write_text(json.dumps([{"video": "videos/clip.mp4", "description": "A man hits a parked car.", "QA": []}]))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+
+    r = invoke("review", ds, input="a\n")
+    assert r.exit_code == 0, r.output
+    assert "key frames unavailable" not in r.output and "key frames:" in r.output
+    with ReviewLog(ds) as log:
+        assert log.video_path(0) == resolve_video_path("videos/clip.mp4", ds)
+        assert log.video_path(0).resolve() == video.resolve()
+        with ReviewServer(log) as srv:
+            base = srv.url.rstrip("/")
+            assert httpx.get(base + "/api/record/0").json()["has_video"] is True
+            assert httpx.get(base + "/media/0").content == video.read_bytes()
+            assert httpx.get(base + "/frames/0.jpg").status_code == 200

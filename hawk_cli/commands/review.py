@@ -105,7 +105,7 @@ def _show(log, i: int, rec: dict, dataset: Path, frames: bool) -> None:
         target = dataset.with_name(dataset.stem + ".review") / f"{i + 1:04d}.jpg"
         try:
             if not target.exists():
-                key_frame_sheet(Path(rec["video"]), target)
+                key_frame_sheet(log.video_path(i), target)
             console.print(f"key frames: {target}")
         except HawkError as e:
             console.print(f"[dim]key frames unavailable: {e}[/]")

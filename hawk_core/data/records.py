@@ -168,6 +168,20 @@ def read_raw_records(path: Path | str) -> list[dict]:
     return raws
 
 
+def resolve_video_path(video: str, data_path: Path, video_root: Path | None = None) -> Path:
+    """A data file's video path on disk: absolute as is; relative to ``video_root`` when given,
+    else to the data file's folder, else to the working directory (first that exists). The
+    one resolver of `hawk predict` and `hawk review` (terminal and web)."""
+    p = Path(video).expanduser()
+    if p.is_absolute():
+        return p
+    bases = [video_root] if video_root is not None else [Path(data_path).resolve().parent, Path.cwd()]
+    for base in bases:
+        if (base / p).exists():
+            return base / p
+    return bases[0] / p
+
+
 def load_hawk_records(path: Path | str, *, video_root: Path | str | None = None, **options: Any) -> list[HawkRecord]:
     """Read HAWK-format (stage 2) or caption (stage 1) records from JSON or JSONL.
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..data.records import NEED_VIDEO, TASKS, parse_records, read_raw_records
+from ..data.records import NEED_VIDEO, TASKS, parse_records, read_raw_records, resolve_video_path  # noqa: F401 - resolve_video_path: its old home
 from ..errors import ConfigError, DataError, HawkError, InputError
 from .predictor import GenerationOptions, PreparedVideo, Predictor
 
@@ -33,19 +33,6 @@ class PredictionItem:
         rec["reference"] = self.reference
         rec.update(extra)
         return rec
-
-
-def resolve_video_path(video: str, data_path: Path, video_root: Path | None = None) -> Path:
-    """A data file's video path on disk: absolute as is; relative to ``video_root`` when given,
-    else to the data file's folder, else to the working directory (first that exists)."""
-    p = Path(video).expanduser()
-    if p.is_absolute():
-        return p
-    bases = [video_root] if video_root is not None else [Path(data_path).resolve().parent, Path.cwd()]
-    for base in bases:
-        if (base / p).exists():
-            return base / p
-    return bases[0] / p
 
 
 def plan_predictions(

@@ -16,7 +16,7 @@ import datetime as _dt
 import getpass
 from pathlib import Path
 
-from ..data.records import NEED_DESCRIPTION, parse_record, parse_records, read_raw_records
+from ..data.records import NEED_DESCRIPTION, parse_record, parse_records, read_raw_records, resolve_video_path
 from ..errors import DataError, InputError
 from ..media.timefmt import format_clock
 from ..io import JsonlAppender, write_json
@@ -73,6 +73,11 @@ class ReviewLog:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def video_path(self, index: int) -> Path:
+        """Record ``index``'s video on disk, relative paths against the dataset's folder
+        (:func:`~hawk_core.data.records.resolve_video_path`), not the working directory."""
+        return resolve_video_path(self.records[index]["video"], self.dataset)
 
     def pending(self, redo: bool = False) -> list[int]:
         return [i for i in range(len(self.records)) if redo or i not in self.decisions]

@@ -108,7 +108,7 @@ class ReviewServer:
 
     def record(self, i: int) -> dict:
         rec = self.log.current(i)
-        video = Path(rec["video"])
+        video = self.log.video_path(i)
         return {
             "index": i,
             "record": rec,
@@ -126,7 +126,7 @@ class ReviewServer:
     def frames(self, i: int) -> Path:
         target = self.frames_dir / f"{i + 1:04d}.jpg"
         if not target.exists():
-            key_frame_sheet(Path(self.log.records[i]["video"]), target)
+            key_frame_sheet(self.log.video_path(i), target)
         return target
 
     def app(self):
@@ -184,7 +184,7 @@ class ReviewServer:
 
         @app.api_route("/media/{i}", methods=["GET", "HEAD"])
         def media(i: int):
-            video = Path(srv.log.records[index(i)]["video"])
+            video = srv.log.video_path(index(i))
             if not video.is_file():
                 raise _Refused(404, f"video not found: {video}")
             ctype = mimetypes.guess_type(video.name)[0] or "application/octet-stream"
