@@ -45,6 +45,11 @@ def reflow(doc: str | None) -> str | None:
     return "\n\n".join(out)
 
 
+def plural(n: int, word: str) -> str:
+    """``1 record``, ``2 records``: a count and its noun, for the messages."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def guarded(func: F) -> F:
     """The error boundary: hawk's typed errors become one line + a non-zero exit.
 

@@ -30,6 +30,20 @@ def check_output_path(target: Path, *, is_dir: bool = False) -> None:
             break
 
 
+def _apply_umask(path: Path) -> None:
+    """Give ``path`` (and, for a folder, everything in it) the modes a plain ``open`` would
+    under the user's umask: temp files and some writers (safetensors) create files 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~umask)
+    if path.is_dir():
+        for root, dirs, files in os.walk(path):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o777 & ~umask)
+            for f in files:
+                os.chmod(os.path.join(root, f), 0o666 & ~umask)
+
+
 @contextlib.contextmanager
 def atomic_path(target: Path, *, is_dir: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling of ``target``; on success rename it onto ``target``.
@@ -49,9 +63,7 @@ def atomic_path(target: Path, *, is_dir: bool = False) -> Iterator[Path]:
         tmp = Path(name)
     try:
         yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, (0o777 if is_dir else 0o666) & ~umask)
+        _apply_umask(tmp)
         if is_dir:
             if target.exists():
                 shutil.rmtree(target)

@@ -103,3 +103,20 @@ def test_out_that_is_a_file_is_bad_input_named(tmp_path):
     r = invoke("flow", tmp_path, "--out", existing)  # a folder of videos too
     assert r.exit_code == 2 and "existing_file.txt" in r.output
     assert existing.read_text() == "keep me"
+
+
+def test_outputs_follow_the_umask(tmp_path):
+    """Issue 18, defect 9: motion.safetensors (written 0600 by safetensors) gets the user's umask."""
+    import os
+    import stat
+
+    video = write_video(tmp_path / "clip.mp4", moving_square_frames(6))
+    old = os.umask(0o022)
+    try:
+        r = invoke("flow", video, "--out", tmp_path / "out", "--frames", "4", "--size", "32")
+    finally:
+        os.umask(old)
+    assert r.exit_code == 0, r.output
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "out").iterdir()}
+    assert modes == {name: 0o644 for name in OUTPUT_FILES}
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755

@@ -73,3 +73,21 @@ def test_train_defaults_come_from_train_config():
         assert shown == expected, (name, shown, expected)
         checked += 1
     assert checked == len(TRAIN_FLAGS) - 1
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_has_no_swallowed_brackets(command):
+    """Issue 18, defect 9: a literal `[default: …]` in help text is rich markup unless
+    escaped; swallowed, it left "in the split ." behind."""
+    from typer.main import get_command
+
+    for param in get_command(app).commands[command].params:
+        text = param.help or ""
+        assert not re.search(r"(?<!\\)\[default:", text), (command, param.name, text)
+    r = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "300", "TERM": "dumb"}, terminal_width=300)
+    assert not re.search(r"\w \.(\s|$)", r.output), r.output
+
+
+def test_describe_help_names_the_models_frame_default():
+    r = CliRunner().invoke(app, ["describe", "--help"], env={"COLUMNS": "300", "TERM": "dumb"}, terminal_width=300)
+    assert "default 32" not in r.output and "16 for the embedded model" in r.output

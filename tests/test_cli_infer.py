@@ -112,6 +112,7 @@ def test_chat_scripted_stdin(accident_video):
     turns = [json.loads(line) for line in r.stdout.splitlines()]
     assert [t["turn"] for t in turns] == [1, 2, 3]
     assert [t["question"] for t in turns] == ["What happens in the video?", "Who is involved?", "Where is it?"]
+    assert all(set(t) == {"turn", "question", "text", "truncated", "warnings"} for t in turns)  # "text", as describe / ask
     assert "conversation reset" in r.output and "never asked" not in r.output
 
 

@@ -199,5 +199,6 @@ def test_cli_web_serves_and_stops_on_sigterm(tmp_path: Path):
     finally:
         proc.kill()
     assert proc.returncode == 0, out
-    assert "accepted 1" in out and "exported 1 records" in out
+    assert "reviewing 1 record (" in out and "accepted 1" in out and "exported 1 record ->" in out
     assert json.loads((tmp_path / "e.json").read_text())[0]["provenance"]["review"]["decision"] == "accept"
+

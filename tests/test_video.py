@@ -148,3 +148,17 @@ def test_text_files_are_not_videos(tmp_path):
     # a real video still opens, and OpenCV names its codec
     video = write_video(tmp_path / "clip.mp4", moving_square_frames(4))
     assert probe(video)["reported_frames"] == 4
+
+
+def test_a_folder_of_videos_is_named_as_such(tmp_path):
+    """Issue 18, defect 9: `hawk describe FOLDER_OF_VIDEOS` says it holds videos and what to do."""
+    from tests.helpers import invoke
+
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        write_video(folder / name, moving_square_frames(4))
+    r = invoke("describe", folder, "--model", "tiny")
+    lines = [l for l in r.output.strip().splitlines() if l.strip()]
+    assert r.exit_code == 2 and len(lines) == 1, r.output
+    assert "folder of 2 videos" in r.output and "hawk predict" in r.output and "for v in" in r.output

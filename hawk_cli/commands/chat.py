@@ -55,7 +55,8 @@ def chat(
 
     When stdin is not a terminal, every line is a question (or a /command), so a
     conversation can be scripted; each answer is printed after its question, or with
-    --json as one JSON object per line ({turn, question, answer, warnings}).
+    --json as one JSON object per line ({turn, question, text, truncated, warnings}:
+    the answer is "text", as in describe and ask).
 
     Examples:
       hawk chat clip.mp4
@@ -162,7 +163,7 @@ def _print_answer(answer, turn: int, json_out: bool, interactive: bool) -> None:
 
     warn(answer.warnings)
     if json_out:
-        typer.echo(json.dumps({"turn": turn, "question": answer.question, "answer": answer.text, "truncated": answer.truncated, "warnings": answer.warnings}, ensure_ascii=False))
+        typer.echo(json.dumps({"turn": turn, "question": answer.question, "text": answer.text, "truncated": answer.truncated, "warnings": answer.warnings}, ensure_ascii=False))
     elif interactive:
         console.print(f"[bold cyan]hawk>[/] {escape(answer.text)}", soft_wrap=True)
     else:

@@ -65,7 +65,7 @@ def describe(
 ) -> None:
     """Describe the anomaly in a video (the paper's video description task).
 
-    hawk samples T frames (default 32), builds the motion input from optical flow, encodes
+    hawk samples T frames (default: the model's own, 16 for the embedded model), builds the motion input from optical flow, encodes
     both with the model's frozen encoders and asks the LLM the paper's describe prompt
     ("Can you describe the anomaly in the video?"). The answer goes to stdout; notes and
     warnings to stderr. Greedy decoding by default: the same video gives the same text.

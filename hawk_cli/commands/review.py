@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hawk_cli._common import console, guarded
+from hawk_cli._common import console, guarded, plural
 
 HELP_KEYS = "[bold]a[/]ccept  [bold]e[/]dit  [bold]r[/]eject  [bold]s[/]kip  [bold]b[/]ack  [bold]q[/]uit"
 
@@ -79,7 +79,7 @@ def review(
         console.print(f"accepted {c['accept']}, edited {c['edit']}, rejected {c['reject']}, pending {c['pending']} ({log.path})")
         if export is not None:
             n = log.export(export)
-            console.print(f"exported {n} records -> {export}")
+            console.print(f"exported {plural(n, 'record')} -> {export}")
 
 
 def _show(log, i: int, rec: dict, dataset: Path, frames: bool) -> None:
@@ -160,7 +160,7 @@ def _serve(log, port: int, export: Path | None, open_browser: bool) -> None:
     except OSError as e:
         raise InputError(f"cannot listen on 127.0.0.1:{port} ({e.strerror}); pick another --port") from None
     c = log.counts()
-    console.print(f"reviewing {len(log.records)} records ({c['pending']} pending) at [bold]{srv.url}[/]; decisions -> {log.path}; Ctrl-C to stop")
+    console.print(f"reviewing {plural(len(log.records), 'record')} ({c['pending']} pending) at [bold]{srv.url}[/]; decisions -> {log.path}; Ctrl-C to stop")
     if open_browser:
         import webbrowser
 
@@ -181,7 +181,7 @@ def _serve(log, port: int, export: Path | None, open_browser: bool) -> None:
     c = log.counts()
     console.print(f"accepted {c['accept']}, edited {c['edit']}, rejected {c['reject']}, pending {c['pending']} ({log.path})")
     if export is not None:
-        console.print(f"exported {log.export(export)} records -> {export}")
+        console.print(f"exported {plural(log.export(export), 'record')} -> {export}")
 
 
 def _edit(rec: dict) -> dict | None:

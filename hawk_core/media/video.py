@@ -281,6 +281,12 @@ class _FolderSource(_Source):
     def __init__(self, path: Path, fps: float) -> None:
         self.files = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS), key=lambda p: natural_key(p.name))
         if not self.files:
+            videos = sum(1 for p in path.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTS)
+            if videos:
+                raise VideoError(
+                    f"{path}: a folder of {videos} video{'' if videos == 1 else 's'}, not of image frames; pass one video "
+                    f"(a loop: for v in {path}/*; do hawk describe \"$v\"; done) or run `hawk predict` on a split of them"
+                )
             raise VideoError(f"{path}: folder holds no image frames ({', '.join(sorted(IMAGE_EXTS))})")
         self.reported_count = len(self.files)
         self.fps = fps
