@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
 
 import typer
+import typer.core
 from rich.console import Console
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -43,6 +44,39 @@ def reflow(doc: str | None) -> str | None:
                 lines[-1] = f"{lines[-1]} {line.strip()}"
         out.append("\n".join(lines))
     return "\n\n".join(out)
+
+
+class _FlagsWithoutType:
+    """No ``<bool>`` type beside an on/off flag (``--json``, ``--help``) in the help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            if isinstance(param, typer.core.TyperOption) and param.is_flag and param.metavar is None:
+                param.metavar = ""
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None and option.metavar is None:
+            option.metavar = ""
+        return option
+
+
+class HawkGroup(_FlagsWithoutType, typer.core.TyperGroup):
+    """The `hawk` group's help."""
+
+
+class HawkCommand(_FlagsWithoutType, typer.core.TyperCommand):
+    """Every hawk command's help: arguments in the usage line as ``VIDEO`` / ``[TEXT]``
+    (typer writes ``{video}``), and no ``<bool>`` beside a flag."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, typer.core.TyperArgument):
+                name = (param.metavar or param.name or "arg").upper() + ("..." if param.nargs != 1 else "")
+                pieces.append(name if param.required else f"[{name}]")
+        return pieces
 
 
 def plural(n: int, word: str) -> str:

@@ -9,10 +9,12 @@ from typing import Annotated
 
 import typer
 
+from hawk_cli._common import HawkGroup
 from hawk_core import __version__
 
 app = typer.Typer(
     name="hawk",
+    cls=HawkGroup,
     help="HAWK: understand open-world video anomalies with a motion-aware video-language model.\n\n"
     "Extract motion (flow), motion language (parse), build datasets (annotate, review, split, synth), "
     "train the dual-branch model (train), convert the authors' checkpoint (convert), run it (describe, ask, "
@@ -41,10 +43,11 @@ def _root(
 
 
 def _register() -> None:
+    from hawk_cli._common import HawkCommand  # noqa: I001
     from hawk_cli.commands import REGISTRY
 
     for name, func in REGISTRY:
-        app.command(name)(func)
+        app.command(name, cls=HawkCommand)(func)
 
 
 _register()

@@ -91,3 +91,18 @@ def test_help_has_no_swallowed_brackets(command):
 def test_describe_help_names_the_models_frame_default():
     r = CliRunner().invoke(app, ["describe", "--help"], env={"COLUMNS": "300", "TERM": "dumb"}, terminal_width=300)
     assert "default 32" not in r.output and "16 for the embedded model" in r.output
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_usage_names_arguments_and_flags_have_no_type(command):
+    """Issue 18, defect 9: `Usage: hawk describe [OPTIONS] VIDEO` (not `{video}`), and no
+    `<bool>` beside an on/off flag."""
+    args = ["--help"] if command is None else [command, "--help"]
+    r = CliRunner().invoke(app, args, env={"COLUMNS": "80", "TERM": "dumb"}, terminal_width=80)
+    assert r.exit_code == 0, r.output
+    usage = next(line for line in r.output.splitlines() if "Usage:" in line)
+    assert "{" not in usage and "<bool>" not in r.output, r.output
+    if command in ("describe", "flow", "chat"):
+        assert usage.rstrip().endswith("[OPTIONS] VIDEO")
+    if command == "ask":
+        assert usage.rstrip().endswith("[OPTIONS] VIDEO QUESTION")
