@@ -331,3 +331,55 @@ def test_cut_answers_are_flagged_on_stderr_and_in_json(tmp_path, accident_video)
     r = invoke("predict", data, "--out", out, *TINY, "--max-new-tokens", "2", "--tasks", "description")
     assert r.exit_code == 0, r.output
     assert [x["truncated"] for x in _lines(out)] == [True]
+
+
+def test_a_status_stays_up_while_the_answer_is_generated(accident_video, monkeypatch):
+    """Issue 18, defect 8: no blank gap while the LLM generates (describe, ask)."""
+    import contextlib
+
+    import hawk_cli._inference as inference_cli
+    from hawk_core.inference.predictor import Predictor
+
+    shown: list[str] = []
+    active: list[str] = []
+
+    @contextlib.contextmanager
+    def status(message):
+        shown.append(message)
+        active.append(message)
+        try:
+            yield
+        finally:
+            active.pop()
+
+    real = Predictor.answer
+
+    def answer(self, *a, **k):
+        generating.append(list(active))
+        return real(self, *a, **k)
+
+    generating: list[list[str]] = []
+    monkeypatch.setattr(inference_cli, "status", status)
+    monkeypatch.setattr(Predictor, "answer", answer)
+    assert invoke("describe", accident_video, *TINY, "--max-new-tokens", "2").exit_code == 0
+    assert invoke("ask", accident_video, "Why?", *TINY, "--max-new-tokens", "2").exit_code == 0
+    assert len(generating) == 2 and all(any("generating" in m for m in during) for during in generating), generating
+
+
+def test_window_lines_stream_as_each_batch_finishes(tmp_path):
+    """Issue 18, defect 8: each window is reported when its batch is done, not at the end."""
+    from hawk_core.inference.predictor import GenerationOptions, Predictor
+    from hawk_core.inference.windows import describe_windows
+
+    video = _half_static_video(tmp_path)
+    predictor = Predictor.load("tiny", device="cpu")
+    events: list = []
+    results = describe_windows(
+        predictor, video, 2.0, 2.0, GenerationOptions(max_new_tokens=2), batch=1,
+        on_progress=lambda k: events.append(("batch", k)), on_window=lambda r: events.append(("window", r.window.index, r.text is not None)),
+    )
+    assert events == [e for i in range(len(results)) for e in (("window", i, True), ("batch", 1))]
+    r = invoke("describe", video, *TINY, "--window", "2", "--stride", "2", "--max-new-tokens", "2")
+    assert r.exit_code == 0
+    lines = [l for l in r.stdout.splitlines() if l.startswith("[")]
+    assert [l.split("]")[0] for l in lines] == ["[00:00.0-00:02.0", "[00:02.0-00:04.0", "[00:04.0-00:06.0"]

@@ -61,7 +61,7 @@ def ask(
 
     from hawk_core.errors import InputError
 
-    from hawk_cli._inference import answer_payload, check_video, generation_options, load_predictor, prepare, warn
+    from hawk_cli._inference import answer_payload, check_video, generation_options, load_predictor, prepare, status, warn
 
     started = time.perf_counter()
     if not question.strip():
@@ -70,7 +70,8 @@ def ask(
     check_video(video)
     predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads, quantize=quantize)
     prepared = prepare(predictor, video)
-    answer = predictor.ask(prepared, question, options)
+    with status(f"generating the answer (up to {options.max_new_tokens} tokens)"):
+        answer = predictor.ask(prepared, question, options)
     warn(answer.warnings)
     if json_out:
         typer.echo(json.dumps(answer_payload(predictor, prepared, answer, "qa", options, started=started), indent=2, ensure_ascii=False))

@@ -88,7 +88,7 @@ def describe(
     import json
     import time
 
-    from hawk_cli._inference import answer_payload, check_video, generation_options, load_predictor, prepare, warn
+    from hawk_cli._inference import answer_payload, check_video, generation_options, load_predictor, prepare, status, warn
 
     started = time.perf_counter()
     if (stride is not None or top is not None) and window is None:
@@ -103,7 +103,8 @@ def describe(
         _describe_windows(predictor, video, instruction, options, window, stride, top, batch_size, json_out, started)
         return
     prepared = prepare(predictor, video)
-    answer = predictor.describe(prepared, options, prompt=instruction)
+    with status(f"generating the description (up to {options.max_new_tokens} tokens)"):
+        answer = predictor.describe(prepared, options, prompt=instruction)
     warn(answer.warnings)
     if json_out:
         typer.echo(json.dumps(answer_payload(predictor, prepared, answer, "description", options, started=started), indent=2, ensure_ascii=False))
@@ -122,18 +123,32 @@ def _describe_windows(predictor, video: Path, instruction: str, options, window:
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    stream = not json_out and not console.is_terminal  # piped: each line as its window is done
+
+    def line(r) -> str:
+        ranked = f" rank {r.rank}" if top is not None and r.rank else ""
+        text = r.text if r.text is not None else "(not described)"
+        return f"[{format_clock(r.window.start_s)}-{format_clock(r.window.end_s)}] motion {r.energy:.3f}{ranked}: {text}"
+
     with Progress(
-        TextColumn("[bold]windows"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        TextColumn("[bold]windows"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), TextColumn("[dim]{task.description}"),
         console=err_console, transient=True,
     ) as progress:
-        bar = progress.add_task("", total=None)
+        bar = progress.add_task("reading and planning", total=None)
         from hawk_core.inference.windows import describe_windows
+
+        def on_window(r) -> None:
+            if stream:
+                typer.echo(line(r))
+            elif not json_out:  # a terminal: the line above the bar now, the ranked table at the end
+                progress.console.print(escape(line(r)), soft_wrap=True, style="dim")
 
         results = describe_windows(
             predictor,
             video, window, stride, options, top=top, prompt=instruction, batch=batch_size,
-            on_plan=lambda n: progress.update(bar, total=n),
+            on_plan=lambda n: progress.update(bar, total=n, description=f"describing {min(batch_size, n)} at a time"),
             on_progress=lambda k: progress.update(bar, advance=k),
+            on_window=on_window,
         )
     cut = sum(r.truncated for r in results)
     if cut:
@@ -168,10 +183,10 @@ def _describe_windows(predictor, video: Path, instruction: str, options, window:
                 escape(r.text) if r.text is not None else "[dim](not described)[/]", style=style,
             )
         console.print(table)
-    else:
+    else:  # the described windows were printed as they finished; now the ones --top left out
         for r in results:
-            text = r.text if r.text is not None else "(not described)"
-            typer.echo(f"[{format_clock(r.window.start_s)}-{format_clock(r.window.end_s)}] motion {r.energy:.3f} rank {r.rank}: {text}")
+            if r.text is None:
+                typer.echo(line(r))
     best = min(results, key=lambda r: r.rank)
     err_console.print(
         f"[dim]most motion: {format_clock(best.window.start_s)}-{format_clock(best.window.end_s)} (peak at {format_clock(best.peak_s)}); "

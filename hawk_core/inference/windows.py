@@ -73,12 +73,15 @@ def describe_windows(
     batch: int = 4,
     on_plan: Callable[[int], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
+    on_window: Callable[[Any], None] | None = None,
 ) -> list:
     """Describe ``window_s``-second windows every ``stride_s`` seconds (see
     :mod:`hawk_core.media.windows`); with ``top``, only the K windows with the most motion are
     described (the others keep their motion energy and rank). Returns
     :class:`~hawk_core.media.windows.WindowResult` s in time order. ``on_plan(n)`` is told how
-    many windows will be encoded and described; ``on_progress(k)`` after each batch."""
+    many windows will be encoded and described; ``on_progress(k)`` after each batch;
+    ``on_window(result)`` with each described window as soon as its batch is done, in time
+    order (its ``rank`` is final only with ``top``: without it, ranks need every window)."""
     from ..media.windows import plan_windows, rank, window_result
 
     if top is not None and top < 1:
@@ -97,6 +100,8 @@ def describe_windows(
         for (clip, _), a in zip(pairs, answers):
             results[clip.meta["window"]].text = a.text
             results[clip.meta["window"]].truncated = a.truncated
+            if on_window is not None:
+                on_window(results[clip.meta["window"]])
         if on_progress is not None:
             on_progress(len(pairs))
 
