@@ -383,3 +383,68 @@ def test_window_lines_stream_as_each_batch_finishes(tmp_path):
     assert r.exit_code == 0
     lines = [l for l in r.stdout.splitlines() if l.startswith("[")]
     assert [l.split("]")[0] for l in lines] == ["[00:00.0-00:02.0", "[00:02.0-00:04.0", "[00:04.0-00:06.0"]
+
+
+def test_chat_in_a_terminal_edits_recalls_and_cancels(accident_video, tmp_path):
+    """Issue 18, defect 7, in a real terminal (tmux): arrow keys edit and recall questions,
+    Ctrl-C cancels the answer (and a typed line) without leaving, Ctrl-D leaves with exit 0."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux not installed")
+    root = Path(__file__).resolve().parents[1]
+    name = f"hawkchat{os.getpid()}"
+    done = tmp_path / "rc"
+    cmd = (f"cd {root} && PYTHONPATH={root} {sys.executable} -m hawk_cli chat {accident_video} --model tiny "
+           f"--max-new-tokens 400; echo $? > {done}; sleep 60")
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "120", "-y", "40", cmd], check=True)
+
+    def screen() -> str:
+        return subprocess.run(["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
+
+    def wait(pred, timeout=90.0):
+        end = time.time() + timeout
+        while time.time() < end:
+            if pred(screen()):
+                return
+            time.sleep(0.2)
+        raise AssertionError(screen())
+
+    def keys(*k):
+        subprocess.run(["tmux", "send-keys", "-t", name, *k], check=True)
+
+    try:
+        wait(lambda s: s.rstrip().endswith("you>"))
+        keys("What happens?", "Enter")
+        wait(lambda s: s.count("you>") == 2 and s.rstrip().endswith("you>"))
+        keys("Up")
+        wait(lambda s: s.rstrip().endswith("you> What happens?"))  # recalled
+        keys("Left", "Left", "X", "Enter")  # edited in place
+        wait(lambda s: "What happenXs?" in s and "Ctrl-C cancels" in s, timeout=30)  # the status of a 400-token answer
+        keys("C-c")  # cancels the answer being generated
+        wait(lambda s: "(answer cancelled)" in s and s.rstrip().endswith("you>"))
+        keys("half typed")
+        keys("C-c")
+        wait(lambda s: "(Ctrl-D or /quit leaves)" in s)
+        keys("C-d")
+        wait(lambda s: done.exists(), timeout=30)
+        assert done.read_text().strip() == "0"
+        text = screen()
+        assert "^[[A" not in text and "completed work was kept" not in text and "error" not in text
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+
+
+def test_chat_interrupted_when_piped_says_nothing_of_resuming(accident_video, monkeypatch):
+    from hawk_core.inference.chat import ChatSession
+
+    def interrupted(self, question):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ChatSession, "ask", interrupted)
+    r = invoke("chat", accident_video, *TINY, input="What happens?\n")
+    assert r.exit_code == 130 and "interrupted" in r.output and "kept" not in r.output and "resume" not in r.output

@@ -22,6 +22,7 @@ from hawk_cli._common import (
     Quantize,
     console,
     err_console,
+    fail,
     TrimToSentence,
     guarded,
 )
@@ -51,7 +52,9 @@ def chat(
     The video is read and encoded once. Type a question per line; /reset forgets the
     conversation, /history shows it, /describe asks the paper's describe prompt, /quit (or
     Ctrl-D) ends. When the history outgrows the model's context window the oldest turns are
-    dropped (with a warning).
+    dropped (with a warning). On a terminal the line can be edited (arrow keys, Home/End)
+    and the up/down arrows recall this chat's earlier questions; Ctrl-C cancels the answer
+    being generated (or the line being typed) and the chat goes on.
 
     When stdin is not a terminal, every line is a question (or a /command), so a
     conversation can be scripted; each answer is printed after its question, or with
@@ -81,6 +84,16 @@ def chat(
             f"[bold]hawk chat[/] on {video.name} ({len(prepared.frames)} frames of {prepared.duration:.1f} s, "
             f"{predictor.spec.label}). {HELP}", soft_wrap=True
         )
+    try:
+        turn = _converse(session, predictor, interactive, json_out)
+    except KeyboardInterrupt:  # piped: stop; a chat has no work to keep or resume
+        raise fail("interrupted", 130) from None
+    if turn == 0 and not interactive:
+        raise InputError("no question on stdin (one question a line)")
+
+
+def _converse(session, predictor, interactive: bool, json_out: bool) -> int:
+    """Answer line after line; returns the number of answered turns."""
     turn = 0
     for line in _lines(interactive):
         text = line.strip()
@@ -99,8 +112,7 @@ def chat(
             continue
         turn += 1
         _print_answer(answer, turn, json_out, interactive)
-    if turn == 0 and not interactive:
-        raise InputError("no question on stdin (one question a line)")
+    return turn
 
 
 def _lines(interactive: bool):
@@ -111,9 +123,16 @@ def _lines(interactive: bool):
         for raw in sys.stdin:
             yield raw.rstrip("\r\n")
         return
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.formatted_text import HTML
+    from prompt_toolkit.history import InMemoryHistory
+
+    prompt = PromptSession(history=InMemoryHistory())  # arrow keys edit; up/down walk this chat's questions
     while True:
         try:
-            yield console.input("[bold green]you>[/] ")
+            yield prompt.prompt(HTML("<ansigreen><b>you&gt;</b></ansigreen> "))
+        except KeyboardInterrupt:  # at the prompt: drop the line, stay in the chat
+            err_console.print("[dim](Ctrl-D or /quit leaves)[/]", soft_wrap=True)
         except EOFError:
             console.print()
             return
@@ -146,8 +165,12 @@ def _ask(session, text: str, interactive: bool):
 
     try:
         if interactive:
-            with status("thinking"):
-                return session.ask(text)
+            try:
+                with status("thinking (Ctrl-C cancels)"):
+                    return session.ask(text)
+            except KeyboardInterrupt:  # cancel this answer, keep the chat (the turn is not kept)
+                err_console.print("[dim](answer cancelled)[/]", soft_wrap=True)
+                return None
         return session.ask(text)
     except InputError as e:  # e.g. an over-long --max-new-tokens: report and go on
         err_console.print(f"[yellow]skipped:[/] {escape(str(e))}", soft_wrap=True)
