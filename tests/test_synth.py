@@ -174,7 +174,7 @@ def test_cli_synth_writes_resumes_and_prints_rate(tmp_path):
     assert len(json.loads((out / "test.json").read_text())) == 3
     r = invoke(*args, "--json")
     assert r.exit_code == 0, r.output
-    data = json.loads(r.output)
+    data = json.loads(r.stdout)
     assert data["written"] == 0 and data["skipped_existing"] == 3
 
 
@@ -237,3 +237,19 @@ def test_workers_give_the_same_dataset(tmp_path):
     a = json.loads((tmp_path / "a" / "train.json").read_text())
     b = json.loads((tmp_path / "b" / "train.json").read_text())
     assert a == b
+
+
+def test_cli_synth_codec(tmp_path):
+    """Issue 18, defect 2: --codec vp9 writes a browser-playable video; auto warns when it
+    falls back to mp4v."""
+    from hawk_core.media.video import BROWSER_FOURCCS, can_encode, video_codec
+
+    r = invoke("synth", "--out", tmp_path / "auto.mp4", "--frames", "16", "--size", "64")
+    assert r.exit_code == 0, r.output
+    assert ("browsers do not play" in r.stderr) == (not can_encode("h264"))
+    if can_encode("vp9"):
+        r = invoke("synth", "--out", tmp_path / "vp9.mp4", "--frames", "16", "--size", "64", "--codec", "vp9")
+        assert r.exit_code == 0 and "warning" not in r.stderr, r.output
+        assert video_codec(tmp_path / "vp9.mp4") in BROWSER_FOURCCS
+    r = invoke("synth", "--out", tmp_path / "x.mp4", "--codec", "hevc")
+    assert r.exit_code == 2 and "unknown codec" in r.output

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -162,3 +164,37 @@ def test_a_folder_of_videos_is_named_as_such(tmp_path):
     lines = [l for l in r.output.strip().splitlines() if l.strip()]
     assert r.exit_code == 2 and len(lines) == 1, r.output
     assert "folder of 2 videos" in r.output and "hawk predict" in r.output and "for v in" in r.output
+
+
+def test_codec_choice_and_browser_playability(tmp_path):
+    """Issue 18, defect 2: auto writes H.264 where OpenCV can, else mp4v with a warning; vp9
+    (which OpenCV's wheels can write) is browser-playable; an unknown codec is bad input."""
+    from hawk_core.media.video import BROWSER_FOURCCS, NOT_PLAYABLE, can_encode, pick_codec, video_codec, write_mp4
+
+    frames = np.stack([f[..., ::-1] for f in moving_square_frames(4, 32)])
+    codec, note = pick_codec("auto")
+    assert (codec, note) == (("h264", None) if can_encode("h264") else ("mp4v", NOT_PLAYABLE))
+    assert write_mp4(tmp_path / "mp4v.mp4", frames, 10, "mp4v") == "mp4v"
+    assert video_codec(tmp_path / "mp4v.mp4") not in BROWSER_FOURCCS
+    if can_encode("vp9"):
+        write_mp4(tmp_path / "vp9.mp4", frames, 10, "vp9")
+        assert video_codec(tmp_path / "vp9.mp4") in BROWSER_FOURCCS
+    with pytest.raises(VideoError, match="unknown codec"):
+        pick_codec("hevc")
+
+
+def test_review_page_says_when_a_video_cannot_play(tmp_path):
+    import httpx
+
+    from hawk_core.media.video import write_mp4
+    from hawk_core.review.log import ReviewLog
+    from hawk_core.review.web import ReviewServer
+
+    frames = np.stack(moving_square_frames(4, 32))
+    write_mp4(tmp_path / "old.mp4", frames, 10, "mp4v")
+    ds = tmp_path / "ds.json"
+    ds.write_text(json.dumps([{"video": "old.mp4", "description": "d" * 50, "QA": []}]))
+    with ReviewLog(ds) as log, ReviewServer(log) as srv:
+        rec = httpx.get(srv.url + "api/record/0").json()
+        assert rec["has_video"] and rec["playable"] is False and rec["video_codec"] == "fmp4"
+        assert "cannot play the video" in httpx.get(srv.url).text

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hawk_cli._common import JsonOut, Workers, console, guarded
+from hawk_cli._common import JsonOut, Workers, console, err_console, guarded
 
 
 @guarded
@@ -22,6 +22,7 @@ def synth(
     frames: Annotated[int, typer.Option("--frames", "-T", min=16, max=256, help="Frames per video.")] = 48,
     fps: Annotated[float, typer.Option("--fps", min=1.0, max=60.0, help="Frame rate of the simulation and the mp4.")] = 10.0,
     size: Annotated[int, typer.Option("--size", min=64, max=1024, help="Frame size in pixels (square).")] = 224,
+    codec: Annotated[str, typer.Option("--codec", help="Video codec: auto (H.264 where OpenCV can write it, else mp4v, which browsers do not play), h264, vp9 (browser-playable, slower), mp4v.")] = "auto",
     events: Annotated[str, typer.Option("--events", help="Comma-separated anomaly types to draw from (default: all).")] = "",
     normal_fraction: Annotated[float, typer.Option("--normal-fraction", min=0.0, max=1.0, help="Share of normal (anomaly-free) videos.")] = 0.2,
     qa: Annotated[int, typer.Option("--qa", min=0, max=16, help="Question-answer pairs per video (paper appendix D questions).")] = 3,
@@ -62,12 +63,17 @@ def synth(
     from hawk_core.errors import InputError
     from hawk_core.synth import SynthConfig, synthesize, write_single
 
+    from hawk_core.media.video import pick_codec
+
+    codec, note = pick_codec(codec)
+    if note:
+        err_console.print(f"[yellow]warning:[/] {note}", soft_wrap=True)
     wanted = tuple(e.strip() for e in events.split(",") if e.strip())
     cfg = SynthConfig(frames=frames, fps=fps, size=size, normal_fraction=normal_fraction, qa=qa, **({"events": wanted} if wanted else {}))
     if out.suffix.lower() == ".mp4":
         if n not in (None, 1):
             raise InputError(f"--out {out} is one video; --n must be 1 (got {n}), or give a folder")
-        rec = write_single(out, seed, split, cfg, overwrite=overwrite)
+        rec = write_single(out, seed, split, cfg, overwrite=overwrite, codec=codec)
         if json_out:
             console.print_json(json.dumps(rec))
         else:
@@ -85,7 +91,7 @@ def synth(
         def on_progress(k: int, rec: dict | None) -> None:
             progress.update(task, advance=k, description=rec["event_type"] if rec else "")
 
-        summary = synthesize(out, n, seed, split, cfg, workers=workers, overwrite=overwrite, on_progress=on_progress)
+        summary = synthesize(out, n, seed, split, cfg, workers=workers, overwrite=overwrite, on_progress=on_progress, codec=codec)
     if json_out:
         console.print_json(json.dumps(summary.to_dict()))
         return

@@ -28,6 +28,7 @@ to ``size`` and centre-crops; ``pad`` letterboxes with black.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -178,18 +179,70 @@ def to_model_rgb(frame: np.ndarray, size: int, resize: str = "squash") -> np.nda
     return cv2.cvtColor(resize_frame(frame, size, resize), cv2.COLOR_BGR2RGB)
 
 
-def write_mp4(path: Path | str, frames: np.ndarray, fps: float) -> None:
-    """Write (T, H, W, 3) RGB uint8 frames as an mp4 (MPEG-4 Part 2, ``mp4v``: the codec every
-    OpenCV build can write). Raises :class:`VideoError` where no encoder is available."""
+# Codecs hawk writes into .mp4: H.264 and VP9 play in browsers (`hawk review --web`); MPEG-4
+# Part 2 (mp4v) is what every OpenCV build can write, and browsers do not play it. OpenCV's
+# pip wheels carry no H.264 encoder; VP9 they can write, about 50x slower than mp4v.
+CODECS = ("auto", "h264", "vp9", "mp4v")
+_CODEC_FOURCC = {"h264": "avc1", "vp9": "vp09", "mp4v": "mp4v"}
+# what OpenCV reports (lower case) for streams browsers play
+BROWSER_FOURCCS = frozenset({"avc1", "h264", "avc3", "vp80", "vp90", "vp09", "vp08", "av01"})
+NOT_PLAYABLE = ("this OpenCV has no H.264 encoder: videos are MPEG-4 Part 2 (mp4v), which browsers do not "
+                "play (hawk review --web); --codec vp9 writes browser-playable ones (slower)")
+
+
+@functools.cache
+def can_encode(codec: str) -> bool:
+    """Whether this OpenCV build writes ``codec`` into an mp4 (tried once on a tiny clip)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        path = str(Path(d) / "probe.mp4")
+        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*_CODEC_FOURCC[codec]), 10.0, (16, 16))
+        try:
+            if not writer.isOpened():
+                return False
+            writer.write(np.zeros((16, 16, 3), np.uint8))
+        finally:
+            writer.release()
+        return os.path.getsize(path) > 0
+
+
+def pick_codec(codec: str = "auto") -> tuple[str, str | None]:
+    """``--codec`` -> (the codec to write, a warning or None). ``auto``: H.264 where OpenCV
+    can encode it, else mp4v with :data:`NOT_PLAYABLE`. An explicit codec this OpenCV cannot
+    write is a :class:`VideoError`."""
+    if codec not in CODECS:
+        raise VideoError(f"unknown codec {codec!r}; choose one of {', '.join(CODECS)}")
+    if codec == "auto":
+        return ("h264", None) if can_encode("h264") else ("mp4v", NOT_PLAYABLE)
+    if not can_encode(codec):
+        raise VideoError(f"this OpenCV build cannot encode {codec} into mp4; choose another --codec ({', '.join(CODECS)})")
+    return codec, None
+
+
+def video_codec(path: Path | str) -> str:
+    """The codec of a video file as OpenCV names it ('avc1', 'vp90', 'fmp4' for mp4v; '' if unknown)."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        return _fourcc(cap) if cap.isOpened() else ""
+    finally:
+        cap.release()
+
+
+def write_mp4(path: Path | str, frames: np.ndarray, fps: float, codec: str = "auto") -> str:
+    """Write (T, H, W, 3) RGB uint8 frames as an mp4 in ``codec`` (:func:`pick_codec`);
+    returns the codec written. Raises :class:`VideoError` where no encoder is available."""
+    codec, _ = pick_codec(codec)
     h, w = frames.shape[1:3]
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*_CODEC_FOURCC[codec]), float(fps), (w, h))
     if not writer.isOpened():
-        raise VideoError(f"{path}: OpenCV cannot write mp4 here (no mp4v encoder / FFMPEG backend)")
+        raise VideoError(f"{path}: OpenCV cannot write mp4 here (no {codec} encoder / FFMPEG backend)")
     try:
         for frame in frames:
             writer.write(cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
     finally:
         writer.release()
+    return codec
 
 
 # --------------------------------------------------------------------------------------

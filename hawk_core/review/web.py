@@ -108,13 +108,18 @@ class ReviewServer:
 
     def record(self, i: int) -> dict:
         rec = self.log.current(i)
+        from ..media.video import BROWSER_FOURCCS, video_codec
+
         video = self.log.video_path(i)
+        codec = video_codec(video) if video.is_file() else ""
         return {
             "index": i,
             "record": rec,
             "decision": self.log.decisions.get(i),
             "has_video": video.is_file(),
             "video_type": mimetypes.guess_type(video.name)[0] or "video/mp4",
+            "video_codec": codec,
+            "playable": codec in BROWSER_FOURCCS,  # '' (unknown): the page still tries, and says so if it fails
         }
 
     def decide(self, i: int, body: dict) -> dict:

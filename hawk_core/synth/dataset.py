@@ -97,25 +97,25 @@ def _check_split(split: str) -> None:
         raise InputError(f"split name {split!r} must be 1-64 letters, digits, '_' or '-' (it names files)")
 
 
-def write_video_atomic(path: Path, frames: np.ndarray, fps: float) -> None:
+def write_video_atomic(path: Path, frames: np.ndarray, fps: float, codec: str = "auto") -> None:
     """mp4 written under a temporary name in the same folder, renamed when complete."""
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
     try:
-        write_mp4(tmp, frames, fps)
+        write_mp4(tmp, frames, fps, codec)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def _work(args: tuple) -> dict:
-    seed, split, index, cfg, out = args
+    seed, split, index, cfg, out, codec = args
     v = make_video(seed, split, index, cfg)
-    write_video_atomic(Path(out) / v.record["video"], v.frames, cfg.fps)
+    write_video_atomic(Path(out) / v.record["video"], v.frames, cfg.fps, codec)
     return v.record
 
 
 def write_single(path: Path, seed: int, split: str = "sample", cfg: SynthConfig = SynthConfig(), *, index: int = 0,
-                 overwrite: bool = False) -> dict:
+                 overwrite: bool = False, codec: str = "auto") -> dict:
     """One video at ``path`` (.mp4) and its record, a one-item HAWK dataset, beside it
     (``path`` with .json; its ``video`` is the file name). Both written atomically."""
     from ..io import write_json
@@ -131,7 +131,7 @@ def write_single(path: Path, seed: int, split: str = "sample", cfg: SynthConfig 
     path.parent.mkdir(parents=True, exist_ok=True)
     v = make_video(seed, split, index, cfg)
     v.record["video"] = path.name
-    write_video_atomic(path, v.frames, cfg.fps)
+    write_video_atomic(path, v.frames, cfg.fps, codec)
     write_json(meta, [v.record])
     return v.record
 
@@ -163,7 +163,8 @@ def _identity(cfg: SynthConfig, seed: int) -> dict:
 
 
 def synthesize(out: Path, n: int, seed: int, split: str = "train", cfg: SynthConfig = SynthConfig(), *, workers: int = 1,
-               overwrite: bool = False, on_progress: Callable[[int, dict | None], None] | None = None) -> SynthSummary:
+               overwrite: bool = False, on_progress: Callable[[int, dict | None], None] | None = None,
+               codec: str = "auto") -> SynthSummary:
     """Write ``n`` videos of ``split`` into ``out``; resumes where a previous run stopped.
 
     Raises :class:`InputError` when ``out`` already holds this split made with other options
@@ -208,7 +209,7 @@ def synthesize(out: Path, n: int, seed: int, split: str = "train", cfg: SynthCon
         summary.skipped = n - len(todo)
         if on_progress:
             on_progress(summary.skipped, None)
-        jobs = [(seed, split, i, cfg, str(out)) for i in todo]
+        jobs = [(seed, split, i, cfg, str(out), codec) for i in todo]
         for rec in _run(jobs, workers):
             app.write(rec)
             done[rec["synth"]["index"]] = rec
