@@ -109,3 +109,41 @@ def test_flow_input_keeps_the_direction(tmp_path):
     assert r.motion[1][r.mask[1] < 0.02].max() <= 6
     with pytest.raises(ConfigError, match="motion input"):
         MotionConfig(input="frames")
+
+
+def test_flow_sheet_key_borders_and_preview_labels():
+    """Issue 18, pictures: the colour-wheel key is drawn by flow_to_color itself (so it cannot
+    disagree with the tiles), tiles have borders, preview panels are named and timed."""
+    from hawk_core.media.flow import BORDER_RGB, PREVIEW_PANELS, color_wheel_key, contact_sheet, preview_frames
+    from hawk_core.media.motion import flow_to_color
+
+    key = color_wheel_key(96)
+    c = 47.5
+    for (dx, dy), (x, y) in {(1, 0): (80, 48), (0, -1): (48, 25), (-1, 0): (20, 48), (0, 1): (48, 70)}.items():
+        import cv2
+
+        want = cv2.cvtColor(flow_to_color(np.array([[[dx, dy]]], np.float32), 1.0), cv2.COLOR_RGB2HSV)[0, 0, 0]
+        got = cv2.cvtColor(key[y : y + 1, x : x + 1], cv2.COLOR_RGB2HSV)[0, 0, 0]
+        assert min(abs(int(got) - int(want)), 180 - abs(int(got) - int(want))) <= 4, ((dx, dy), got, want)  # same hue
+    assert tuple(key[0, 0]) == BORDER_RGB  # outside the wheel
+    tiles = np.full((3, 10, 10, 3), 200, np.uint8)
+    sheet = contact_sheet(tiles, cols=2, border=2)
+    assert sheet.shape == (2 * 10 + 3 * 2, 2 * 10 + 3 * 2, 3)
+    assert tuple(sheet[0, 5]) == BORDER_RGB and tuple(sheet[12, 12]) == BORDER_RGB and tuple(sheet[5, 5]) == (200, 200, 200)
+    assert PREVIEW_PANELS == ("video", "motion input", "flow")
+
+
+def test_preview_frames_are_named_and_timed(tmp_path):
+    from hawk_core.media.flow import preview_frames
+    from hawk_core.media.motion import load_clip_and_motion
+    from tests.helpers import moving_square_frames, write_video
+
+    video = write_video(tmp_path / "v.mp4", moving_square_frames(8, 64))
+    clip, res = load_clip_and_motion(video, 4, 64, MotionConfig())
+    frames = preview_frames(clip, res)
+    assert frames.shape == (4, 64, 192, 3)
+    raw = np.concatenate([clip.frames, res.motion], axis=2)
+    for k in range(2):  # panel names along the top of video and motion input
+        assert (frames[0, :16, k * 64 : k * 64 + 40] != raw[0, :16, k * 64 : k * 64 + 40]).any()
+    assert (frames[0, 48:, :40] != raw[0, 48:, :40]).any()  # the time, bottom left
+    assert (frames[0, 24:40, 20:44] == raw[0, 24:40, 20:44]).all()  # the picture itself untouched

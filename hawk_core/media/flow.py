@@ -43,20 +43,46 @@ class FlowJob:
     motion: MotionConfig = MotionConfig()
 
 
-def contact_sheet(tiles: np.ndarray, labels: list[str] | None = None, cols: int = 8) -> np.ndarray:
-    """(N, H, W, 3) uint8 RGB -> one grid image, each tile optionally labelled."""
+BORDER_RGB = (96, 96, 96)
+
+
+def _label(img: np.ndarray, text: str, org: tuple[int, int], scale: float = 0.4) -> None:
+    """White text with a black outline, readable on any background (in place)."""
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+
+
+def contact_sheet(tiles: np.ndarray, labels: list[str] | None = None, cols: int = 8, border: int = 2) -> np.ndarray:
+    """(N, H, W, 3) uint8 RGB -> one grid image with ``border``-pixel grey lines between
+    tiles, each tile optionally labelled."""
     n, h, w, _ = tiles.shape
     cols = min(cols, n)
     rows = -(-n // cols)
-    sheet = np.zeros((rows * h, cols * w, 3), dtype=np.uint8)
+    sheet = np.empty((rows * h + (rows + 1) * border, cols * w + (cols + 1) * border, 3), dtype=np.uint8)
+    sheet[:] = BORDER_RGB
     for i in range(n):
         r, c = divmod(i, cols)
         tile = np.ascontiguousarray(tiles[i])
-        if labels:
-            cv2.putText(tile, labels[i], (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
-            cv2.putText(tile, labels[i], (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
-        sheet[r * h : (r + 1) * h, c * w : (c + 1) * w] = tile
+        if labels and labels[i]:
+            _label(tile, labels[i], (4, 14))
+        y, x = border + r * (h + border), border + c * (w + border)
+        sheet[y : y + h, x : x + w] = tile
     return sheet
+
+
+def color_wheel_key(size: int) -> np.ndarray:
+    """(size, size, 3) uint8 RGB: the colour of every flow direction and speed, rendered by
+    :func:`flow_to_color` itself (hue = direction, brightness = speed, the rim = the sheet's
+    scale), with the four directions named."""
+    c = (size - 1) / 2
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    flow = np.stack([xs - c, ys - c], axis=-1)  # image coordinates: +y is down, as in optical flow
+    radius = 0.42 * size
+    key = flow_to_color(flow, radius)
+    key[np.hypot(xs - c, ys - c) > radius] = BORDER_RGB
+    for text, (x, y) in (("right", (size - 34, int(c) + 4)), ("left", (2, int(c) + 4)), ("up", (int(c) - 7, 11)), ("down", (int(c) - 13, size - 4))):
+        _label(key, text, (x, y), 0.33)
+    return key
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
@@ -64,10 +90,26 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
         raise InputError(f"cannot write {path}")
 
 
-def _write_preview(path: Path, clip: SampledClip, res: MotionResult, fps: float = 8.0) -> None:
+PREVIEW_PANELS = ("video", "motion input", "flow")
+
+
+def preview_frames(clip: SampledClip, res: MotionResult) -> np.ndarray:
+    """The preview's frames: video | motion input | flow side by side, each panel named at
+    its top and the frame's time burned in at the bottom left. (T, S, 3S, 3) uint8 RGB."""
+    from .timefmt import format_clock
+
     colors = np.stack([flow_to_color(f, res.scale) for f in res.flow])
-    panel = np.concatenate([clip.frames, res.motion, colors], axis=2)  # (T, S, 3S, 3)
-    write_mp4(path, panel, fps)
+    panel = np.ascontiguousarray(np.concatenate([clip.frames, res.motion, colors], axis=2))  # (T, S, 3S, 3)
+    s = clip.frames.shape[1]
+    for t, frame in enumerate(panel):
+        for k, name in enumerate(PREVIEW_PANELS):
+            _label(frame, name, (k * s + 4, 14))
+        _label(frame, format_clock(float(clip.timestamps[t])), (4, s - 6))
+    return panel
+
+
+def _write_preview(path: Path, clip: SampledClip, res: MotionResult, fps: float = 8.0) -> None:
+    write_mp4(path, preview_frames(clip, res), fps)
 
 
 def write_motion_outputs(out_dir: Path, clip: SampledClip, res: MotionResult, job: FlowJob) -> dict:
@@ -105,7 +147,8 @@ def write_motion_outputs(out_dir: Path, clip: SampledClip, res: MotionResult, jo
         (tmp / "stats.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
         _write_preview(tmp / "preview.mp4", clip, res)
         labels = [f"{s['timestamp']:.2f}s" for s in res.stats]
-        _write_png(tmp / "flow_sheet.png", contact_sheet(np.stack([flow_to_color(f, res.scale) for f in res.flow]), labels))
+        flows = np.stack([flow_to_color(f, res.scale) for f in res.flow] + [color_wheel_key(clip.frames.shape[1])])
+        _write_png(tmp / "flow_sheet.png", contact_sheet(flows, [*labels, "key"]))
         _write_png(tmp / "motion_sheet.png", contact_sheet(res.motion, labels))
     return summary
 
