@@ -312,8 +312,8 @@ def plan_detections(records: Sequence[HawkRecord], data_path: Path, video_root: 
     ``need=NEED_VIDEO``: a video is all a record needs).
     The id is the record's ``id``, else its video path as written (a video listed twice gets
     ``@<i>``, as `hawk predict` does); the path is found as `hawk predict` finds it
-    (:func:`hawk_core.inference.split.resolve_video_path`)."""
-    from .split import resolve_video_path
+    (:func:`hawk_core.data.records.resolve_video_path`)."""
+    from ..data.records import resolve_video_path
 
     seen: dict[str, int] = {}
     items = []
