@@ -4,11 +4,16 @@
 #   bash scripts/install.sh          # runtime
 #   bash scripts/install.sh --dev    # + test dependencies (and Debian chromium and Java, as root, best effort)
 # HAWK_TORCH overrides the torch requirement (e.g. HAWK_TORCH=torch for a CUDA build).
+# Versions come from requirements/constraints.txt (the set the test suite passed with);
+# HAWK_UNPINNED=1 resolves fresh within pyproject.toml's bounds instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
 PIP=("$PY" -m pip install --disable-pip-version-check --root-user-action=ignore -q)
 extra=""
+if [[ -z "${HAWK_UNPINNED:-}" ]]; then
+  PIP+=(-c requirements/constraints.txt)
+fi
 [[ "${1:-}" == "--dev" ]] && extra="[dev]"
 # A bare `torch` pulls a multi-GB CUDA build; 2.13.0 resolves to the CPU wheel here.
 "${PIP[@]}" "${HAWK_TORCH:-torch==2.13.0}"
