@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional, TypeVar
@@ -84,6 +86,27 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+_stacks: list[contextlib.ExitStack] = []  # one per running guarded command (innermost last)
+
+
+def lock_output(path: Path, wait: bool = False) -> None:
+    """Hold ``path``'s writer lock (:func:`hawk_core.locks.output_lock`) until the command
+    returns: a second hawk process writing the same output fails (exit 2) or, with --wait,
+    waits."""
+    from hawk_core.locks import output_lock
+
+    if not _stacks:
+        raise RuntimeError("lock_output is called inside a @guarded command")
+    _stacks[-1].enter_context(output_lock(path, wait=wait))
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """hawk's own warnings (a stale lock taken over) as one ``warning: …`` line on stderr."""
+    from rich.markup import escape
+
+    err_console.print(f"[yellow]warning:[/] {escape(str(message))}", soft_wrap=True, emoji=False)
+
+
 def guarded(func: F) -> F:
     """The error boundary: hawk's typed errors become one line + a non-zero exit.
 
@@ -95,8 +118,18 @@ def guarded(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from hawk_core.errors import HawkError
 
+        from hawk_core.locks import StaleLockWarning
+
         try:
-            return func(*args, **kwargs)
+            with contextlib.ExitStack() as stack, warnings.catch_warnings():
+                warnings.simplefilter("always", StaleLockWarning)
+                default_show = warnings.showwarning
+                warnings.showwarning = lambda m, c, *a, **k: (_show_warning if issubclass(c, StaleLockWarning) else default_show)(m, c, *a, **k)
+                _stacks.append(stack)
+                try:
+                    return func(*args, **kwargs)
+                finally:
+                    _stacks.pop()
         except typer.Exit:
             raise
         except HawkError as e:
@@ -146,6 +179,9 @@ Threshold = Annotated[float, typer.Option("--threshold", min=0.0, help="Magnitud
 FolderFps = Annotated[float, typer.Option("--folder-fps", min=0.001, help="Frame rate assumed for folders of image frames.")]
 Workers = Annotated[int, typer.Option("--workers", "-j", min=1, help="Parallel worker processes for folders of videos.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+Wait = Annotated[
+    bool, typer.Option("--wait", help="If another hawk process is writing the same output, wait for it to finish instead of failing.")
+]
 OutPath = Annotated[Path, typer.Option("--out", "-o", help="Output path.")]
 
 # ---- inference (describe, ask, chat, predict) -----------------------------------------

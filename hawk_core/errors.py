@@ -50,3 +50,7 @@ class RemoteError(HawkError):
 
 class TrainingError(HawkError):
     """Training cannot go on (e.g. the loss became NaN)."""
+
+
+class OutputLockedError(InputError):
+    """Another hawk process is writing the same output (its lock file is held)."""

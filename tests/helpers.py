@@ -48,3 +48,57 @@ def write_frame_folder(folder: Path, frames: list[np.ndarray], ext: str = ".png"
     for i, f in enumerate(frames):
         cv2.imwrite(str(folder / f"{i + 1:03d}{ext}"), f)
     return folder
+
+
+# ---- writer locks: a second, real process holding an output's lock --------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+_HOLDER = (
+    "import sys; from pathlib import Path; from hawk_core.locks import output_lock\n"
+    "with output_lock(Path(sys.argv[1]), command='test holder'):\n"
+    "    print('held', flush=True); sys.stdin.read()\n"
+)
+
+
+def subprocess_env(**extra: str) -> dict:
+    """The environment for a `python -m hawk_cli` child: this checkout first on the path."""
+    import os
+
+    env = {**os.environ, **extra}
+    env["PYTHONPATH"] = str(ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+class LockHolder:
+    """A separate process holding ``path``'s writer lock until :meth:`release` (or the block ends)."""
+
+    def __init__(self, path: Path) -> None:
+        import subprocess
+        import sys
+
+        self.proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(path)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True, env=subprocess_env())
+        line = self.proc.stdout.readline()
+        assert line.strip() == "held", line
+        self.pid = self.proc.pid
+
+    def release(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+
+    def __enter__(self) -> LockHolder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def hawk(*args: object, timeout: float = 300, **popen) -> "subprocess.CompletedProcess":
+    """Run `python -m hawk_cli ARGS` as a real, separate process."""
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "hawk_cli", *map(str, args)], capture_output=True, text=True,
+                          env=subprocess_env(COLUMNS="200"), timeout=timeout, cwd=str(ROOT), **popen)

@@ -311,13 +311,11 @@ def test_remote_model_needs_a_key_or_endpoint(tmp_path, monkeypatch):
 
 def test_two_runs_cannot_write_one_work_file(tmp_path, videos, server):
     server()
-    from hawk_core.annotate.pipeline import _lock_work_file, work_path
+    from hawk_core.annotate.pipeline import work_path
+    from tests.helpers import LockHolder
 
     out = tmp_path / "ds.json"
-    held = _lock_work_file(work_path(out))
-    try:
+    with LockHolder(work_path(out)) as holder:  # another process writing the working file
         r = _annotate(videos, out)
-        assert r.exit_code == 2 and "another `hawk annotate` is writing" in r.output
-    finally:
-        held.close()
+        assert r.exit_code == 2 and f"is being written by another hawk process (pid {holder.pid})" in r.output
     assert _annotate(videos, out).exit_code == 0

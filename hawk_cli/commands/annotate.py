@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hawk_cli._common import FolderFps, JsonOut, console, err_console, guarded
+from hawk_cli._common import FolderFps, JsonOut, Wait, console, err_console, guarded, lock_output
 
 _LLM = "LLM"
 _CLIPS = "Key clips"
@@ -39,6 +39,7 @@ def annotate(
     backoff: Annotated[float, typer.Option("--backoff", min=0.0, help="Seconds before the first retry; doubles each time.", rich_help_panel=_RUN)] = 1.0,
     timeout: Annotated[float, typer.Option("--timeout", min=1.0, help="Seconds per LLM request.", rich_help_panel=_RUN)] = 120.0,
     json_out: JsonOut = False,
+    wait: Wait = False,
 ) -> None:
     """Build an anomaly dataset from videos, as the paper's data engine (section 3, Fig. 2):
     key clips -> dense clip captions -> an anomaly-focused description by an LLM -> the
@@ -70,11 +71,12 @@ def annotate(
     cfg = AnnotateConfig(questions=questions, extra_questions=extra_questions, seed=seed, concurrency=concurrency, max_tokens=max_tokens, clips=clip_cfg, folder_fps=folder_fps)
     policy = RetryPolicy(attempts=retries + 1, backoff=backoff)
     video_list = resolve_videos(videos)
+    lock_output(work_path(out), wait)  # before the models load: a second run fails at once
     prompts = AnnotatePrompts.load()
     usage = Usage()
     llm, cap = _models(llm_model, caption_model, captioner, captions, base_url=base_url, timeout=timeout, prompts=prompts,
                        policy=policy, usage=usage, frames_per_clip=frames_per_clip)
-    annot = Annotator(cap, llm, out, cfg, prompts=prompts, policy=policy, usage=usage)
+    annot = Annotator(cap, llm, out, cfg, prompts=prompts, policy=policy, usage=usage, wait=wait)
     counts, problems = _run(annot, video_list)
     written = annot.export(video_list)
     cost = usage.cost(price_in, price_out)

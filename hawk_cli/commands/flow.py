@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hawk_cli._common import FolderFps, Frames, JsonOut, Mask, Resize, Size, Threshold, Workers, console, guarded
+from hawk_cli._common import FolderFps, Frames, JsonOut, Mask, Resize, Size, Threshold, Wait, Workers, console, guarded, lock_output
 from hawk_cli._shards import ShardOpt
 
 
@@ -31,6 +31,7 @@ def flow(
     poly_sigma: Annotated[float, typer.Option(help="Farneback Gaussian sigma.", rich_help_panel="Farneback")] = 1.2,
     shard: ShardOpt = None,
     json_out: JsonOut = False,
+    wait: Wait = False,
 ) -> None:
     """Extract the motion modality (paper Eq. 3-4): Farneback optical flow between each of the
     T sampled frames and its predecessor, its magnitude as a mask on the frame.
@@ -79,6 +80,8 @@ def flow(
         _print_summary(summary, out)
         return
 
+    # a folder run resumes OUT: one writer at a time (per shard: shards write disjoint videos)
+    lock_output(out if the_shard is None else out.with_name(f"{out.name}.shard-{the_shard.index}-of-{the_shard.count}"), wait)
     pairs = plan_batch(video, out)
     if the_shard is not None:  # by video, round-robin: the rule of hawk_core.inference.shards
         pairs = pairs[the_shard.index :: the_shard.count]

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hawk_cli._common import JsonOut, console, err_console, guarded
+from hawk_cli._common import JsonOut, Wait, console, err_console, guarded, lock_output
 
 
 @guarded
@@ -31,6 +31,7 @@ def parse(
         Optional[Path], typer.Option("--gold", help="Score hawk's extractor and the release's rule against a hand-labelled gold set (JSONL).", show_default=False)
     ] = None,
     json_out: JsonOut = False,
+    wait: Wait = False,
 ) -> None:
     """Extract motion-related language (paper section 4.3, Eq. 6-7): each predicate (verb)
     with its subject, object, indirect subject (passive agent: "by a motorcycle") and
@@ -57,6 +58,8 @@ def parse(
 
     from hawk_core.language.phrases import load_parser
 
+    if out is not None:
+        lock_output(out, wait)
     nlp = load_parser(model)
     if gold is not None:
         _gold(gold, nlp, json_out)

@@ -23,7 +23,9 @@ from hawk_cli._common import (
     console,
     err_console,
     TrimToSentence,
+    Wait,
     guarded,
+    lock_output,
 )
 from hawk_cli._shards import ShardOpt
 
@@ -61,6 +63,7 @@ def predict(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="With --merge: merge an incomplete set of parts too.")] = False,
     json_out: JsonOut = False,
+    wait: Wait = False,
 ) -> None:
     """Predict over a HAWK-format split: one description record and one record per QA pair.
 
@@ -107,11 +110,12 @@ def predict(
     options = generation_options(max_new_tokens, temperature, top_p, seed, sample, trim_to_sentence)
     if out.is_dir():
         raise InputError(f"--out {out} is a folder; give a .jsonl file path")
+    if the_shard is not None:
+        out = part_path(final_out, the_shard)
+    lock_output(out, wait)  # one writer per output (a shard: its own part file)
     records = load_split(data)
     if limit is not None:
         records = records[:limit]
-    if the_shard is not None:
-        out = part_path(final_out, the_shard)
     if overwrite:
         from hawk_core.inference.split import meta_path
 
@@ -189,6 +193,7 @@ def _merge(out: Path, force: bool, json_out: bool) -> None:
 
     from hawk_core.inference.shards import merge_parts
 
+    lock_output(out)
     report = merge_parts(out, force=force)
     if json_out:
         typer.echo(json.dumps(report.to_dict(), indent=2))
@@ -204,6 +209,7 @@ def _merge_after_run(out: Path, shards: int, json_out: bool) -> None:
     from hawk_core.inference.shards import merge_parts
 
     try:
+        lock_output(out)
         report = merge_parts(out, shards=shards)
     except DataError as e:
         err_console.print(f"[yellow]not merged:[/] {escape(str(e))}", soft_wrap=True)

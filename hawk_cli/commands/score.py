@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from hawk_cli._common import JsonOut, console, err_console, guarded, set_torch_threads
+from hawk_cli._common import JsonOut, Wait, console, err_console, guarded, lock_output, set_torch_threads
 
 _JUDGE = "LLM judge"
 _BLEU = "BLEU"
@@ -57,6 +57,7 @@ def score(
     strict_gt: Annotated[bool, typer.Option("--strict-gt", help="A detection with no ground truth is an error (default: skipped and counted).", rich_help_panel=_DETECT)] = False,
     strict_intervals: Annotated[bool, typer.Option("--strict-intervals", help="A ground-truth interval past the video's end is an error (default: clipped and counted).", rich_help_panel=_DETECT)] = False,
     per_video: Annotated[bool, typer.Option("--per-video", help="Also report each video (frames, max score, IoU).", rich_help_panel=_DETECT)] = False,
+    wait: Wait = False,
 ) -> None:
     """Score predictions like the paper's Table 1: BLEU-1..4, METEOR, ROUGE-L, CIDEr, the GPT-guided Reasonability / Detail / Consistency (--judge) and an offline semantic similarity, per task (description and qa, reported separately); or, with --detection, temporal anomaly detection: frame-level ROC-AUC and AP, event IoU and mAP.
 
@@ -101,6 +102,8 @@ def score(
         raise ConfigError("nothing to score: give predictions file(s), or --detection DETS.jsonl --gt FILE")
     dims = protocol_dimensions(judge_protocol)
     cap_cfg = CaptionConfig(tokenizer=caption_tokenizer, meteor=meteor)
+    if items_out:
+        lock_output(items_out, wait)
     bleu_cfg = BleuConfig(mode="sentence" if sentence_bleu else "corpus", smoothing=smoothing)
     price = _parse_price(judge_price) if judge_price else None
     if price is None and judge_price:

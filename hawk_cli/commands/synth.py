@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hawk_cli._common import JsonOut, Workers, console, err_console, guarded
+from hawk_cli._common import JsonOut, Wait, Workers, console, err_console, guarded, lock_output
 
 
 @guarded
@@ -29,6 +29,7 @@ def synth(
     workers: Workers = 1,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete this split's videos and records in --out first.")] = False,
     json_out: JsonOut = False,
+    wait: Wait = False,
 ) -> None:
     """Render a synthetic anomaly benchmark where motion is the cue.
 
@@ -70,6 +71,7 @@ def synth(
         err_console.print(f"[yellow]warning:[/] {note}", soft_wrap=True)
     wanted = tuple(e.strip() for e in events.split(",") if e.strip())
     cfg = SynthConfig(frames=frames, fps=fps, size=size, normal_fraction=normal_fraction, qa=qa, **({"events": wanted} if wanted else {}))
+    lock_output(out, wait)
     if out.suffix.lower() == ".mp4":
         if n not in (None, 1):
             raise InputError(f"--out {out} is one video; --n must be 1 (got {n}), or give a folder")

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from hawk_cli._common import JsonOut, console, guarded, set_torch_threads
+from hawk_cli._common import JsonOut, Wait, console, guarded, lock_output, set_torch_threads
 
 from hawk_core.model.checkpoints import DEFAULT_PRESET
 from hawk_core.training.config import TrainConfig
@@ -50,6 +50,7 @@ def train(
     video_root: Annotated[Optional[Path], typer.Option("--video-root", help="Resolve relative video paths against this folder (default: the data file's folder).", rich_help_panel=_R)] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="torch CPU threads (default: 1 on small machines).", rich_help_panel=_R)] = None,
     json_out: JsonOut = False,
+    wait: Wait = False,
 ) -> None:
     """Train HAWK: L = t0*L_VL + t1*L_MV + t2*L_ML (paper section 4, appendix C) with AdamW,
     warm-up + cosine, gradient accumulation and autocast on GPU.
@@ -80,6 +81,8 @@ def train(
     from hawk_core.training.trainer import TrainRequest
     from hawk_core.training.trainer import train as run_train
 
+    if int(os.environ.get("RANK", "0")) == 0:
+        lock_output(out, wait)  # the run folder has one writer (under torchrun: rank 0 writes)
     set_torch_threads(threads)
     file_cfg = read_config_file(config) if config else {}
     train_dict = {**file_cfg.get("train", {}), **_given_flags(ctx)}

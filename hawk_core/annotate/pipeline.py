@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, HawkError, InputError, RemoteError, VideoError
 from ..io import JsonlAppender, write_json
+from ..locks import output_lock
 from ..media.timefmt import format_clock
 from .captioners import Captioner
 from .clips import ClipConfig, analyse_video
@@ -104,22 +105,6 @@ def resolve_videos(inputs: list[Path]) -> list[Path]:
     return uniq
 
 
-def _lock_work_file(work: Path):
-    """An exclusive lock beside the working file, so two runs never write it at once."""
-    work.parent.mkdir(parents=True, exist_ok=True)
-    fh = open(work.with_name(work.name + ".lock"), "w")
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks; one run at a time is up to the user
-        return fh
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        fh.close()
-        raise InputError(f"another `hawk annotate` is writing {work}; wait for it or stop it first") from None
-    return fh
-
-
 # ---- output validation --------------------------------------------------------------------
 
 
@@ -180,6 +165,7 @@ class Annotator:
         prompts: AnnotatePrompts | None = None,
         policy: RetryPolicy = RetryPolicy(),
         usage: Usage | None = None,
+        wait: bool = False,
     ) -> None:
         self.captioner = captioner
         self.llm = llm
@@ -190,6 +176,7 @@ class Annotator:
         self.usage = usage or Usage()
         self.questions = open_questions() if cfg.questions else []
         self.work = work_path(self.out)
+        self.wait = wait  # another run writing the working file: wait for it (else OutputLockedError)
         self._lock = threading.Lock()
         self._fatal: FatalRemoteError | None = None
 
@@ -329,8 +316,13 @@ class Annotator:
         Yields one outcome per video as it completes. The export happens when the generator
         is exhausted or closed, and also after an interruption (what is done is exported,
         after the calls in flight finish; a hard kill loses only those calls)."""
-        lock = _lock_work_file(self.work)
-        appender = JsonlAppender(self.work, key="video")
+        lock = output_lock(self.work, wait=self.wait)  # one writer per working file
+        lock.__enter__()
+        try:
+            appender = JsonlAppender(self.work, key="video")
+        except BaseException:
+            lock.__exit__(None, None, None)
+            raise
         try:
             ok, captions = self._load_state(appender)
             todo = []
@@ -360,7 +352,7 @@ class Annotator:
             try:
                 self.export(videos)
             finally:
-                lock.close()
+                lock.__exit__(None, None, None)
         if self._fatal is not None:
             raise self._fatal
 

@@ -43,6 +43,7 @@ from typing import Any
 
 from ..errors import ConfigError, InputError, RemoteError
 from ..io import JsonlAppender
+from ..locks import output_lock
 from ..language.prompts import prompts_dir
 from .records import TASKS, ScoreItem
 
@@ -269,12 +270,17 @@ class _Fatal(Exception):
 
 
 class JudgeCache:
-    """Append-only JSONL of verdicts, keyed by content; a torn last line is repaired."""
+    """Append-only JSONL of verdicts, keyed by content; a torn last line is repaired.
+
+    Several runs may share one cache: opening it (repair + load) and each append hold its
+    writer lock (:func:`hawk_core.locks.output_lock`, waiting for the other run), so lines
+    from two processes never interleave and a repair never cuts another run's line."""
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         try:
-            self._app = JsonlAppender(self.path, key="key")
+            with output_lock(self.path, wait=True):
+                self._app = JsonlAppender(self.path, key="key")
         except OSError as e:
             raise InputError(f"cannot open the judge cache {self.path}: {e.strerror}") from None
         self._entries: dict[str, dict] = {}
@@ -287,7 +293,8 @@ class JudgeCache:
 
     def put(self, record: dict) -> None:
         self._entries[record["key"]] = record
-        self._app.write(record)
+        with output_lock(self.path, wait=True):
+            self._app.write(record)
 
     def __len__(self) -> int:
         return len(self._entries)
