@@ -383,3 +383,27 @@ def test_reading_a_config_does_not_import_opencv():
             "from hawk_core.training.config import TrainConfig; TrainConfig(); "
             "sys.exit(1 if 'cv2' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_resume_accepts_the_original_command_line(data, cache, tmp_path):
+    """A scheduler's restart: the run's own command line plus --resume (issue 16)."""
+    out = tmp_path / "run"
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"model": {"video_qformer": {"dropout": 0.1}}}))
+    original = _args(data, cache, out, "--save-every", "1", "--config", cfg, "--ablate", "ml")
+    r = invoke(*original, "--steps", "2")
+    assert r.exit_code == 0, r.output
+    r = invoke(*original, "--steps", "2", "--resume")  # nothing left to do, but accepted
+    assert r.exit_code == 0, r.output
+    r = invoke(*original, "--steps", "3", "--resume")  # continues
+    assert r.exit_code == 0, r.output
+    assert [m["step"] for m in _lines(out / "metrics.jsonl")] == [1, 2, 3]
+    # only what conflicts is refused, each field named with both values
+    r = invoke(*[a if a != "tiny" else "embedded" for a in original], "--steps", "3", "--resume", "--lr", "5e-4")
+    assert r.exit_code == 2, r.output
+    assert "--lr 0.0005 differs from the run's saved 0.001" in r.output
+    assert "--preset embedded differs from the run's saved tiny" in r.output
+    assert "--batch-size" not in r.output and "model." not in r.output
+    cfg.write_text(json.dumps({"model": {"video_qformer": {"dropout": 0.2}}}))
+    r = invoke(*original, "--steps", "3", "--resume")
+    assert r.exit_code == 2 and "model.video_qformer.dropout 0.2 (config) differs from the run's saved 0.1" in r.output

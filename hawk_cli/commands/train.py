@@ -89,8 +89,6 @@ def train(
     tcfg = TrainConfig.from_dict(train_dict)
     if init is not None and preset is not None:
         raise InputError("pass either --preset or --init (the architecture then comes from the checkpoint)")
-    if resume and (init is not None or preset is not None or profile is not None or "model" in file_cfg):
-        raise InputError("--resume continues the run's saved model; drop --preset/--profile/--init/the config's model section")
     model_overrides = file_cfg.get("model")
     if profile is not None:
         model_overrides = {**(model_overrides or {}), "profile": profile}

@@ -51,19 +51,70 @@ def resolve_start(run: RunLayout, req: Any, explicit: frozenset[str]) -> RunStar
 
 
 def resumed_train_config(req: Any, saved: dict, explicit: frozenset[str]) -> TrainConfig:
-    """On resume the saved configs rule; a flag that contradicts them is an error. A library
-    caller (no record of which values were given) may change the mutable ones."""
+    """On resume the saved configs rule. Arguments that agree with them are accepted (so the
+    original command line plus ``--resume`` works); those that conflict are refused together,
+    each named with both values. A library caller (no record of which values were given) may
+    change the mutable ones."""
     given = req.train.to_dict()
     want = dict(saved["train"])
     explicit = explicit or RESUME_MUTABLE
+    conflicts = resume_conflicts(req, saved, explicit)
+    if conflicts:
+        raise ConfigError(f"{'; '.join(conflicts)}; a resumed run keeps its config (drop or fix these, or start a new --out)")
+    return TrainConfig.from_dict({**want, **{k: given[k] for k in given if k in explicit}})
+
+
+def resume_conflicts(req: Any, saved: dict, explicit: frozenset[str]) -> list[str]:
+    """Each argument of ``req`` that contradicts the run's saved ``run.json``, as
+    ``--flag VALUE differs from the run's saved SAVED``."""
+    out: list[str] = []
+    given = req.train.to_dict()
+    want = saved["train"]
     for k, v in given.items():
         if k in RESUME_MUTABLE:
             continue  # may change between sessions
         if k in explicit and want.get(k) != v:
-            raise ConfigError(f"--{k.replace('_', '-')} {v} differs from the run's saved {want.get(k)}; a resumed run keeps its config")
-    if req.ablate is not None and sorted(set(req.ablate)) != sorted(saved["model"].get("loss", {}).get("ablate", [])):
-        raise ConfigError("--ablate differs from the run's saved ablations; a resumed run keeps its config")
-    return TrainConfig.from_dict({**want, **{k: given[k] for k in given if k in explicit}})
+            out.append(f"--{k.replace('_', '-')} {v} differs from the run's saved {want.get(k)}")
+    model = saved.get("model") or {}
+    if req.preset is not None:
+        was = saved.get("preset") or model.get("preset")
+        if req.preset != was:
+            out.append(f"--preset {req.preset} differs from the run's saved {was}")
+    if req.init is not None:
+        was = saved.get("init")
+        if was is None or Path(req.init).resolve() != Path(was).resolve():
+            out.append(f"--init {req.init} differs from the run's saved {was}")
+    for key, value in _leaves(req.model_overrides or {}):
+        if key == "preset":
+            was = saved.get("preset") or model.get("preset")
+        else:
+            was = _lookup(model, key)
+        if was != value:
+            what = "--profile" if key == "profile" else f"model.{key}"  # --profile goes in as a model override
+            out.append(f"{what} {value}{'' if key == 'profile' else ' (config)'} differs from the run's saved {was}")
+    if req.ablate is not None:
+        was = sorted(model.get("loss", {}).get("ablate", []))
+        if sorted(set(req.ablate)) != was:
+            out.append(f"--ablate {','.join(sorted(set(req.ablate))) or '(none)'} differs from the run's saved {','.join(was) or '(none)'}")
+    return out
+
+
+def _leaves(d: dict, prefix: str = "") -> list[tuple[str, Any]]:
+    items: list[tuple[str, Any]] = []
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            items += _leaves(v, f"{prefix}{k}.")
+        else:
+            items.append((f"{prefix}{k}", v))
+    return items
+
+
+def _lookup(d: dict, dotted: str) -> Any:
+    for part in dotted.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return None
+        d = d[part]
+    return d
 
 
 def rebuild_with(model: Any, cfg: Any, device: Any, dtype: Any, init_from: Path) -> Any:
