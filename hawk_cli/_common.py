@@ -22,8 +22,10 @@ err_console = Console(stderr=True, highlight=False)
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print ``error: message`` (one line, stderr) and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, markup=True, emoji=False)
+    """Print ``error: message`` (one line, stderr; API keys masked) and return the Exit to raise."""
+    from hawk_core.secrets import redact
+
+    err_console.print(f"[bold red]error:[/] {redact(message)}", soft_wrap=True, markup=True, emoji=False)
     return typer.Exit(code)
 
 

@@ -30,9 +30,10 @@ def answer_for(question: str) -> str:
 
 
 class FakeOpenAI:
-    def __init__(self, rules: list[tuple[str, list]] | None = None, delay: float = 0.0) -> None:
+    def __init__(self, rules: list[tuple[str, list]] | None = None, delay: float = 0.0, echo_auth: bool = False) -> None:
         self.rules = [(s, list(b)) for s, b in (rules or [])]
         self.delay = delay
+        self.echo_auth = echo_auth  # a leaky proxy: error messages quote the Authorization header
         self.log: list[dict] = []
         self._lock = threading.Lock()
         handler = self._handler()
@@ -110,7 +111,8 @@ class FakeOpenAI:
                     time.sleep(b)
                     b = "ok"
                 if isinstance(b, int):
-                    return self._send(b, json.dumps({"error": {"message": f"scripted HTTP {b}"}}).encode())
+                    echo = f" (received {self.headers.get('Authorization', '')})" if server.echo_auth else ""
+                    return self._send(b, json.dumps({"error": {"message": f"scripted HTTP {b}{echo}"}}).encode())
                 if b == "garbage":
                     return self._send(200, b"<html>not json</html>", "text/html")
                 if b == "malformed":

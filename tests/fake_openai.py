@@ -15,9 +15,10 @@ DIM_SCORES = {"Reasonability": 0.8, "Detail": 0.6, "Consistency": 0.4}
 
 
 class FakeOpenAI:
-    def __init__(self, api_key: str = "test-key", delay: float = 0.0) -> None:
+    def __init__(self, api_key: str = "test-key", delay: float = 0.0, echo_auth: bool = False) -> None:
         self.api_key = api_key
         self.delay = delay
+        self.echo_auth = echo_auth  # a leaky proxy: error messages quote the Authorization header
         self.requests: list[dict] = []
         self.calls: dict[tuple[str, str], int] = {}
         self.inflight = 0
@@ -38,6 +39,8 @@ class FakeOpenAI:
                     if server.delay:
                         time.sleep(server.delay)
                     status, payload, headers = server.respond(self.path, self.headers.get("Authorization", ""), body)
+                    if server.echo_auth and status >= 400:
+                        payload["error"]["message"] += f" (received {self.headers.get('Authorization', '')})"
                 finally:
                     with server._lock:
                         server.inflight -= 1

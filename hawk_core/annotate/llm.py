@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ..errors import ConfigError, RemoteError
+from ..secrets import redact
+from ..secrets import register as register_secret
 
 T = TypeVar("T")
 
@@ -107,6 +109,7 @@ class OpenAIChat(ChatModel):
         self.name = model
         self.base_url = base_url or "https://api.openai.com/v1"
         self._openai = openai
+        register_secret(api_key)
         self.client = openai.OpenAI(api_key=api_key, base_url=base_url, timeout=timeout, max_retries=0)
 
     def complete(self, messages: list[dict], *, max_tokens: int = 512, temperature: float = 0.0) -> ChatReply:
@@ -121,7 +124,7 @@ class OpenAIChat(ChatModel):
                 raise TransientError(f"HTTP {e.status_code} from {self.base_url}: {msg}") from None
             raise FatalRemoteError(f"HTTP {e.status_code} from {self.base_url} for model {self.name!r}: {msg}") from None
         except openai.OpenAIError as e:  # e.g. a reply that is not JSON
-            raise TransientError(f"bad reply from {self.base_url}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+            raise TransientError(f"bad reply from {self.base_url}: {redact(str(e).splitlines()[0]) if str(e) else type(e).__name__}") from None
         if not getattr(r, "choices", None):
             raise MalformedOutput("reply has no choices")
         text = r.choices[0].message.content or ""
@@ -134,6 +137,11 @@ class OpenAIChat(ChatModel):
 
 
 def _status_message(e: Any) -> str:
+    """The server's one-line error message, with any API key in it masked (a proxy may echo it)."""
+    return redact(_raw_status_message(e))
+
+
+def _raw_status_message(e: Any) -> str:
     body = getattr(e, "body", None)
     if isinstance(body, dict):
         err = body.get("error", body)

@@ -37,13 +37,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, InputError, RemoteError
 from ..io import JsonlAppender
 from ..locks import output_lock
+from ..secrets import redact
+from ..secrets import register as register_secret
 from ..language.prompts import prompts_dir
 from .records import TASKS, ScoreItem
 
@@ -189,7 +191,7 @@ def parse_score(text: str | None, validate: Callable[[Any], float] = _validate) 
 class JudgeConfig:
     model: str = DEFAULT_MODEL
     base_url: str | None = None  # None: $OPENAI_BASE_URL, else api.openai.com
-    api_key: str | None = None  # None: $OPENAI_API_KEY
+    api_key: str | None = field(default=None, repr=False)  # None: $OPENAI_API_KEY; never printed
     workers: int = 4
     retries: int = 3  # extra attempts after the first
     backoff: float = 1.0  # seconds before the first retry, doubled each time
@@ -319,6 +321,7 @@ def _make_client(cfg: JudgeConfig):
         if not base_url:
             raise ConfigError("the judge needs OPENAI_API_KEY (and OPENAI_BASE_URL for another OpenAI-compatible server)")
         key = "no-key"  # local servers often need none; the client requires a value
+    register_secret(key)
     return openai.OpenAI(api_key=key, base_url=base_url, max_retries=0, timeout=cfg.timeout)
 
 
@@ -517,7 +520,7 @@ class Judge:
 
 def _short(e: Exception) -> str:
     msg = getattr(e, "message", None) or str(e)
-    return " ".join(str(msg).split())[:160]
+    return redact(" ".join(str(msg).split()))[:160]
 
 
 def _retry_after(e: Exception) -> float | None:
