@@ -54,3 +54,7 @@ class TrainingError(HawkError):
 
 class OutputLockedError(InputError):
     """Another hawk process is writing the same output (its lock file is held)."""
+
+
+class OutputWriteError(HawkError):
+    """An output could not be written (disk full, permission denied); what was complete is kept."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -12,7 +13,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, DataError, InputError
+from .errors import ConfigError, DataError, InputError, OutputWriteError
+
+
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG})
 
 
 def check_output_path(target: Path, *, is_dir: bool = False) -> None:
@@ -50,10 +54,13 @@ def atomic_path(target: Path, *, is_dir: bool = False) -> Iterator[Path]:
 
     On any exception the temporary path is removed, so a failed write never leaves a
     half-written file or folder behind (nor clobbers an existing one). An unwritable
-    ``target`` (:func:`check_output_path`) is an :class:`InputError` before anything is written.
+    ``target`` (:func:`check_output_path`) is an :class:`InputError` before anything is written;
+    a disk that is full, read-only or not writable is an
+    :class:`~hawk_core.errors.OutputWriteError` naming ``target``.
     """
     target = Path(target)
     check_output_path(target, is_dir=is_dir)
+    existed = target.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
     if is_dir:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
@@ -70,11 +77,14 @@ def atomic_path(target: Path, *, is_dir: bool = False) -> Iterator[Path]:
             os.replace(tmp, target)
         else:
             os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         else:
             tmp.unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
+            kept = f"the previous {target} is unchanged" if existed else "nothing was written"
+            raise OutputWriteError(f"cannot write {target}: {e.strerror or e}; {kept}") from None
         raise
 
 
@@ -235,37 +245,46 @@ def read_jsonl_prefix(path: Path) -> list[dict]:
 class JsonlAppender:
     """Append records to a JSONL file one line at a time, flushed and fsynced, so an
     interrupted run loses at most the line being written. On open, a truncated last line
-    (from a kill mid-write) is dropped, and the keys already written are returned by
-    :meth:`done_keys` so a rerun can skip them."""
+    (from a kill mid-write) is dropped, a corrupt complete line (not a JSON object) is dropped
+    and its number kept in :attr:`dropped` (the file is rewritten atomically without it, so
+    every line stays valid and what follows it is kept), and the keys already written are
+    returned by :meth:`done_keys` so a rerun can skip them (and redo the dropped ones).
+    A write that fails (disk full, permission) cuts the file back to its last complete line
+    and raises :class:`~hawk_core.errors.OutputWriteError`."""
 
     def __init__(self, path: Path, key: str = "id") -> None:
         self.path = Path(path)
         self.key = key
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._done: list[dict] = []
+        self.dropped: list[int] = []  # line numbers (from 1) of corrupt lines dropped on open
         if self.path.exists():
             self._repair_and_load()
         self._fh = open(self.path, "a", encoding="utf-8")
 
     def _repair_and_load(self) -> None:
         raw = self.path.read_bytes()
-        good_end = 0
-        pos = 0
-        for line in raw.splitlines(keepends=True):
-            pos += len(line)
+        good: list[bytes] = []
+        good_end = 0  # bytes up to the last complete line (torn tail excluded)
+        for number, line in enumerate(raw.splitlines(keepends=True), start=1):
             if not line.endswith(b"\n"):
-                break  # torn last line
+                break  # torn last line: a kill mid-write
+            good_end += len(line)
             try:
                 rec = json.loads(line)
             except (json.JSONDecodeError, UnicodeDecodeError):
                 if line.strip():
-                    break
-                good_end = pos
+                    self.dropped.append(number)
                 continue
             if isinstance(rec, dict):
                 self._done.append(rec)
-            good_end = pos
-        if good_end != len(raw):
+                good.append(line)
+            else:
+                self.dropped.append(number)
+        if self.dropped:
+            with atomic_path(self.path) as tmp:
+                tmp.write_bytes(b"".join(good))
+        elif good_end != len(raw):
             with open(self.path, "r+b") as fh:
                 fh.truncate(good_end)
 
@@ -277,9 +296,28 @@ class JsonlAppender:
         return {r.get(self.key) for r in self._done if self.key in r}
 
     def write(self, record: dict) -> None:
-        self._fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        end = self._fh.tell()
+        try:
+            self._fh.write(line)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as e:
+            self._cut_back(end)
+            raise OutputWriteError(f"cannot write {self.path}: {e.strerror or e}; its complete lines are kept, rerun to resume") from None
+
+    def _cut_back(self, end: int) -> None:
+        """After a failed write: drop the partial line (the file ends at its last complete line)."""
+        try:
+            self._fh.close()
+        except OSError:
+            pass
+        try:
+            with open(self.path, "r+b") as fh:
+                fh.truncate(end)
+        except OSError:
+            pass
+        self._fh = open(self.path, "a", encoding="utf-8")
 
     def close(self) -> None:
         self._fh.close()

@@ -250,6 +250,8 @@ def _print_notes(report: dict, con) -> None:
                 f"{u['verdicts_cached']} from cache, {u['failed']} failed; tokens {u['prompt_tokens']:,} in / {u['completion_tokens']:,} out")
         line += f"; cost ${u['cost_usd']:.4f}" if u["cost_usd"] is not None else " (pass --judge-price IN,OUT for the cost)"
         con.print(line, soft_wrap=True)
+        if u.get("cache_dropped"):
+            con.print(f"[yellow]judge cache: {u['cache_dropped']} corrupt line(s) dropped[/]; their verdicts were asked again", soft_wrap=True)
 
 
 # ---- temporal detection ------------------------------------------------------------------

@@ -245,6 +245,7 @@ class JudgeUsage:
     calls: int = 0  # (item, dimension) verdicts asked for in this run
     cached: int = 0  # verdicts taken from the cache
     failed: int = 0
+    cache_dropped: int = 0  # corrupt cache lines dropped on open (their verdicts are asked again)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     price_per_mtok: tuple[float, float] | None = None
@@ -259,7 +260,7 @@ class JudgeUsage:
     def to_dict(self) -> dict[str, Any]:
         return {
             "requests": self.requests, "verdicts_asked": self.calls, "verdicts_cached": self.cached,
-            "failed": self.failed, "prompt_tokens": self.prompt_tokens,
+            "failed": self.failed, "cache_dropped": self.cache_dropped, "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens, "cost_usd": self.cost_usd,
         }
 
@@ -285,6 +286,7 @@ class JudgeCache:
                 self._app = JsonlAppender(self.path, key="key")
         except OSError as e:
             raise InputError(f"cannot open the judge cache {self.path}: {e.strerror}") from None
+        self.dropped = self._app.dropped  # corrupt lines (numbers from 1), dropped and asked again
         self._entries: dict[str, dict] = {}
         for rec in self._app.existing:
             if isinstance(rec.get("key"), str):
@@ -419,6 +421,7 @@ class Judge:
         todo: dict[str, list[tuple[int, str]]] = {}
         messages: dict[str, list[dict[str, str]]] = {}
         cache = JudgeCache(cfg.cache_path) if cfg.cache_path else None
+        usage.cache_dropped = len(cache.dropped) if cache is not None else 0
         try:
             for i, item in enumerate(items):
                 for dim in dimensions:
