@@ -163,3 +163,25 @@ def test_predict_killed_at_a_random_point_resumes(tmp_path, split):
 @pytest.mark.parametrize("point", range(4))
 def test_predict_killed_at_seeded_points_resumes(tmp_path, split, point):
     _kill_then_resume(tmp_path, split, random.Random(1600 + point).uniform(0.0, 10.0))
+
+
+def test_truncated_feature_cache_entry_is_recomputed(tmp_path, fighting_video, hivau_jsonl):
+    """The cache is written by the real writer (`hawk train` on the tiny preset); one entry is
+    truncated; the next run reports it, recomputes it and trains."""
+    from tests.hawk_dataset import write_dataset
+
+    data = write_dataset(tmp_path / "hawk.json", fighting_video.parent, hivau_jsonl)
+    cache = tmp_path / "cache"
+    args = ["train", "--preset", "tiny", "--data", data, "--cache-dir", cache, "--batch-size", "2", "--steps", "1",
+            "--eval-every", "0", "--device", "cpu"]
+    assert invoke(*args, "--out", tmp_path / "a").exit_code == 0
+    entries = sorted(cache.rglob("*.safetensors"))
+    assert entries
+    entries[0].write_bytes(entries[0].read_bytes()[:100])
+    r = invoke(*args, "--out", tmp_path / "b")
+    assert r.exit_code == 0, r.output
+    assert "feature cache: 1 corrupt file(s) removed and recomputed" in " ".join(r.output.split())
+    from safetensors import safe_open
+
+    with safe_open(str(entries[0]), framework="pt") as f:
+        assert "video" in f.keys()

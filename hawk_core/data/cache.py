@@ -117,6 +117,8 @@ class FeatureCache:
         self.dtype = dtype
         self.spec = {**spec, "dtype": dtype}
         self._spec_json = json.dumps(self.spec, sort_keys=True, default=str)
+        self.corrupt: list[Path] = []  # entries found unreadable by has(): removed, to be recomputed
+        self._valid: set[Path] = set()
 
     def key(self, video: Path) -> str:
         blob = json.dumps({"video": video_fingerprint(video), "spec": self._spec_json}, sort_keys=True)
@@ -127,7 +129,26 @@ class FeatureCache:
         return self.dir / k[:2] / f"{k}.safetensors"
 
     def has(self, video: Path) -> bool:
-        return self.path_for(video).is_file()
+        """Whether a readable entry exists. An unreadable one (truncated, not safetensors, no
+        ``video`` tensor) is removed and listed in :attr:`corrupt`, so it is recomputed, never reused."""
+        target = self.path_for(video)
+        if target in self._valid:
+            return target.is_file()
+        if not target.is_file():
+            return False
+        from safetensors import SafetensorError, safe_open
+
+        try:
+            with safe_open(str(target), framework="pt") as f:
+                ok = "video" in f.keys()
+        except (SafetensorError, OSError, ValueError, RuntimeError):
+            ok = False
+        if not ok:
+            target.unlink(missing_ok=True)
+            self.corrupt.append(target)
+            return False
+        self._valid.add(target)
+        return True
 
     def store(self, video: Path, feats_v: Any, feats_m: Any | None, times: Any = None) -> None:
         import torch

@@ -46,6 +46,8 @@ def prepare_features(model: Any, cache: FeatureCache, videos: list[Path], dist: 
     """Encode (this process's share of) the videos not cached yet; returns every process's
     unreadable videos (their errors)."""
     todo = [v for v in videos if not cache.has(v)]
+    if cache.corrupt and dist.main:
+        emit("note", text=f"feature cache: {len(cache.corrupt)} corrupt file(s) removed and recomputed (first: {cache.corrupt[0]})")
     mine = todo[dist.rank :: dist.world]
     emit("phase", name="features", total=len(mine))  # rank 0 reports its own share
     failed: list[str] = []
