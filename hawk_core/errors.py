@@ -56,5 +56,6 @@ class OutputLockedError(InputError):
     """Another hawk process is writing the same output (its lock file is held)."""
 
 
-class OutputWriteError(HawkError):
-    """An output could not be written (disk full, permission denied); what was complete is kept."""
+class OutputWriteError(InputError):
+    """An output could not be written (under a file or a missing folder, permission denied, disk
+    full); what was complete is kept. Exit 2, as other unusable paths."""

@@ -61,7 +61,12 @@ def atomic_path(target: Path, *, is_dir: bool = False) -> Iterator[Path]:
     target = Path(target)
     check_output_path(target, is_dir=is_dir)
     existed = target.exists()
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise OutputWriteError(f"cannot write {target}: a file is in the way of its folder {target.parent}") from None
+    except OSError as e:
+        raise OutputWriteError(f"cannot write {target}: cannot create its folder {target.parent} ({e.strerror or e})") from None
     if is_dir:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     else:

@@ -80,7 +80,7 @@ def test_failed_report_write_keeps_the_previous_report(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Path, "write_text", full_disk)
     r = invoke("score", preds, "--no-semantic", "--out", report)
-    assert r.exit_code == 1
+    assert r.exit_code == 2
     lines = [x for x in r.output.splitlines() if x.strip()]
     assert lines[-1] == f"error: cannot write {report}: No space left on device; the previous {report} is unchanged"
     assert "Traceback" not in r.output and report.read_text() == before

@@ -129,6 +129,7 @@ def parse_file(
     summary = BatchSummary(out=str(out_path))
     t0 = time.perf_counter()
     progress = on_record or (lambda n: None)
+    created = not sink.exists()
     with JsonlAppender(sink) as app:
         done = {m["source_index"] for r in app.existing if isinstance(m := r.get("motion"), dict) and isinstance(m.get("source_index"), int)}
         pending: dict[int, dict] = {}
@@ -168,6 +169,8 @@ def parse_file(
                 summary.records += 1
                 progress(1)
     if stop:
+        if created and sink.stat().st_size == 0:
+            sink.unlink()  # a bad input leaves no output behind
         raise DataError(stop[0])
     if as_json:
         _export_json(sink, out_path)
