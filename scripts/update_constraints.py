@@ -7,7 +7,7 @@ installed in the current environment (the one the test suite just passed in).
 The closure starts at hawk's own requirements (pyproject: runtime + the `dev` extra) and the
 embedded-model packages of requirements/models.txt, and follows each installed distribution's
 requirements (with their extras, evaluated for this interpreter). hawk itself, editable
-installs, direct-URL installs and packages outside the closure are left out. A local version
+installs, local folders, VCS checkouts and packages outside the closure are left out. A local version
 label (`torch 2.13.0+cpu`) is written without it (`torch==2.13.0`): PyPI serves no local
 versions, and `==2.13.0` still matches the `+cpu` wheel where an index offers it.
 """
@@ -64,12 +64,13 @@ def _roots() -> list[tuple[Requirement, bool]]:
 
 
 def _not_pinnable(dist: md.Distribution) -> bool:
-    """Editable or direct-URL installs (a local wheel, a checkout) cannot be pinned by version."""
+    """Editable installs, local folders and VCS checkouts cannot be pinned by version; a wheel
+    installed from a file or URL (``archive_info``) can: its version is the index's."""
     text = dist.read_text("direct_url.json")
     if not text:
         return False
     info = json.loads(text)
-    return bool(info.get("dir_info", {}).get("editable")) or "url" in info
+    return "dir_info" in info or "vcs_info" in info
 
 
 def closure() -> dict[str, str]:

@@ -63,4 +63,4 @@ def test_update_script_writes_the_same_format(tmp_path):
                    check=True, capture_output=True)
     text = out.read_text()
     assert "hawk-vlm" not in text and "torch==" in text and "+cpu" not in text
-    assert "\n-e " not in text and " @ " not in text
+    assert "\n-e " not in text and " @ " not in text and "hawk" not in text.split("\n", 2)[2]

@@ -113,6 +113,7 @@ WRITERS = {
     "parse": (lambda i, o: ["parse", "--in", i["texts"], "--out", o], lambda o: o),
     "score": (lambda i, o: ["score", i["preds"], "--items", o, "--no-semantic"], lambda o: o),
     "train": (lambda i, o: ["train", "--preset", "tiny", "--data", i["split"], "--out", o, "--steps", "1"], lambda o: o),
+    "detect": (lambda i, o: ["detect", i["split"], "--out", o, "--scorer", "motion"], lambda o: o),
     "annotate": (lambda i, o: ["annotate", i["videos"], "--out", o.with_suffix(".json"), "-m", "x", "--base-url", "http://127.0.0.1:9/v1"],
                  lambda o: o.with_name(o.stem + ".work.jsonl")),
 }

@@ -65,6 +65,9 @@ def serve(
     if log_level.lower() not in levels:
         raise ConfigError(f"--log-level {log_level!r}: choose one of {', '.join(levels)}")
     log_level = log_level.lower()
+    from hawk_core.secrets import register as register_secret
+
+    register_secret(api_key)  # never printed, logged or echoed (hawk_core.secrets)
     cfg = ServeConfig(
         host=host, port=port, api_key=api_key, allowed_media_paths=tuple(allowed_media_path or ()),
         allow_remote_media=allow_remote_media, max_body_mb=max_body_mb, max_queue=max_queue, cache_size=cache_size,
