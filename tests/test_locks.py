@@ -126,8 +126,8 @@ def test_every_writer_refuses_a_second_process(writer, inputs, tmp_path):
     with LockHolder(locked(out)) as holder:
         r = hawk(*argv(inputs, out))
     assert r.returncode == 2, r.stdout + r.stderr
-    lines = [x for x in r.stderr.splitlines() if x.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and LOCKED.format(pid=holder.pid) in lines[0], r.stderr
+    errors = [x for x in r.stderr.splitlines() if x.startswith("error: ")]
+    assert len(errors) == 1 and LOCKED.format(pid=holder.pid) in errors[0], r.stderr
     assert "Traceback" not in r.stderr
 
 

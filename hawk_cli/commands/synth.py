@@ -66,12 +66,12 @@ def synth(
 
     from hawk_core.media.video import pick_codec
 
+    lock_output(out, wait)  # one writer per output, before any work or warning
     codec, note = pick_codec(codec)
     if note:
         err_console.print(f"[yellow]warning:[/] {note}", soft_wrap=True)
     wanted = tuple(e.strip() for e in events.split(",") if e.strip())
     cfg = SynthConfig(frames=frames, fps=fps, size=size, normal_fraction=normal_fraction, qa=qa, **({"events": wanted} if wanted else {}))
-    lock_output(out, wait)
     if out.suffix.lower() == ".mp4":
         if n not in (None, 1):
             raise InputError(f"--out {out} is one video; --n must be 1 (got {n}), or give a folder")
