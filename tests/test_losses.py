@@ -77,3 +77,59 @@ def test_total_loss_weights():
     t = total_loss(torch.tensor(2.0), torch.tensor(3.0), torch.tensor(4.0))
     assert t.item() == pytest.approx(2.0 + 0.3 + 0.4)
     assert total_loss(torch.tensor(2.0), torch.tensor(3.0), torch.tensor(4.0), 0.5, 0.0, 1.0).item() == pytest.approx(5.0)
+
+
+# ---- inputs where the plausible wrong reductions give other numbers ----------------------
+
+
+def _cos(a: list[float], b: list[float]) -> float:
+    dot = sum(x * y for x, y in zip(a, b))
+    return dot / (math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b)))
+
+
+def test_mv_loss_is_one_cosine_per_flattened_video_on_random_features():
+    g = torch.Generator().manual_seed(7)
+    v = torch.randn(3, 4, 5, generator=g) * torch.tensor([0.5, 2.0, 3.0, 7.0]).view(1, 4, 1)  # tokens of unequal norm
+    m = torch.randn(3, 4, 5, generator=g) + 0.3 * v
+    per_video = [1 - _cos(v[b].flatten().tolist(), m[b].flatten().tolist()) for b in range(3)]
+    expected = sum(per_video) / 3
+    assert mv_loss(v, m).item() == pytest.approx(expected, rel=1e-5)
+    # the wrong axes give other numbers here: per token, and one cosine over the batch
+    per_token = (1 - torch.nn.functional.cosine_similarity(v, m, dim=-1)).mean().item()
+    whole_batch = 1 - _cos(v.flatten().tolist(), m.flatten().tolist())
+    assert abs(per_token - expected) > 1e-2 and abs(whole_batch - expected) > 1e-3
+    assert mv_loss(v, m, "flattened").item() == pytest.approx(whole_batch, rel=1e-5)
+
+
+def test_mv_loss_does_not_floor_small_features():
+    # features of norm ~1e-2: cosine is scale-free, so the loss is that of the rescaled features
+    g = torch.Generator().manual_seed(3)
+    v, m = torch.randn(2, 3, 4, generator=g), torch.randn(2, 3, 4, generator=g)
+    for mode in ("per_sample", "flattened"):
+        assert mv_loss(v * 1e-2, m * 1e-2, mode).item() == pytest.approx(mv_loss(v, m, mode).item(), rel=1e-5)
+
+
+def test_lm_loss_is_a_token_mean_over_the_batch_not_a_mean_of_sequence_means():
+    # answers of different lengths (1 and 3 labelled tokens) and non-uniform logits
+    g = torch.Generator().manual_seed(11)
+    logits = torch.randn(2, 5, 6, generator=g) * 3
+    labels = torch.tensor([[IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX, IGNORE_INDEX, 4],
+                           [IGNORE_INDEX, 2, 5, 1, IGNORE_INDEX]])
+    ce = {}
+    for b in range(2):
+        for i in range(1, 5):
+            if labels[b, i] != IGNORE_INDEX:
+                row = logits[b, i - 1].tolist()  # position i-1 predicts token i
+                log_z = math.log(sum(math.exp(x) for x in row))
+                ce[(b, i)] = log_z - row[int(labels[b, i])]
+    token_mean = sum(ce.values()) / len(ce)
+    seq_means = [sum(v for (b, _), v in ce.items() if b == s) / sum(1 for (b, _) in ce if b == s) for s in range(2)]
+    assert abs(token_mean - sum(seq_means) / 2) > 0.05  # the two averagings disagree on this input
+    assert lm_loss(logits, labels).item() == pytest.approx(token_mean, rel=1e-5)
+    assert ml_loss(logits, labels).item() == pytest.approx(token_mean, rel=1e-5)
+
+
+def test_lm_loss_with_labels_only_on_the_first_position_is_zero():
+    # labels[:, 0] is never a target (nothing predicts it)
+    logits = torch.randn(1, 3, 4)
+    assert lm_loss(logits, torch.tensor([[2, IGNORE_INDEX, IGNORE_INDEX]])).item() == 0.0
