@@ -3,15 +3,17 @@ import pytest
 
 from hawk_core.errors import ConfigError
 from hawk_core.media.motion import (
+    apply_mask,
     direction_label,
     extract_motion,
     flow_magnitude,
+    frame_stats,
     load_clip_and_motion,
     motion_mask,
 )
 from hawk_core.media.motion_config import FarnebackParams, MotionConfig
 from hawk_core.media.video import cv2, sample_clip
-from tests.helpers import moving_square_frames, write_video
+from tests.helpers import moving_square_frames, write_frame_folder, write_video
 
 
 def test_flow_equals_direct_cv2_call(accident_video):
@@ -147,3 +149,54 @@ def test_preview_frames_are_named_and_timed(tmp_path):
         assert (frames[0, :16, k * 64 : k * 64 + 40] != raw[0, :16, k * 64 : k * 64 + 40]).any()
     assert (frames[0, 48:, :40] != raw[0, 48:, :40]).any()  # the time, bottom left
     assert (frames[0, 24:40, 20:44] == raw[0, 24:40, 20:44]).all()  # the picture itself untouched
+
+def test_threshold_mask_is_strictly_greater_at_the_boundary():
+    # magnitudes exactly representable in float32: 0.5 at a threshold of 0.5 is not moving
+    mag = np.array([[[0.0, 0.25, 0.5, 0.5000001, 2.0]]], dtype=np.float32)
+    m, scale = motion_mask(mag, MotionConfig(mask="threshold", threshold=0.5))
+    assert m.tolist() == [[[0.0, 0.0, 0.0, 1.0, 1.0]]] and m.dtype == np.float32 and scale == 0.5
+    # threshold 0: static pixels (magnitude exactly 0) stay masked out, any motion passes
+    m, _ = motion_mask(np.array([[[0.0, 0.0, 1e-6]]], dtype=np.float32), MotionConfig(mask="threshold", threshold=0.0))
+    assert m.tolist() == [[[0.0, 0.0, 1.0]]]
+
+
+def test_frame_stats_count_moving_pixels_strictly_above_the_threshold():
+    flow = np.zeros((2, 4, 2), dtype=np.float32)  # 8 pixels
+    flow[0, 0] = (0.5, 0.0)  # exactly at the threshold: not moving
+    flow[0, 1] = (0.0, -3.0)  # up, 3 px
+    flow[1, 2] = (0.0, -1.0)  # up, 1 px
+    s = frame_stats(flow, 0.5)
+    assert s["moving_fraction"] == 0.25
+    assert s["direction"] == "up" and s["direction_deg"] == 90.0
+    assert s["mean_magnitude"] == pytest.approx((0.5 + 3 + 1) / 8, abs=1e-4)
+    assert s["coherence"] == pytest.approx(1.0)  # both moving pixels point the same way
+    still = frame_stats(np.zeros((3, 3, 2), dtype=np.float32), 0.0)
+    assert still["moving_fraction"] == 0.0 and still["direction"] == "none" and still["direction_deg"] is None and still["coherence"] == 0.0
+
+
+def test_soft_mask_scale_is_the_percentile_floored():
+    mag = np.linspace(0.0, 4.0, 101, dtype=np.float32).reshape(1, 1, 101)  # percentile p is p/25
+    m, scale = motion_mask(mag, MotionConfig(soft_percentile=50, soft_floor=1.0))
+    assert scale == pytest.approx(2.0)
+    assert m[0, 0, 25] == pytest.approx(0.5) and m[0, 0, 50] == pytest.approx(1.0) and m[0, 0, 100] == 1.0  # clipped
+    m, scale = motion_mask(mag * 0.1, MotionConfig(soft_percentile=50, soft_floor=1.0))
+    assert scale == 1.0 and m.max() == pytest.approx(0.4)  # below the floor: a static clip stays dark
+
+
+def test_apply_mask_rounds_mask_times_frame():
+    frames = np.array([[[[200, 101, 3]]]], dtype=np.uint8)
+    out = apply_mask(frames, np.array([[[0.5]]], dtype=np.float32))
+    assert out.tolist() == [[[[100, 50, 2]]]] and out.dtype == np.uint8  # rint: 50.5 -> 50, 1.5 -> 2
+
+
+def test_threshold_zero_masks_out_exactly_static_pixels(tmp_path):
+    # identical lossless frames: Farneback's flow is exactly 0 on part of the frame (and
+    # a few hundredths of a pixel elsewhere); with threshold 0 exactly those pixels stay black
+    frame = moving_square_frames(1)[0]
+    folder = write_frame_folder(tmp_path / "static", [frame] * 6)
+    _, res = load_clip_and_motion(folder, 4, 64, MotionConfig(mask="threshold", threshold=0.0))
+    mag = flow_magnitude(res.flow)
+    still = mag == 0
+    assert still.any() and not still.all()
+    np.testing.assert_array_equal(res.mask, (~still).astype(np.float32))
+    assert (res.motion[still] == 0).all()
