@@ -198,3 +198,52 @@ def test_review_page_says_when_a_video_cannot_play(tmp_path):
         rec = httpx.get(srv.url + "api/record/0").json()
         assert rec["has_video"] and rec["playable"] is False and rec["video_codec"] == "fmp4"
         assert "cannot play the video" in httpx.get(srv.url).text
+
+def _reported_count(monkeypatch, count: int) -> None:
+    """Make every opened video's container claim ``count`` frames (the real reader, a wrong number)."""
+    import hawk_core.media.video as video
+
+    real = video.open_source
+
+    def lying(path, folder_fps=25.0):
+        src = real(path, folder_fps)
+        src.reported_count = count
+        return src
+
+    monkeypatch.setattr(video, "open_source", lying)
+
+
+@pytest.mark.parametrize("reported", [7, 9, 11, 13, 0])
+def test_wrong_frame_count_of_a_folder_is_measured(tmp_path, monkeypatch, reported):
+    frames = moving_square_frames(10)
+    folder = write_frame_folder(tmp_path / "Test001", frames)
+    _reported_count(monkeypatch, reported)
+    clip = sample_clip(folder, 5, 64)
+    assert clip.num_native_frames == 10
+    assert clip.indices.tolist() == [1, 3, 5, 7, 9]  # not uniform_indices(7, 5) == [0, 2, 3, 4, 6]
+    assert clip.prev_indices.tolist() == [0, 2, 4, 6, 8]
+    for t, i in enumerate(clip.indices):
+        np.testing.assert_array_equal(clip.frames[t][..., ::-1], frames[i])
+        np.testing.assert_array_equal(clip.prev_frames[t][..., ::-1], frames[i - 1])
+
+
+def test_under_reported_frame_count_of_an_mp4_is_measured(tmp_path, monkeypatch):
+    v = write_video(tmp_path / "ten.mp4", moving_square_frames(10))
+    direct = sample_clip(v, 5, 32)
+    _reported_count(monkeypatch, 7)
+    clip = sample_clip(v, 5, 32)
+    assert clip.num_native_frames == 10 and clip.indices.tolist() == [1, 3, 5, 7, 9]
+    np.testing.assert_array_equal(clip.frames, direct.frames)
+    np.testing.assert_allclose(clip.timestamps, [0.1, 0.3, 0.5, 0.7, 0.9], atol=1e-6)
+
+
+def test_consecutive_sampling_from_a_start_frame(tmp_path):
+    frames = moving_square_frames(10)
+    folder = write_frame_folder(tmp_path / "f", frames)
+    clip = sample_clip(folder, 4, 64, sampling="consecutive", start_frame=3)
+    assert clip.indices.tolist() == [3, 4, 5, 6] and clip.prev_indices.tolist() == [2, 3, 4, 5]
+    assert sample_clip(folder, 4, 64, sampling="consecutive", start_frame=8).indices.tolist() == [6, 7, 8, 9]  # clamped
+    first = sample_clip(folder, 3, 64, sampling="consecutive")
+    assert first.indices.tolist() == [0, 1, 2] and first.prev_indices.tolist() == [1, 0, 1]
+    np.testing.assert_array_equal(first.prev_frames[0][..., ::-1], frames[1])  # frame 0's flow partner is frame 1
+    assert sample_clip(folder, 2, 64, with_prev=False).prev_frames is None
