@@ -89,6 +89,56 @@ def test_bleu_config_rejects_bad_values():
         BleuConfig(smoothing=9)
 
 
+
+# no 2-gram of the hypothesis is in the reference: unsmoothed BLEU-2..4 are (about) 0, smoothed are not
+_NO_BIGRAM = (["man car bat street"], [["the car hit a man with a bat in the street"]])
+
+
+def _nltk(hyps, refs, k, sentence=False):
+    from nltk.translate.bleu_score import SmoothingFunction
+    from nltk.translate.bleu_score import corpus_bleu as nltk_corpus_bleu
+    from nltk.translate.bleu_score import sentence_bleu as nltk_sentence_bleu
+
+    weights = [(1.0,), (0.5, 0.5), (1 / 3,) * 3, (0.25,) * 4]
+    fn = getattr(SmoothingFunction(), f"method{k}")
+    if sentence:
+        per = [nltk_sentence_bleu([tokenize(r) for r in rs], tokenize(h), weights=weights, smoothing_function=fn) for h, rs in zip(hyps, refs)]
+        return [sum(col) / len(per) for col in zip(*per)]
+    return nltk_corpus_bleu([[tokenize(r) for r in rs] for rs in refs], [tokenize(h) for h in hyps], weights=weights, smoothing_function=fn)
+
+
+@pytest.mark.parametrize("mode", ["corpus", "sentence"])
+def test_configured_smoothing_is_honoured_in_both_modes(mode):
+    hyps, refs = _NO_BIGRAM
+    off = bleu_scores(hyps, refs, BleuConfig(mode=mode, smoothing=0))
+    on = bleu_scores(hyps, refs, BleuConfig(mode=mode, smoothing=1))
+    assert off[0] == pytest.approx(on[0]) and off[0] > 0
+    assert max(off[1:]) < 1e-100 and min(on[1:]) > 1e-3  # nltk's unsmoothed 0 is exp(log(float min))
+    for k in (0, 1, 2, 3, 4, 5, 7):  # nltk's method6 asserts a 2-gram match, which this pair lacks
+        ours = bleu_scores(hyps, refs, BleuConfig(mode=mode, smoothing=k))
+        assert ours == pytest.approx(_nltk(hyps, refs, k, sentence=mode == "sentence"), abs=1e-12), f"method{k}"
+
+
+def test_smoothing_methods_differ_on_a_corpus_with_a_missing_order():
+    hyps = ["man car bat street", "two men fight in the street at night"]
+    refs = [["the car hit a man with a bat in the street"], ["two men fight in the street"]]
+    scores = {k: bleu_scores(hyps, refs, BleuConfig(smoothing=k))[3] for k in range(8)}
+    for k, v in scores.items():
+        assert v == pytest.approx(_nltk(hyps, refs, k)[3], abs=1e-12)
+    assert len({round(v, 9) for v in scores.values()}) >= 4  # the method number reaches nltk
+
+
+def test_empty_sets_score_zero_and_lengths_must_agree():
+    assert bleu_scores([], [], BleuConfig(mode="corpus")) == [0.0] * 4
+    assert bleu_scores([], [], BleuConfig(mode="sentence")) == [0.0] * 4
+    with pytest.raises(ValueError, match="hypotheses: 2, references: 1"):
+        corpus_bleu(["a", "b"], [["a"]])
+    with pytest.raises(ValueError):
+        bleu_scores(["a", "b"], [["a"]], BleuConfig(mode="sentence"))
+    assert BleuConfig(mode="sentence", smoothing=0).describe() == {
+        "mode": "sentence", "smoothing": "nltk method0", "tokenizer": "lowercase + nltk wordpunct_tokenize"}
+
+
 # ---- records and references ---------------------------------------------------------------
 
 
@@ -259,3 +309,17 @@ def test_help_documents_tokenizer_smoothing_and_policy():
     text = " ".join(r.output.split())
     for needle in ("wordpunct", "method1", "--skip-invalid", "--skip-empty", "--judge-model", "--by"):
         assert needle in text
+
+
+def test_cli_smoothing_reaches_the_corpus_score(tmp_path):
+    refs = [{"video": "a.mp4", "description": "the car hit a man with a bat in the street", "QA": []}]
+    preds = [{"id": "1", "video": "a.mp4", "task": "description", "prediction": "man car bat street"}]
+    (tmp_path / "refs.json").write_text(json.dumps(refs), encoding="utf-8")
+    path = write_jsonl(tmp_path / "p.jsonl", preds)
+    got = {}
+    for k in (0, 1):
+        r = invoke("score", path, "--refs", tmp_path / "refs.json", "--no-semantic", "--json", "--smoothing", str(k))
+        assert r.exit_code == 0, r.output
+        got[k] = json.loads(r.stdout)["runs"][0]["tasks"]["description"]
+    assert max(got[0][f"bleu{n}"] for n in (2, 3, 4)) < 1e-100
+    assert [got[1][f"bleu{n}"] for n in range(1, 5)] == pytest.approx(_nltk(["man car bat street"], [[refs[0]["description"]]], 1))
