@@ -1,0 +1,215 @@
+"""hawk_core.io: atomic files and folders, mapping files, JSON/JSONL records, the resumable
+JSONL appender."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from hawk_core.errors import ConfigError, DataError, InputError
+from hawk_core.io import JsonlAppender, atomic_path, iter_jsonl, read_json_or_jsonl, read_jsonl_prefix, read_mapping_file, write_json
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+# ---- atomic_path / write_json -------------------------------------------------------------
+
+
+def test_write_json_replaces_the_file(tmp_path):
+    target = tmp_path / "sub" / "state.json"  # the parent is created
+    write_json(target, {"step": 1, "name": "caméra"})
+    write_json(target, {"step": 2})
+    assert json.loads(target.read_text(encoding="utf-8")) == {"step": 2}
+    write_json(target, [1, "é"], indent=None)
+    assert target.read_text(encoding="utf-8") == '[1, "é"]\n'  # UTF-8, not \\u escapes; one final newline
+    assert _leftovers(target.parent) == []
+
+
+def test_a_failing_write_json_keeps_the_previous_file_and_no_temp_file(tmp_path):
+    target = tmp_path / "latest.json"
+    write_json(target, {"step": 4})
+    before = target.read_bytes()
+    with pytest.raises(TypeError):
+        write_json(target, {"step": object()})  # not serialisable: fails inside the write
+    assert target.read_bytes() == before
+    assert _leftovers(tmp_path) == [] and [p.name for p in tmp_path.iterdir()] == ["latest.json"]
+
+
+def test_atomic_path_writes_a_sibling_and_renames_only_on_success(tmp_path):
+    target = tmp_path / "records.jsonl"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            assert tmp != target and tmp.parent == target.parent and tmp.name.startswith(".records.jsonl.")
+            tmp.write_text("half a fi")
+            assert target.read_text() == "old\n"  # nothing visible while writing
+            raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old\n" and _leftovers(tmp_path) == []
+    with atomic_path(target) as tmp:
+        tmp.write_text("new\n")
+    assert target.read_text() == "new\n" and _leftovers(tmp_path) == []
+
+
+def test_atomic_file_gets_the_permissions_of_a_normal_file(tmp_path):
+    old = os.umask(0o022)
+    try:
+        with atomic_path(tmp_path / "a.json") as tmp:
+            tmp.write_text("{}")
+        with atomic_path(tmp_path / "d", is_dir=True) as tmp:
+            (tmp / "x").write_text("1")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644  # not mkstemp's 0600
+    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+
+
+def test_atomic_folder_replaces_a_whole_folder_or_leaves_it(tmp_path):
+    target = tmp_path / "step-00000002"
+    with atomic_path(target, is_dir=True) as tmp:
+        assert tmp.is_dir() and tmp != target
+        (tmp / "config.json").write_text("{}")
+        (tmp / "adapter.safetensors").write_text("w1")
+    assert sorted(p.name for p in target.iterdir()) == ["adapter.safetensors", "config.json"]
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(target, is_dir=True) as tmp:
+            (tmp / "config.json").write_text("broken")
+            raise KeyboardInterrupt
+    assert (target / "config.json").read_text() == "{}" and _leftovers(tmp_path) == []
+    with atomic_path(target, is_dir=True) as tmp:
+        (tmp / "only.txt").write_text("v2")
+    assert [p.name for p in target.iterdir()] == ["only.txt"]  # replaced, not merged
+    assert _leftovers(tmp_path) == []
+
+
+# ---- read_mapping_file --------------------------------------------------------------------
+
+
+def test_read_mapping_file_json_yaml_and_empty(tmp_path):
+    (tmp_path / "c.json").write_text('{"train": {"lr": 0.001}}')
+    (tmp_path / "c.YAML").write_text("train:\n  lr: 0.002\n")
+    (tmp_path / "c.yml").write_text("")
+    assert read_mapping_file(tmp_path / "c.json") == {"train": {"lr": 0.001}}
+    assert read_mapping_file(tmp_path / "c.YAML") == {"train": {"lr": 0.002}}
+    assert read_mapping_file(tmp_path / "c.yml") == {}
+
+
+def test_read_mapping_file_errors_are_one_line(tmp_path):
+    with pytest.raises(ConfigError, match=r"^recipe not found: .*nope\.json$"):
+        read_mapping_file(tmp_path / "nope.json", what="recipe")
+    with pytest.raises(ConfigError, match="config file not found"):
+        read_mapping_file(tmp_path)  # a folder
+    (tmp_path / "bad.json").write_text('{"a": 1,\n "b": }')
+    with pytest.raises(ConfigError, match=r"bad\.json: cannot parse: invalid JSON at line 2: Expecting value"):
+        read_mapping_file(tmp_path / "bad.json")
+    (tmp_path / "bad.yaml").write_text("a: [1, 2\nb: 3\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: cannot parse: invalid YAML \(") as e:
+        read_mapping_file(tmp_path / "bad.yaml")
+    assert "\n" not in str(e.value)
+    (tmp_path / "list.yaml").write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match=r"list\.yaml: expected a mapping, got list"):
+        read_mapping_file(tmp_path / "list.yaml")
+    (tmp_path / "str.json").write_text('"x"')
+    with pytest.raises(ConfigError, match="expected a mapping, got str"):
+        read_mapping_file(tmp_path / "str.json")
+
+
+# ---- read_json_or_jsonl / iter_jsonl / read_jsonl_prefix ------------------------------------
+
+
+def test_json_list_wrapped_list_single_object_and_jsonl(tmp_path):
+    rows = [{"video": "a.mp4"}, {"video": "b.mp4"}]
+    (tmp_path / "l.json").write_text(json.dumps(rows))
+    assert read_json_or_jsonl(tmp_path / "l.json") == rows
+    for key in ("data", "records", "annotations"):
+        (tmp_path / f"{key}.json").write_text(json.dumps({"meta": 1, key: rows}))
+        assert read_json_or_jsonl(tmp_path / f"{key}.json") == rows
+    (tmp_path / "one.json").write_text(json.dumps({"video": "a.mp4", "data": "not a list"}))
+    assert read_json_or_jsonl(tmp_path / "one.json") == [{"video": "a.mp4", "data": "not a list"}]
+    (tmp_path / "r.jsonl").write_text('{"video": "a.mp4"}\n\n  \n{"video": "b.mp4"}\n')
+    assert read_json_or_jsonl(tmp_path / "r.jsonl") == rows
+    # a JSON list in a .jsonl file is still a list; one object per line in a .json file is JSONL
+    (tmp_path / "list.jsonl").write_text(json.dumps(rows))
+    assert read_json_or_jsonl(tmp_path / "list.jsonl") == rows
+    (tmp_path / "lines.txt").write_text('{"video": "a.mp4"}\n{"video": "b.mp4"}\n')
+    assert read_json_or_jsonl(tmp_path / "lines.txt") == rows
+
+
+def test_read_json_or_jsonl_errors_name_the_file_and_line(tmp_path):
+    with pytest.raises(InputError, match="no such file"):
+        read_json_or_jsonl(tmp_path / "missing.json")
+    (tmp_path / "empty.jsonl").write_text("  \n\n")
+    with pytest.raises(DataError, match="file is empty"):
+        read_json_or_jsonl(tmp_path / "empty.jsonl")
+    (tmp_path / "latin1.jsonl").write_bytes(b'{"a": "caf\xe9"}\n')
+    with pytest.raises(DataError, match=r"not UTF-8 text \(byte 10\)"):
+        read_json_or_jsonl(tmp_path / "latin1.jsonl")
+    (tmp_path / "bad.json").write_text('[{"a": 1},\n {"a": }]')
+    with pytest.raises(DataError, match="invalid JSON at line 2, column 8"):
+        read_json_or_jsonl(tmp_path / "bad.json")
+    (tmp_path / "nums.json").write_text("[1, 2]")
+    with pytest.raises(DataError, match="expected a JSON list of objects"):
+        read_json_or_jsonl(tmp_path / "nums.json")
+    (tmp_path / "bad.jsonl").write_text('{"a": 1}\n{"a": 2}\n{"a": \n')
+    with pytest.raises(DataError, match=r"bad\.jsonl: line 3: invalid JSON"):
+        read_json_or_jsonl(tmp_path / "bad.jsonl")
+    (tmp_path / "arr.jsonl").write_text('{"a": 1}\n[1, 2]\n')
+    with pytest.raises(DataError, match=r"arr\.jsonl: line 2: expected a JSON object$"):
+        read_json_or_jsonl(tmp_path / "arr.jsonl")
+
+
+def test_iter_jsonl_and_prefix_of_a_torn_log(tmp_path):
+    import io
+
+    assert list(iter_jsonl(io.StringIO('{"a": 1}\n\n{"a": 2}\n'), "x")) == [{"a": 1}, {"a": 2}]
+    log = tmp_path / "metrics.jsonl"
+    log.write_text('{"step": 1}\n{"step": 2}\n{"step": 3, "lo')  # killed mid-line
+    assert read_jsonl_prefix(log) == [{"step": 1}, {"step": 2}]
+    log.write_bytes('{"step": 1}\n{"step": 2}\n{"note": "caf'.encode() + b"\xc3")  # killed inside a UTF-8 character
+    assert read_jsonl_prefix(log) == [{"step": 1}, {"step": 2}]
+
+
+# ---- JsonlAppender --------------------------------------------------------------------------
+
+
+def test_appender_writes_whole_lines_and_knows_what_is_done(tmp_path):
+    path = tmp_path / "cache" / "verdicts.jsonl"
+    with JsonlAppender(path, key="key") as app:
+        assert app.existing == [] and app.done_keys() == set()
+        app.write({"key": "a", "score": 0.5, "note": "é"})
+        app.write({"key": "b"})
+        assert path.read_text(encoding="utf-8").splitlines()[0] == '{"key": "a", "score": 0.5, "note": "é"}'
+    with JsonlAppender(path, key="key") as app:
+        assert app.done_keys() == {"a", "b"} and [r["key"] for r in app.existing] == ["a", "b"]
+        app.existing.clear()  # a copy
+        assert len(app.existing) == 2
+        app.write({"key": "c"})
+    assert [json.loads(x)["key"] for x in path.read_text().splitlines()] == ["a", "b", "c"]
+
+
+def test_appender_drops_a_torn_last_line_and_keeps_blank_lines(tmp_path):
+    path = tmp_path / "pred.jsonl"
+    path.write_bytes(b'{"id": 1}\n\n[1, 2]\n{"id": 2}\n{"id": 3, "predic')
+    with JsonlAppender(path) as app:
+        assert app.done_keys() == {1, 2}  # the list line is JSON but not a record
+        app.write({"id": 3})
+    assert path.read_bytes() == b'{"id": 1}\n\n[1, 2]\n{"id": 2}\n{"id": 3}\n'
+
+
+def test_appender_stops_at_a_corrupt_line(tmp_path):
+    path = tmp_path / "pred.jsonl"
+    path.write_bytes(b'{"id": 1}\n{"id": oops}\n{"id": 3}\n')
+    with JsonlAppender(path) as app:
+        assert app.done_keys() == {1}
+    assert path.read_bytes() == b'{"id": 1}\n'  # everything after the corrupt line is dropped
+    path.write_bytes(b'{"id": 1}\n\xff\xfe\n')
+    with JsonlAppender(path, key="id") as app:
+        assert app.done_keys() == {1}
+    assert path.read_bytes() == b'{"id": 1}\n'
+    path.write_bytes(b'{"id": 1}\n{"other": 2}\n')
+    with JsonlAppender(path, key="id") as app:
+        assert app.done_keys() == {1} and len(app.existing) == 2  # records without the key are kept
