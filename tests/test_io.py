@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -30,14 +31,26 @@ def test_write_json_replaces_the_file(tmp_path):
     assert _leftovers(target.parent) == []
 
 
-def test_a_failing_write_json_keeps_the_previous_file_and_no_temp_file(tmp_path):
+def test_a_failing_write_json_keeps_the_previous_file_and_no_temp_file(tmp_path, monkeypatch):
     target = tmp_path / "latest.json"
-    write_json(target, {"step": 4})
+    write_json(target, {"step": 4, "path": "checkpoints/step-00000004"})
     before = target.read_bytes()
     with pytest.raises(TypeError):
-        write_json(target, {"step": object()})  # not serialisable: fails inside the write
+        write_json(target, {"step": object()})  # not serialisable
+    assert target.read_bytes() == before and _leftovers(tmp_path) == []
+
+    real = Path.write_text
+
+    def disk_full(self, data, *args, **kwargs):  # half the text lands, then the write fails
+        real(self, data[: len(data) // 2], *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        write_json(target, {"step": 6, "path": "checkpoints/step-00000006"})
+    monkeypatch.undo()
     assert target.read_bytes() == before
-    assert _leftovers(tmp_path) == [] and [p.name for p in tmp_path.iterdir()] == ["latest.json"]
+    assert [p.name for p in tmp_path.iterdir()] == ["latest.json"]  # no temp file left
 
 
 def test_atomic_path_writes_a_sibling_and_renames_only_on_success(tmp_path):
