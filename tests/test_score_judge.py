@@ -88,6 +88,52 @@ def test_parse_score_rejects(text):
         parse_score(text)
 
 
+
+@pytest.mark.parametrize(
+    ("text", "score"),
+    [
+        ("{'score': 1.01}", 1.0),  # the clamping band ends exactly at 0.01 outside [0, 1]
+        ("{'score': -0.01}", 0.0),
+        ("{'score': 1.0}", 1.0),
+        ("{'score': 0}", 0.0),
+        ("{'score': .5}", 0.5),  # Python literal, not JSON
+        ("{'reason': 'fine', ' SCORE ': 0.4}", 0.4),
+        ("{'reason': 'no score here'} and then {'score': 0.7}", 0.7),
+        ("{not a dict} {'score': 0.2}", 0.2),
+        ("```json\n{\"score\": 0.2}\n```\nor maybe {'score': 0.9}", 0.2),  # a fenced answer comes first
+        ("score = 0.8", 0.8),
+        ("The SCORE is 0.15", 0.15),
+        ('"score": "0.55"', 0.55),
+        ("  0.45.  ", 0.45),
+        ("1e-1", 0.1),
+        ("{'score': ' 0.3 '}", 0.3),
+    ],
+)
+def test_parse_score_boundaries_and_forms(text, score):
+    assert parse_score(text) == score
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{'score': 1.0100001}", r"score 1.0100001 outside \[0, 1\]"),
+        ("{'score': -0.0100001}", r"score -0.0100001 outside \[0, 1\]"),
+        ("{'score': inf}", "no score found"),  # not a literal: the dict is skipped
+        ('{"score": Infinity}', r"not a finite number \(inf\)"),
+        ('{"score": NaN}', r"not a finite number \(nan\)"),
+        ("{'score': [0.5]}", r"not a finite number \(\[0.5\]\)"),
+        ("{'score': False}", r"score is a boolean \(False\)"),
+        ("{'score': 'n/a'}", r"score is not a number \('n/a'\)"),
+        ("   ", "^empty answer$"),
+        ("0.45 points", "^no score found$"),
+        ("scores: 0.5", "^no score found$"),
+    ],
+)
+def test_parse_score_rejections_say_why(text, message):
+    with pytest.raises(ScoreParseError, match=message):
+        parse_score(text)
+
+
 # ---- templates -----------------------------------------------------------------------------
 
 
