@@ -12,8 +12,11 @@ from hawk_core.data.cache import FeatureCache, MotionTextCache
 from hawk_core.data.items import Item, build_items, item_rng, question_and_answer
 from hawk_core.data.records import (
     HawkRecord,
+    QAPair,
     load_hawk_records,
+    relativize,
     split_records,
+    write_records,
 )
 from hawk_core.errors import DataError, InputError
 from tests.hawk_dataset import write_dataset
@@ -148,6 +151,67 @@ def test_one_json_reader_lenient_and_strict(tmp_path):
         read_json_or_jsonl(q)
 
 
+def test_record_fields_are_stripped_and_empty_qa_pairs_dropped(tmp_path):
+    raw = [
+        {"video": "a.mp4", "description": "  A man runs.  ", "caption": "   ", "qa": [{"q": " Who? ", "a": " A man. "}, {"q": "  ", "a": "x"}, {"q": "Why?", "a": ""}]},
+        {"video": "b.mp4", "caption": "a dog", "QA": None, "description": None},
+        {"video": "c.mp4", "QA": [{"q": "What?", "a": "Nothing."}], "source": "hivau", "id": 7},
+        {"video": "/abs/d.mp4", "description": "d", "QA": [], "qa": [{"q": "ignored", "a": "QA wins"}]},
+    ]
+    (tmp_path / "r.json").write_text(json.dumps(raw))
+    a, b, c, d = load_hawk_records(tmp_path / "r.json")
+    assert a.description == "A man runs." and a.caption is None and a.qa == [QAPair("Who?", "A man.")]
+    assert b.description is None and b.caption == "a dog" and b.qa == [] and b.text == "a dog"
+    assert c.text is None and c.qa == [QAPair("What?", "Nothing.")] and c.extra == {"source": "hivau", "id": 7}
+    assert d.path == Path("/abs/d.mp4") and d.qa == [] and d.extra == {}
+    assert HawkRecord("v", Path("/v"), description="", caption="cap").text == "cap"
+
+
+@pytest.mark.parametrize(
+    "rec, needle",
+    [
+        ({"video": "   ", "description": "x"}, "record 0: 'video' must be a non-empty string"),
+        ({"video": 5, "description": "x"}, "record 0: 'video' must be a non-empty string"),
+        ({"video": "a.mp4", "caption": ["x"]}, "record 0: 'caption' must be a string, got list"),
+        ({"video": "a.mp4", "QA": [{"q": "x", "a": "y"}, "pair"]}, "record 0: QA[1] must be an object with string 'q' and 'a'"),
+        ({"video": "a.mp4", "QA": [{"q": "x", "a": 1}]}, "record 0: QA[0] must be an object with string 'q' and 'a'"),
+        ({"video": "a.mp4", "description": "  ", "QA": [{"q": " ", "a": "y"}]}, "record 0 (a.mp4): no 'description', 'caption' or QA pair to train on"),
+    ],
+)
+def test_malformed_record_messages(tmp_path, rec, needle):
+    p = tmp_path / "bad.jsonl"
+    p.write_text(json.dumps({"video": "ok.mp4", "caption": "fine"}) + "\n" + json.dumps(rec) + "\n")
+    with pytest.raises(DataError) as e:
+        load_hawk_records(p)
+    assert str(e.value) == f"{p}: " + needle.replace("record 0", "record 1")  # the second record, by number
+
+
+def test_to_dict_writes_back_what_was_read(tmp_path):
+    raw = [
+        {"video": "a.mp4", "description": "A fight.", "QA": [{"q": "Who?", "a": "Two men."}], "source": "ucf"},
+        {"video": "b.mp4", "caption": "a dog"},
+        {"video": "c.mp4", "description": "Empty QA.", "QA": []},
+    ]
+    (tmp_path / "in.json").write_text(json.dumps(raw))
+    recs = load_hawk_records(tmp_path / "in.json")
+    assert [r.to_dict() for r in recs] == raw
+    for name in ("out.json", "out.jsonl"):
+        write_records(tmp_path / name, recs)
+        assert [r.to_dict() for r in load_hawk_records(tmp_path / name)] == raw
+    assert json.loads((tmp_path / "out.json").read_text()) == raw  # a JSON list
+    assert [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()] == raw  # one record a line
+    assert HawkRecord("q", Path("/q"), qa=[QAPair("a?", "b.")]).to_dict() == {"video": "q", "QA": [{"q": "a?", "a": "b."}]}
+
+
+def test_relativize_keeps_the_videos_and_copies(tmp_path):
+    recs = [HawkRecord("x", (tmp_path / "videos" / "a.mp4").resolve(), description="d", qa=[QAPair("q", "a")], extra={"k": 1})]
+    out = relativize(recs, tmp_path / "splits")
+    assert out[0].video == os.path.join("..", "videos", "a.mp4") and out[0].path == recs[0].path
+    assert out[0].qa == recs[0].qa and out[0].qa is not recs[0].qa and out[0].extra is not recs[0].extra
+    assert (out[0].description, out[0].caption, out[0].extra) == ("d", None, {"k": 1})
+    write_records(tmp_path / "splits" / "train.json", out)
+    assert load_hawk_records(tmp_path / "splits" / "train.json")[0].path == recs[0].path
+
 def _records(n: int, per_video: int = 1) -> list[HawkRecord]:
     return [HawkRecord(video=f"v{i}", path=Path(f"/data/v{i // per_video}.mp4"), description=f"d{i}") for i in range(n)]
 
@@ -166,6 +230,12 @@ def test_split_is_seeded_by_video_and_order_independent():
 
 def test_split_small_sets_and_bad_fraction():
     assert len(split_records(_records(3), 0.1)[1]) == 1  # at least one held-out video
+    assert len(split_records(_records(2), 0.1)[1]) == 1 and len(split_records(_records(2), 0.9)[1]) == 1  # never all
+    assert len({r.path for r in split_records(_records(25), 0.1)[1]}) == 2  # round(2.5) == 2
+    assert len({r.path for r in split_records(_records(35), 0.1)[1]}) == 4  # round(3.5) == 4
+    assert split_records([], 0.1) == ([], [])
+    with pytest.raises(InputError, match=r"test fraction must be in \[0, 1\), got -0.1"):
+        split_records(_records(5), -0.1)
     assert split_records(_records(1), 0.1) == (_records(1), [])  # one video: nothing to hold out
     assert split_records(_records(5), 0.0)[1] == []
     with pytest.raises(InputError, match="test fraction"):
