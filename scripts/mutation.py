@@ -120,8 +120,15 @@ def run_module(name: str, module: dict, pyproject: dict, args) -> dict:
     log = ws / "mutmut.log"
     print(f"== {name}: mutating {', '.join(module['mutate'])}; tests {' '.join(module['tests'])}", flush=True)
     t0 = time.monotonic()
+    names: list[str] = []
+    if args.keep and args.retest:
+        names = sorted(k for k, s in statuses(ws, module).items() if s in UNDETECTED or s == "not checked")
+        if not names:
+            print(f"   nothing undetected to retest in {name}", flush=True)
     with open(log, "w", encoding="utf-8") as fh:
-        rc = subprocess.call(["mutmut", "run", "--max-children", str(args.jobs)], cwd=ws, env=env, stdout=fh, stderr=subprocess.STDOUT)
+        rc = 0
+        if names or not (args.keep and args.retest):
+            rc = subprocess.call(["mutmut", "run", "--max-children", str(args.jobs), *names], cwd=ws, env=env, stdout=fh, stderr=subprocess.STDOUT)
     wall = time.monotonic() - t0
     st = statuses(ws, module)
     summary = summarize(st) | {"wall_s": round(wall, 1), "rc": rc}
@@ -163,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("modules", nargs="*", help="module names from [tool.hawk.mutation] (default: all)")
     p.add_argument("--list", action="store_true", help="list the modules, their files and tests, and exit")
     p.add_argument("--keep", action="store_true", help="reuse the previous run's results (mutmut retests only changed functions)")
+    p.add_argument("--retest", action="store_true", help="with --keep: test the previous run's undetected mutants again (after adding tests)")
     p.add_argument("--quiet", action="store_true", help="name the surviving mutants without their diffs")
     p.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATION_JOBS", "2")), help="mutants tested at once (default 2)")
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
