@@ -7,6 +7,7 @@ from hawk_core.media.motion import (
     direction_label,
     extract_motion,
     flow_magnitude,
+    flow_to_color,
     frame_stats,
     load_clip_and_motion,
     motion_mask,
@@ -200,3 +201,61 @@ def test_threshold_zero_masks_out_exactly_static_pixels(tmp_path):
     assert still.any() and not still.all()
     np.testing.assert_array_equal(res.mask, (~still).astype(np.float32))
     assert (res.motion[still] == 0).all()
+
+
+def test_flow_to_color_hue_is_direction_and_brightness_is_magnitude():
+    flow = np.array([[[2.0, 0.0], [0.0, -1.0], [-4.0, 0.0], [0.0, 8.0]]], dtype=np.float32)  # right, up, left, down
+    rgb = flow_to_color(flow, scale=4.0)
+    # OpenCV hue is degrees / 2; value is magnitude / scale, clipped
+    hsv = np.array([[[0, 255, 127], [45, 255, 63], [90, 255, 255], [135, 255, 255]]], dtype=np.uint8)
+    np.testing.assert_array_equal(rgb, cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB))
+    assert rgb.shape == (1, 4, 3) and rgb.dtype == np.uint8
+    # default scale: the 99th percentile of the magnitudes
+    mags = np.linspace(0, 10, 101, dtype=np.float32)
+    f = np.stack([mags, np.zeros_like(mags)], axis=-1)[None]  # (1, 101, 2), all rightwards
+    out = cv2.cvtColor(flow_to_color(f), cv2.COLOR_RGB2HSV)
+    p99 = float(np.percentile(mags, 99))
+    np.testing.assert_array_equal(out[0, :, 2], np.clip(mags / p99 * 255, 0, 255).astype(np.uint8))
+    assert flow_to_color(np.zeros((2, 2, 2), np.float32)).max() == 0  # no motion: black, no division by zero
+
+
+def test_motion_config_rejects_each_bad_value_by_name():
+    for kw, needle in [({"threshold": -0.1}, "threshold must be >= 0, got -0.1"),
+                       ({"soft_percentile": 0}, r"soft_percentile must be in \(0, 100\], got 0"),
+                       ({"soft_percentile": 100.5}, r"soft_percentile must be in \(0, 100\], got 100.5"),
+                       ({"soft_floor": 0}, "soft_floor must be > 0, got 0"),
+                       ({"mask": "hard"}, "unknown mask mode 'hard'; choose one of soft, threshold")]:
+        with pytest.raises(ConfigError, match=f"^{needle}$"):
+            MotionConfig(**kw)
+    for kw, needle in [({"pyr_scale": 0}, r"pyr_scale must be in \(0, 1\), got 0"), ({"pyr_scale": 1}, r"pyr_scale must be in \(0, 1\), got 1"),
+                       ({"levels": 0}, "levels must be >= 1, got 0"), ({"winsize": 0}, "winsize must be >= 1, got 0"),
+                       ({"iterations": 0}, "iterations must be >= 1, got 0"), ({"poly_n": 0}, "poly_n must be >= 1, got 0"),
+                       ({"poly_sigma": 0}, "poly_sigma must be > 0, got 0")]:
+        with pytest.raises(ConfigError, match=f"^{needle}$"):
+            FarnebackParams(**kw)
+    # the boundaries themselves are accepted
+    MotionConfig(threshold=0.0, soft_percentile=100, soft_floor=1e-6)
+    FarnebackParams(levels=1, winsize=1, iterations=1, poly_n=1, pyr_scale=0.01)
+    cfg = MotionConfig(mask="threshold", threshold=0.3, flow={"winsize": 7, "levels": 2})
+    assert cfg.to_dict() == {"mask": "threshold", "threshold": 0.3, "soft_percentile": 99.0, "soft_floor": 1.0,
+                             "flow": {"pyr_scale": 0.5, "levels": 2, "winsize": 7, "iterations": 3, "poly_n": 5, "poly_sigma": 1.2, "flags": 0}}
+    assert MotionConfig(**cfg.to_dict()) == cfg  # a saved config rebuilds
+
+
+def test_extract_motion_stats_and_errors(tmp_path):
+    frames = moving_square_frames(12, 64, 3)
+    folder = write_frame_folder(tmp_path / "sq", frames)
+    clip, res = load_clip_and_motion(folder, 4, 64, MotionConfig(mask="threshold", threshold=0.5), folder_fps=10.0)
+    assert [s["t"] for s in res.stats] == [0, 1, 2, 3]
+    assert [s["prev_index"] for s in res.stats] == (clip.indices - 1).tolist()
+    assert [s["timestamp"] for s in res.stats] == pytest.approx((clip.indices / 10.0).tolist())
+    for t, s in enumerate(res.stats):
+        assert s["mask_mean"] == pytest.approx(float(res.mask[t].mean()), abs=1e-4)
+        assert s == {**frame_stats(res.flow[t], 0.5), **{k: s[k] for k in ("t", "index", "prev_index", "timestamp", "mask_mean")}}
+    assert res.flow.dtype == np.float32 and res.scale == 0.5
+    one = write_frame_folder(tmp_path / "one", frames[:1])
+    clip1 = sample_clip(one, 2, 32)
+    with pytest.raises(Exception, match="has 1 frame; at least 2 are needed for motion"):
+        extract_motion(clip1)
+    with pytest.raises(Exception, match="has 1 frame; at least 2 are needed for motion"):
+        load_clip_and_motion(one, 2, 32)
