@@ -247,3 +247,128 @@ def test_consecutive_sampling_from_a_start_frame(tmp_path):
     assert first.indices.tolist() == [0, 1, 2] and first.prev_indices.tolist() == [1, 0, 1]
     np.testing.assert_array_equal(first.prev_frames[0][..., ::-1], frames[1])  # frame 0's flow partner is frame 1
     assert sample_clip(folder, 2, 64, with_prev=False).prev_frames is None
+
+
+def test_natural_order_and_what_counts_as_a_video(tmp_path):
+    from hawk_core.media.video import is_video_path, natural_key
+
+    names = ["frame10.png", "Frame2.png", "frame1.png", "frame001b.png"]
+    assert sorted(names, key=natural_key) == ["frame1.png", "frame001b.png", "Frame2.png", "frame10.png"]
+    assert natural_key("A10b") == ["a", 10, "b"]
+    folder = write_frame_folder(tmp_path / "frames", moving_square_frames(2), ".JPG")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("x")
+    assert is_video_path(folder) and not is_video_path(tmp_path / "notes") and not is_video_path(tmp_path / "missing")
+    assert is_video_path(write_video(tmp_path / "a.MP4", moving_square_frames(2)))
+    assert not is_video_path(tmp_path / "notes" / "a.txt")
+    with pytest.raises(VideoError, match="not a folder"):
+        find_videos(tmp_path / "a.MP4")
+
+
+def test_find_videos_recurses_in_natural_order(tmp_path):
+    (tmp_path / "cam").mkdir()
+    for name in ("b10.mp4", "b2.mp4"):
+        write_video(tmp_path / "cam" / name, moving_square_frames(2))
+    write_frame_folder(tmp_path / "ped" / "Test10", moving_square_frames(2))
+    write_frame_folder(tmp_path / "ped" / "Test2", moving_square_frames(2))
+    write_frame_folder(tmp_path / "ped" / "Test2" / "nested", moving_square_frames(2))  # inside a video: not another
+    write_frame_folder(tmp_path, moving_square_frames(1))  # images at the root itself are not a video
+    found = [p.relative_to(tmp_path).as_posix() for p in find_videos(tmp_path)]
+    assert found == ["cam/b2.mp4", "cam/b10.mp4", "ped/Test2", "ped/Test10"]
+
+
+def test_uniform_and_consecutive_indices_edges():
+    from hawk_core.media.video import consecutive_indices
+
+    assert uniform_indices(10, 1).tolist() == [5]
+    assert uniform_indices(3, 7).tolist() == [0, 0, 1, 1, 1, 2, 2]  # floor((i + 0.5) * 3 / 7)
+    assert uniform_indices(1, 3).tolist() == [0, 0, 0]
+    for n, t in [(0, 4), (5, 0), (-1, 2)]:
+        with pytest.raises(VideoError, match=f"cannot sample {t} frames from {n}"):
+            uniform_indices(n, t)
+    assert consecutive_indices(10, 4, 3).tolist() == [3, 4, 5, 6]
+    assert consecutive_indices(10, 4, -2).tolist() == [0, 1, 2, 3]
+    assert consecutive_indices(10, 4, 9).tolist() == [6, 7, 8, 9]
+    assert consecutive_indices(3, 5, 2).tolist() == [0, 1, 2, 2, 2]  # shorter than t: the last frame repeats
+    assert consecutive_indices(10, 4).dtype == np.int64
+    assert predecessor_indices(np.array([0, 0, 5]), 2).tolist() == [1, 1, 4]
+
+
+def test_resize_crop_and_pad_geometry():
+    f = np.zeros((40, 80, 3), np.uint8)
+    f[:, :20] = 50  # left quarter
+    f[:, 20:60] = 200  # centre half
+    f[:, 60:] = 100  # right quarter
+    crop = resize_frame(f, 20, "crop")  # 40x80 -> 20x40, centre 20 columns: all centre
+    assert crop.shape == (20, 20, 3) and (crop == 200).all()
+    pad = resize_frame(f, 20, "pad")  # 40x80 -> 10x20 letterboxed: rows 5..14
+    assert pad.shape == (20, 20, 3)
+    assert (pad[:5] == 0).all() and (pad[15:] == 0).all() and (pad[5:15, 8:12] == 200).all()
+    assert pad[10, 0, 0] == 50 and pad[10, 19, 0] == 100
+    squash = resize_frame(f, 20, "squash")
+    assert squash[10, 0, 0] == 50 and squash[10, 10, 0] == 200 and squash[10, 19, 0] == 100
+    tall = np.full((80, 40, 3), 7, np.uint8)
+    assert resize_frame(tall, 20, "crop").shape == (20, 20, 3) and (resize_frame(tall, 20, "pad")[:, :5] == 0).all()
+    up = resize_frame(np.full((8, 8, 3), 9, np.uint8), 16, "crop")  # upscaling keeps the value
+    assert up.shape == (16, 16, 3) and (up == 9).all()
+    with pytest.raises(VideoError, match="unknown resize mode 'fit'; choose one of squash, crop, pad"):
+        resize_frame(f, 20, "fit")
+
+
+def test_to_model_rgb_accepts_gray_bgr_and_bgra():
+    from hawk_core.media.video import to_model_rgb
+
+    bgr = np.zeros((4, 4, 3), np.uint8)
+    bgr[..., 0] = 255  # blue
+    assert to_model_rgb(bgr, 16)[0, 0].tolist() == [0, 0, 255]
+    bgra = np.concatenate([bgr, np.full((4, 4, 1), 9, np.uint8)], axis=-1)
+    assert to_model_rgb(bgra, 16).shape == (16, 16, 3) and to_model_rgb(bgra, 16)[0, 0].tolist() == [0, 0, 255]
+    gray = np.full((4, 4), 77, np.uint8)
+    assert to_model_rgb(gray, 16)[3, 3].tolist() == [77, 77, 77]
+
+
+def test_write_mp4_probe_and_count(tmp_path):
+    from hawk_core.media.video import probe, write_mp4
+
+    rgb = np.stack([f[..., ::-1] for f in moving_square_frames(6, 32)])
+    write_mp4(tmp_path / "o.mp4", rgb, 5.0)
+    info = probe(tmp_path / "o.mp4")
+    assert info == {"reported_frames": 6, "fps": 5.0, "width": 32, "height": 32}
+    assert count_frames(tmp_path / "o.mp4") == 6
+    clip = sample_clip(tmp_path / "o.mp4", 3, 32)
+    assert clip.fps == 5.0 and clip.duration == pytest.approx(6 / 5.0) and clip.native_size == (32, 32)
+    assert clip.meta == {"resize": "squash", "sampling": "uniform", "size": 32} and clip.source == str(tmp_path / "o.mp4")
+    assert abs(int(clip.frames[0][25, 12, 0]) - 255) < 40  # the white square, RGB order kept through the file
+    folder = write_frame_folder(tmp_path / "f", moving_square_frames(4, 40))
+    assert probe(folder, folder_fps=12.5) == {"reported_frames": 4, "fps": 12.5, "width": 40, "height": 40}
+    assert count_frames(folder) == 4
+
+
+def test_sample_clip_argument_errors(tmp_path):
+    folder = write_frame_folder(tmp_path / "f", moving_square_frames(4))
+    for kw, needle in [({"num_frames": 0}, "frames must be >= 1, got 0"), ({"size": 15}, "size must be >= 16 pixels, got 15"),
+                       ({"resize": "fit"}, "unknown resize mode 'fit'; choose one of squash, crop, pad"),
+                       ({"sampling": "random"}, "unknown sampling 'random'; choose one of uniform, consecutive")]:
+        with pytest.raises(VideoError, match=f"^{needle}$"):
+            sample_clip(folder, **{"num_frames": 2, "size": 16, **kw})
+    assert sample_clip(folder, 1, 16).frames.shape == (1, 16, 16, 3)
+    with pytest.raises(VideoError, match=r"has 4 frames; at least 5 are needed"):
+        sample_clip(folder, 2, 16, min_frames=5)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "a.txt").write_text("x")
+    with pytest.raises(VideoError, match="folder holds no image frames"):
+        sample_clip(empty, 2, 16)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "001.png").write_bytes(b"not a png")
+    with pytest.raises(VideoError, match=r"001\.png: cannot be read as an image"):
+        sample_clip(bad, 2, 16)
+
+
+def test_a_frame_that_fails_to_decode_is_an_error(tmp_path):
+    folder = write_frame_folder(tmp_path / "f", moving_square_frames(6))
+    (folder / "004.png").write_bytes(b"corrupt")  # frame 3: sampled (uniform 6 -> 2: [1, 4], prev [0, 3])
+    with pytest.raises(VideoError, match=r"1 frame\(s\) could not be decoded \(corrupt data\)"):
+        sample_clip(folder, 2, 16)
+    assert sample_clip(folder, 2, 16, with_prev=False).indices.tolist() == [1, 4]  # frame 3 not needed
