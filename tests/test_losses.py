@@ -133,3 +133,14 @@ def test_lm_loss_with_labels_only_on_the_first_position_is_zero():
     # labels[:, 0] is never a target (nothing predicts it)
     logits = torch.randn(1, 3, 4)
     assert lm_loss(logits, torch.tensor([[2, IGNORE_INDEX, IGNORE_INDEX]])).item() == 0.0
+
+
+@pytest.mark.parametrize("mode", ["per_sample", "flattened"])
+def test_mv_loss_eps_floors_the_norms(mode):
+    # parallel features of norm 0.03 per video: cosine 1 (loss 0) unless eps=1 floors the
+    # norm product to 1: then cos = |v|^2 = 9e-4 for each video
+    v = torch.zeros(2, 3, 2)
+    v[:, 0, 0] = 0.03
+    assert mv_loss(v, v.clone(), mode).item() == pytest.approx(0.0, abs=1e-6)
+    want = 1 - 9e-4 if mode == "per_sample" else 1 - 2 * 9e-4  # flattened: |v|^2 of the whole batch
+    assert mv_loss(v, v.clone(), mode, eps=1.0).item() == pytest.approx(want, abs=1e-6)
