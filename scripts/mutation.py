@@ -103,6 +103,21 @@ def statuses(ws: Path, module: dict) -> dict[str, str]:
     return out
 
 
+def all_mutants(module: dict) -> list[str]:
+    """The names mutmut gives the module's mutants (of the scored functions), without running anything."""
+    from mutmut.mutation.file_mutation import mutate_file_contents
+
+    funcs = module.get("functions")
+    names = []
+    for f in module["mutate"]:
+        dotted = f.removesuffix(".py").replace("/", ".")
+        for n in mutate_file_contents(f, (ROOT / f).read_text(encoding="utf-8"), None, None).mutant_names:
+            func = re.sub(r"__mutmut_\d+$", "", n).split("ǁ")[-1].removeprefix("x_")
+            if not funcs or func in funcs:
+                names.append(f"{dotted}.{n}")
+    return sorted(names, key=lambda k: (re.sub(r"__mutmut_\d+$", "", k), int(k.rsplit("_", 1)[1])))
+
+
 def summarize(st: dict[str, str]) -> dict:
     counts: dict[str, int] = {}
     for s in st.values():
@@ -121,6 +136,9 @@ def run_module(name: str, module: dict, pyproject: dict, args) -> dict:
     print(f"== {name}: mutating {', '.join(module['mutate'])}; tests {' '.join(module['tests'])}", flush=True)
     t0 = time.monotonic()
     names: list[str] = []
+    if args.sample > 1:
+        names = all_mutants(module)[:: args.sample]  # every k-th mutant, the same ones each run
+        print(f"   sampling {len(names)} mutants (every {args.sample}th)", flush=True)
     if args.keep and args.retest:
         names = sorted(k for k, s in statuses(ws, module).items() if s in UNDETECTED or s == "not checked")
         if not names:
@@ -131,7 +149,9 @@ def run_module(name: str, module: dict, pyproject: dict, args) -> dict:
             rc = subprocess.call(["mutmut", "run", "--max-children", str(args.jobs), *names], cwd=ws, env=env, stdout=fh, stderr=subprocess.STDOUT)
     wall = time.monotonic() - t0
     st = statuses(ws, module)
-    summary = summarize(st) | {"wall_s": round(wall, 1), "rc": rc}
+    if args.sample > 1:
+        st = {k: v for k, v in st.items() if v != "not checked"}
+    summary = summarize(st) | {"wall_s": round(wall, 1), "rc": rc, "sample": args.sample}
     if rc != 0 or not st:
         tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
         print(f"[error] mutmut failed for {name} (exit {rc}); the end of {log}:\n{tail}", flush=True)
@@ -153,7 +173,8 @@ def report(results: dict[str, dict], quiet: bool) -> None:
         total = sum(c.values())
         other = total - sum(c.get(s, 0) for s in ("killed", "survived", "no tests", "timeout"))
         score = f"{r['score']:.1f}%" if r["score"] is not None else "-"
-        print(f"{name:<12} {total:>7} {c.get('killed', 0):>7} {c.get('survived', 0):>8} {c.get('no tests', 0):>7} "
+        total_s = f"{total}" + (f"/{r['sample']}" if r.get("sample", 1) > 1 else "")
+        print(f"{name:<12} {total_s:>7} {c.get('killed', 0):>7} {c.get('survived', 0):>8} {c.get('no tests', 0):>7} "
               f"{c.get('timeout', 0):>7} {other:>5} {score:>7} {r['wall_s']:>6.0f}s")
     for name, r in results.items():
         if not r["survivors"]:
@@ -172,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--keep", action="store_true", help="reuse the previous run's results (mutmut retests only changed functions)")
     p.add_argument("--retest", action="store_true", help="with --keep: test the previous run's undetected mutants again (after adding tests)")
     p.add_argument("--quiet", action="store_true", help="name the surviving mutants without their diffs")
+    p.add_argument("--sample", type=int, default=1, metavar="K", help="test every K-th mutant only (a quicker estimate; default 1: all)")
     p.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATION_JOBS", "2")), help="mutants tested at once (default 2)")
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = p.parse_args(argv)
