@@ -101,6 +101,9 @@ def test_parse_score_rejects(text):
         ("{'reason': 'no score here'} and then {'score': 0.7}", 0.7),
         ("{not a dict} {'score': 0.2}", 0.2),
         ("```json\n{\"score\": 0.2}\n```\nor maybe {'score': 0.9}", 0.2),  # a fenced answer comes first
+        ("An example: {'score': 0.9}. My verdict:\n```python\n{'score': 0.2}\n```", 0.2),  # even when it is not first
+        ("`score`: 0.65", 0.65),  # backticks count as quotes
+        ("{0.4, 0.5} is a set; score: 0.5", 0.5),  # not a mapping: skipped
         ("score = 0.8", 0.8),
         ("The SCORE is 0.15", 0.15),
         ('"score": "0.55"', 0.55),

@@ -166,7 +166,8 @@ def parse_score(text: str | None, validate: Callable[[Any], float] = _validate) 
     if text is None or not text.strip():
         raise ScoreParseError("empty answer")
     t = text.translate(_QUOTES)
-    bodies = [m.group(1) for m in _FENCE.finditer(t)] + [t]
+    # fences are found before the quote folding, which turns their backticks into quotes
+    bodies = [m.group(1).translate(_QUOTES) for m in _FENCE.finditer(text)] + [t]
     for body in bodies:
         for m in _DICT.finditer(body):
             obj = _as_mapping(m.group(0))
