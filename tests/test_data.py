@@ -188,18 +188,20 @@ def test_malformed_record_messages(tmp_path, rec, needle):
 
 def test_to_dict_writes_back_what_was_read(tmp_path):
     raw = [
-        {"video": "a.mp4", "description": "A fight.", "QA": [{"q": "Who?", "a": "Two men."}], "source": "ucf"},
+        {"video": "a.mp4", "description": "A fight at the Café.", "QA": [{"q": "Who?", "a": "Two men."}], "source": "ucf"},
         {"video": "b.mp4", "caption": "a dog"},
         {"video": "c.mp4", "description": "Empty QA.", "QA": []},
     ]
     (tmp_path / "in.json").write_text(json.dumps(raw))
     recs = load_hawk_records(tmp_path / "in.json")
     assert [r.to_dict() for r in recs] == raw
-    for name in ("out.json", "out.jsonl"):
+    for name in ("out.json", "out.jsonl", "out.JSON"):
         write_records(tmp_path / name, recs)
         assert [r.to_dict() for r in load_hawk_records(tmp_path / name)] == raw
-    assert json.loads((tmp_path / "out.json").read_text()) == raw  # a JSON list
-    assert [json.loads(x) for x in (tmp_path / "out.jsonl").read_text().splitlines()] == raw  # one record a line
+    assert (tmp_path / "out.json").read_text(encoding="utf-8") == json.dumps(raw, indent=2, ensure_ascii=False) + "\n"  # a JSON list
+    assert (tmp_path / "out.jsonl").read_text(encoding="utf-8") == "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in raw)
+    assert "Café" in (tmp_path / "out.jsonl").read_text(encoding="utf-8")  # UTF-8, not \u escapes
+    assert (tmp_path / "out.JSON").read_text(encoding="utf-8") == (tmp_path / "out.json").read_text(encoding="utf-8")
     assert HawkRecord("q", Path("/q"), qa=[QAPair("a?", "b.")]).to_dict() == {"video": "q", "QA": [{"q": "a?", "a": "b."}]}
 
 
