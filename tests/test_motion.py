@@ -216,6 +216,8 @@ def test_flow_to_color_hue_is_direction_and_brightness_is_magnitude():
     out = cv2.cvtColor(flow_to_color(f), cv2.COLOR_RGB2HSV)
     p99 = float(np.percentile(mags, 99))
     np.testing.assert_array_equal(out[0, :, 2], np.clip(mags / p99 * 255, 0, 255).astype(np.uint8))
+    small = cv2.cvtColor(flow_to_color(f * 0.05), cv2.COLOR_RGB2HSV)  # p99 below 1 px/frame is still the scale
+    np.testing.assert_array_equal(small[0, :, 2], np.clip(mags * 0.05 / (p99 * 0.05) * 255, 0, 255).astype(np.uint8))
     assert flow_to_color(np.zeros((2, 2, 2), np.float32)).max() == 0  # no motion: black, no division by zero
 
 
@@ -245,17 +247,58 @@ def test_motion_config_rejects_each_bad_value_by_name():
 def test_extract_motion_stats_and_errors(tmp_path):
     frames = moving_square_frames(12, 64, 3)
     folder = write_frame_folder(tmp_path / "sq", frames)
-    clip, res = load_clip_and_motion(folder, 4, 64, MotionConfig(mask="threshold", threshold=0.5), folder_fps=10.0)
+    clip, res = load_clip_and_motion(folder, 4, 64, MotionConfig(mask="threshold", threshold=0.5), folder_fps=3.0)
+    assert clip.fps == 3.0 and clip.meta["resize"] == "squash"
     assert [s["t"] for s in res.stats] == [0, 1, 2, 3]
-    assert [s["prev_index"] for s in res.stats] == (clip.indices - 1).tolist()
-    assert [s["timestamp"] for s in res.stats] == pytest.approx((clip.indices / 10.0).tolist())
+    assert [s["index"] for s in res.stats] == clip.indices.tolist() == [1, 4, 7, 10]
+    assert [s["prev_index"] for s in res.stats] == [0, 3, 6, 9]
+    assert [s["timestamp"] for s in res.stats] == [round(i / 3.0, 4) for i in (1, 4, 7, 10)]
     for t, s in enumerate(res.stats):
-        assert s["mask_mean"] == pytest.approx(float(res.mask[t].mean()), abs=1e-4)
+        assert s["mask_mean"] == round(float(res.mask[t].mean()), 4)
         assert s == {**frame_stats(res.flow[t], 0.5), **{k: s[k] for k in ("t", "index", "prev_index", "timestamp", "mask_mean")}}
     assert res.flow.dtype == np.float32 and res.scale == 0.5
+    padded, _ = load_clip_and_motion(folder, 2, 32, resize="pad")
+    assert padded.meta["resize"] == "pad" and padded.frames.shape == (2, 32, 32, 3)
+    two = write_frame_folder(tmp_path / "two", frames[:2])  # the fewest frames motion can use
+    c2, r2 = load_clip_and_motion(two, 3, 32)
+    assert c2.num_native_frames == 2 and r2.mask.shape == (3, 32, 32)
     one = write_frame_folder(tmp_path / "one", frames[:1])
     clip1 = sample_clip(one, 2, 32)
     with pytest.raises(Exception, match="has 1 frame; at least 2 are needed for motion"):
         extract_motion(clip1)
     with pytest.raises(Exception, match="has 1 frame; at least 2 are needed for motion"):
         load_clip_and_motion(one, 2, 32)
+
+
+def test_direction_label_sectors_at_every_degree():
+    import math
+
+    names = ["right", "up-right", "up", "up-left", "left", "down-left", "down", "down-right"]
+    for deg in range(-180, 360):
+        a = math.radians(deg)
+        want = names[math.floor(deg / 45 + 0.5) % 8]  # nearest of the 8 compass directions
+        assert direction_label(math.cos(a) * 2.5, -math.sin(a) * 2.5) == want, deg
+
+
+def test_frame_stats_values_are_rounded_as_documented():
+    import math
+
+    flow = np.array([[[1.0, -2.0], [0.0, 0.0], [0.0, 0.0]]], dtype=np.float32)  # one pixel moves up-right
+    mag = math.sqrt(5.0)
+    assert frame_stats(flow, 0.5) == {
+        "mean_magnitude": round(mag / 3, 4),
+        "p99_magnitude": round(float(np.percentile(np.array([mag, 0.0, 0.0], dtype=np.float32), 99)), 4),
+        "moving_fraction": round(1 / 3, 4),
+        "direction_deg": round(math.degrees(math.atan2(2.0, 1.0)), 1),
+        "direction": "up-right",
+        "coherence": 1.0,
+    }
+    # slow but coherent motion (0.5 px/frame) still has a direction and full coherence
+    slow = np.zeros((2, 2, 2), dtype=np.float32)
+    slow[..., 0] = 0.5
+    s = frame_stats(slow, 0.1)
+    assert s["direction"] == "right" and s["direction_deg"] == 0.0 and s["coherence"] == 1.0 and s["moving_fraction"] == 1.0
+    # opposite motions cancel: moving, but no net direction
+    both = np.array([[[2.0, 0.0], [-2.0, 0.0]]], dtype=np.float32)
+    s = frame_stats(both, 0.5)
+    assert s["moving_fraction"] == 1.0 and s["direction"] == "none" and s["direction_deg"] is None and s["coherence"] == 0.0
