@@ -327,21 +327,46 @@ def test_to_model_rgb_accepts_gray_bgr_and_bgra():
     assert to_model_rgb(gray, 16)[3, 3].tolist() == [77, 77, 77]
 
 
+def _wide_frames(n: int) -> list[np.ndarray]:
+    """BGR frames 48 wide, 32 high: a white square moving right on a dark ramp."""
+    out = []
+    for i in range(n):
+        f = np.tile(np.linspace(0, 60, 48, dtype=np.uint8)[None, :, None], (32, 1, 3))
+        f[8:24, 4 + 4 * i : 20 + 4 * i] = 255
+        out.append(f)
+    return out
+
+
 def test_write_mp4_probe_and_count(tmp_path):
     from hawk_core.media.video import probe, write_mp4
 
-    rgb = np.stack([f[..., ::-1] for f in moving_square_frames(6, 32)])
+    rgb = np.stack([f[..., ::-1] for f in _wide_frames(6)])
     write_mp4(tmp_path / "o.mp4", rgb, 5.0)
     info = probe(tmp_path / "o.mp4")
-    assert info == {"reported_frames": 6, "fps": 5.0, "width": 32, "height": 32}
+    assert info == {"reported_frames": 6, "fps": 5.0, "width": 48, "height": 32}
     assert count_frames(tmp_path / "o.mp4") == 6
     clip = sample_clip(tmp_path / "o.mp4", 3, 32)
-    assert clip.fps == 5.0 and clip.duration == pytest.approx(6 / 5.0) and clip.native_size == (32, 32)
+    assert clip.fps == 5.0 and clip.duration == pytest.approx(6 / 5.0) and clip.native_size == (48, 32)
     assert clip.meta == {"resize": "squash", "sampling": "uniform", "size": 32} and clip.source == str(tmp_path / "o.mp4")
-    assert abs(int(clip.frames[0][25, 12, 0]) - 255) < 40  # the white square, RGB order kept through the file
-    folder = write_frame_folder(tmp_path / "f", moving_square_frames(4, 40))
-    assert probe(folder, folder_fps=12.5) == {"reported_frames": 4, "fps": 12.5, "width": 40, "height": 40}
+    assert abs(int(clip.frames[0][16, 12, 0]) - 255) < 40  # the white square, RGB order kept through the file
+    folder = write_frame_folder(tmp_path / "f", _wide_frames(4), ".JPG")
+    assert probe(folder, folder_fps=12.5) == {"reported_frames": 4, "fps": 12.5, "width": 48, "height": 32}
     assert count_frames(folder) == 4
+    fclip = sample_clip(folder, 2, 32)
+    assert fclip.native_size == (48, 32) and fclip.fps == 25.0  # a folder's default frame rate
+    np.testing.assert_allclose(fclip.timestamps, [1 / 25.0, 3 / 25.0])
+    with pytest.raises(VideoError, match="OpenCV cannot write mp4 here"):
+        write_mp4(tmp_path / "no" / "such" / "dir.mp4", rgb, 5.0)
+
+
+def test_resize_interpolation_area_down_linear_up():
+    import cv2
+
+    rng = np.random.default_rng(5)
+    f = rng.integers(0, 256, (40, 64, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(resize_frame(f, 20), cv2.resize(f, (20, 20), interpolation=cv2.INTER_AREA))
+    np.testing.assert_array_equal(resize_frame(f, 40), cv2.resize(f, (40, 40), interpolation=cv2.INTER_LINEAR))  # short side = size: not a downscale
+    np.testing.assert_array_equal(resize_frame(f, 50), cv2.resize(f, (50, 50), interpolation=cv2.INTER_LINEAR))
 
 
 def test_sample_clip_argument_errors(tmp_path):
