@@ -14,11 +14,12 @@ from hawk_core.model.config import ProjectionConfig, VideoQFormerConfig
 from hawk_core.model.qformer import Branch, Projection, VideoQFormer
 
 D_FEAT, HIDDEN, HEADS, FFN, QUERIES, POSITIONS = 6, 8, 2, 12, 3, 4
+EPS = 1e-3  # not LayerNorm's default, so a lost eps shows
 
 
 def _cfg(**kw) -> VideoQFormerConfig:
     base = dict(hidden_size=HIDDEN, num_layers=2, num_heads=HEADS, intermediate_size=FFN, num_query_tokens=QUERIES,
-                max_frames=POSITIONS, dropout=0.5, layer_norm_eps=1e-5)
+                max_frames=POSITIONS, dropout=0.5, layer_norm_eps=EPS)
     return VideoQFormerConfig(**{**base, **kw})
 
 
@@ -48,7 +49,7 @@ def _lin(layer: torch.nn.Linear, x: torch.Tensor) -> torch.Tensor:
 def _ln(norm: torch.nn.LayerNorm, x: torch.Tensor) -> torch.Tensor:
     mu = x.mean(-1, keepdim=True)
     var = ((x - mu) ** 2).mean(-1, keepdim=True)
-    return (x - mu) / torch.sqrt(var + norm.eps) * norm.weight.double() + norm.bias.double()
+    return (x - mu) / torch.sqrt(var + EPS) * norm.weight.double() + norm.bias.double()
 
 
 def _attn(att, x: torch.Tensor, ctx: torch.Tensor) -> torch.Tensor:
@@ -154,6 +155,34 @@ def test_dropout_only_while_training_and_checkpointing_changes_nothing():
     torch.testing.assert_close(x1.grad, x2.grad)
     for p1, p2 in zip(plain.parameters(), ckpt.parameters()):
         torch.testing.assert_close(p1.grad, p2.grad)
+
+
+def test_dropout_sites_and_checkpointing_follow_the_mode(monkeypatch):
+    """BERT's dropout sites: the query embeddings, each attention's output (and its weights),
+    the feed-forward output; all off in eval. Checkpointing only when training with grad."""
+    import hawk_core.model.qformer as qmod
+
+    calls, sdpa, ckpt = [], [], []
+    real_dropout, real_sdpa, real_ckpt = qmod.F.dropout, qmod.F.scaled_dot_product_attention, qmod.checkpoint
+    monkeypatch.setattr(qmod.F, "dropout", lambda x, p, training: calls.append((p, training)) or real_dropout(x, p, training))
+    monkeypatch.setattr(qmod.F, "scaled_dot_product_attention", lambda *a, **k: sdpa.append(k["dropout_p"]) or real_sdpa(*a, **k))
+    monkeypatch.setattr(qmod, "checkpoint", lambda *a, **k: ckpt.append(k) or real_ckpt(*a, **k))
+    qf = _qformer(dropout=0.25, gradient_checkpointing=True)
+    feats = _feats()
+    qf.train()
+    qf(feats)
+    assert calls == [(0.25, True)] * (1 + 2 * 3) and sdpa == [0.25] * 4  # queries + 2 layers x (2 attentions + ffn)
+    assert ckpt == [{"use_reentrant": False}] * 2  # one per layer
+    calls.clear(), sdpa.clear(), ckpt.clear()
+    with torch.no_grad():
+        qf(feats)  # training, but no graph: nothing to recompute
+    assert ckpt == [] and sdpa == [0.25] * 4
+    calls.clear(), sdpa.clear()
+    qf.eval()
+    qf(feats)
+    assert calls == [(0.25, False)] * 7 and sdpa == [0.0] * 4 and ckpt == []
+    _qformer(dropout=0.25).train()(feats)
+    assert ckpt == []  # not configured
 
 
 def test_initialisation_is_berts():
