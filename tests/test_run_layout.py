@@ -143,9 +143,11 @@ def test_resume_takes_the_saved_configs_and_the_latest_checkpoint(run):
     assert start.train_config.to_dict() == {**saved["train"], **{k: given[k] for k in RESUME_MUTABLE}}
     assert start.train_config.cache_dir == "/tmp/c" != saved["train"]["cache_dir"]
     # a run whose first checkpoint was never written, started from --init, starts from the init weights again
-    run.latest_json.unlink()
     saved["init"] = "/models/stage1"
     run.run_json.write_text(json.dumps(saved))
+    start = resolve_start(run, _req(run, resume=True), frozenset())
+    assert start.checkpoint == run.checkpoint(4) and start.init_from is None  # its own checkpoint wins
+    run.latest_json.unlink()
     start = resolve_start(run, _req(run, resume=True), frozenset())
     assert start.checkpoint is None and start.init_from == Path("/models/stage1")
 
@@ -169,9 +171,11 @@ def test_new_runs_from_a_preset_or_an_init_checkpoint(run, tmp_path):
     assert start.checkpoint is None and start.init_from is None and start.train_config is not None
     start = resolve_start(fresh, _req(run, preset=None), frozenset())
     assert start.model_config.preset == "embedded"  # the default
-    start = resolve_start(fresh, _req(run, preset=None, init=run.model, ablate=("mv",)), frozenset())
+    start = resolve_start(fresh, _req(run, ablate=("ml",)), frozenset())
+    assert start.model_config.loss.ablate == ("ml",)
+    start = resolve_start(fresh, _req(run, preset=None, init=run.model, ablate=("mv",), model_overrides={"loss": {"t2": 0.3}}), frozenset())
     assert start.init_from == run.model and start.checkpoint is None
-    assert start.model_config.preset == "tiny" and "mv" in start.model_config.loss.ablate
+    assert start.model_config.preset == "tiny" and start.model_config.loss.ablate == ("mv",) and start.model_config.loss.t2 == 0.3
 
 
 def test_a_resumed_run_keeps_its_config(run):
@@ -179,6 +183,9 @@ def test_a_resumed_run_keeps_its_config(run):
     req = _req(run, train=replace(TrainConfig(**{**BASE, "cache_dir": "/tmp/c"}), lr=0.5, steps=9))
     with pytest.raises(ConfigError, match=r"^--lr 0.5 differs from the run's saved 0.001; a resumed run keeps its config$"):
         resumed_train_config(req, saved, frozenset({"lr"}))
+    bs = _req(run, train=replace(TrainConfig(**{**BASE, "cache_dir": "/tmp/c"}), batch_size=4))
+    with pytest.raises(ConfigError, match=r"^--batch-size 4 differs from the run's saved 2; a resumed run keeps its config$"):
+        resumed_train_config(bs, saved, frozenset({"steps", "batch_size"}))
     cfg = resumed_train_config(req, saved, frozenset({"steps"}))  # lr not given: the saved one
     assert cfg.lr == 1e-3 and cfg.steps == 9
     cfg = resumed_train_config(req, saved, frozenset())  # a library caller: the mutable ones may change
@@ -206,8 +213,14 @@ def test_rebuild_with_copies_the_trainable_weights_or_names_the_mismatch(tmp_pat
     copied = {n: p for n, p in new.named_parameters() if p.requires_grad}
     assert copied.keys() == trainable.keys() and all(torch.equal(copied[n], trainable[n]) for n in copied)
     other = cfg.with_overrides({"video_qformer": {"num_layers": 1}})
-    with pytest.raises(CheckpointError, match=r"--init .*: checkpoint does not fit the configured model \(unexpected .*layers\.1"):
+    extra = sorted(set(trainable) - {n for n, p in HawkModel.build(other).named_parameters() if p.requires_grad})
+    assert len(extra) > 3
+    with pytest.raises(CheckpointError) as e:
         rebuild_with(src, other, "cpu", torch.float32, tmp_path)
+    assert str(e.value) == f"--init {tmp_path}: checkpoint does not fit the configured model (unexpected {', '.join(extra[:3])})"
+    half = rebuild_with(src, cfg, "cpu", torch.bfloat16, tmp_path)
+    frozen = [p for p in half.parameters() if not p.requires_grad]
+    assert frozen and all(p.dtype == torch.bfloat16 for p in frozen)  # the frozen backbones in the asked dtype
     wider = cfg.with_overrides({"projection": {"tight_dim": 8}})
     with pytest.raises(CheckpointError, match=r"shape mismatch .*to_tight"):
         rebuild_with(src, wider, "cpu", torch.float32, tmp_path)
