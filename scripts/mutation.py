@@ -128,6 +128,8 @@ def summarize(st: dict[str, str]) -> dict:
 
 
 def run_module(name: str, module: dict, pyproject: dict, args) -> dict:
+    if args.report:
+        return collect(name, module, args, rc=0, wall=0.0)
     ws = workspace(name, module, pyproject, fresh=not args.keep)
     env = dict(os.environ)
     env.setdefault("HAWK_SHARED_DATA", str(ROOT.parent / "shared" / "data"))
@@ -148,13 +150,23 @@ def run_module(name: str, module: dict, pyproject: dict, args) -> dict:
         if names or not (args.keep and args.retest):
             rc = subprocess.call(["mutmut", "run", "--max-children", str(args.jobs), *names], cwd=ws, env=env, stdout=fh, stderr=subprocess.STDOUT)
     wall = time.monotonic() - t0
-    st = statuses(ws, module)
-    if args.sample > 1:
-        st = {k: v for k, v in st.items() if v != "not checked"}
-    summary = summarize(st) | {"wall_s": round(wall, 1), "rc": rc, "sample": args.sample}
-    if rc != 0 or not st:
+    if rc != 0:
         tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
         print(f"[error] mutmut failed for {name} (exit {rc}); the end of {log}:\n{tail}", flush=True)
+    return collect(name, module, args, rc=rc, wall=wall)
+
+
+def collect(name: str, module: dict, args, *, rc: int, wall: float) -> dict:
+    """The results of the module's last run, from its work folder."""
+    ws = WORK / name
+    env = dict(os.environ)
+    st = statuses(ws, module)
+    unchecked = sum(1 for v in st.values() if v == "not checked")  # left out by --sample (or an interrupted run)
+    st = {k: v for k, v in st.items() if v != "not checked"}
+    summary = summarize(st) | {"wall_s": round(wall, 1), "rc": rc, "not_checked": unchecked}
+    if not st:
+        print(f"[error] {name}: no results in {ws}", flush=True)
+        summary["rc"] = rc or 1
     survivors = sorted(k for k, s in st.items() if s in UNDETECTED)
     summary["survivors"] = {}
     for key in survivors:
@@ -167,14 +179,14 @@ def run_module(name: str, module: dict, pyproject: dict, args) -> dict:
 
 def report(results: dict[str, dict], quiet: bool) -> None:
     print()
-    print(f"{'module':<12} {'mutants':>7} {'killed':>7} {'survived':>8} {'no test':>7} {'timeout':>7} {'other':>5} {'score':>7} {'time':>7}")
+    print(f"{'module':<12} {'mutants':>11} {'killed':>7} {'survived':>8} {'no test':>7} {'timeout':>7} {'other':>5} {'score':>7} {'time':>7}")
     for name, r in results.items():
         c = r["counts"]
         total = sum(c.values())
         other = total - sum(c.get(s, 0) for s in ("killed", "survived", "no tests", "timeout"))
         score = f"{r['score']:.1f}%" if r["score"] is not None else "-"
-        total_s = f"{total}" + (f"/{r['sample']}" if r.get("sample", 1) > 1 else "")
-        print(f"{name:<12} {total_s:>7} {c.get('killed', 0):>7} {c.get('survived', 0):>8} {c.get('no tests', 0):>7} "
+        total_s = f"{total}" + (f" of {total + r['not_checked']}" if r["not_checked"] else "")
+        print(f"{name:<12} {total_s:>11} {c.get('killed', 0):>7} {c.get('survived', 0):>8} {c.get('no tests', 0):>7} "
               f"{c.get('timeout', 0):>7} {other:>5} {score:>7} {r['wall_s']:>6.0f}s")
     for name, r in results.items():
         if not r["survivors"]:
@@ -192,6 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--list", action="store_true", help="list the modules, their files and tests, and exit")
     p.add_argument("--keep", action="store_true", help="reuse the previous run's results (mutmut retests only changed functions)")
     p.add_argument("--retest", action="store_true", help="with --keep: test the previous run's undetected mutants again (after adding tests)")
+    p.add_argument("--report", action="store_true", help="run nothing: report the last run of each module")
     p.add_argument("--quiet", action="store_true", help="name the surviving mutants without their diffs")
     p.add_argument("--sample", type=int, default=1, metavar="K", help="test every K-th mutant only (a quicker estimate; default 1: all)")
     p.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATION_JOBS", "2")), help="mutants tested at once (default 2)")

@@ -323,3 +323,12 @@ def test_cli_smoothing_reaches_the_corpus_score(tmp_path):
         got[k] = json.loads(r.stdout)["runs"][0]["tasks"]["description"]
     assert max(got[0][f"bleu{n}"] for n in (2, 3, 4)) < 1e-100
     assert [got[1][f"bleu{n}"] for n in range(1, 5)] == pytest.approx(_nltk(["man car bat street"], [[refs[0]["description"]]], 1))
+
+
+def test_bleu_config_bounds_and_messages():
+    with pytest.raises(ConfigError, match=r"^bleu mode must be one of corpus, sentence \(got 'doc'\)$"):
+        BleuConfig(mode="doc")
+    for bad in (-1, 8):
+        with pytest.raises(ConfigError, match=rf"^smoothing must be an NLTK method number 0..7 \(got {bad}\)$"):
+            BleuConfig(smoothing=bad)
+    assert BleuConfig(smoothing=0).smoothing == 0 and BleuConfig(smoothing=7).smoothing == 7
