@@ -100,6 +100,7 @@ def test_parse_score_rejects(text):
         ("{'reason': 'fine', ' SCORE ': 0.4}", 0.4),
         ("{'reason': 'no score here'} and then {'score': 0.7}", 0.7),
         ("{not a dict} {'score': 0.2}", 0.2),
+        ("{not a dict} {' score ': 0.2}", 0.2),  # found as a dict only (the prose pattern does not match it)
         ("```json\n{\"score\": 0.2}\n```\nor maybe {'score': 0.9}", 0.2),  # a fenced answer comes first
         ("An example: {'score': 0.9}. My verdict:\n```python\n{'score': 0.2}\n```", 0.2),  # even when it is not first
         ("`score`: 0.65", 0.65),  # backticks count as quotes
