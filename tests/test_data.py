@@ -151,9 +151,9 @@ def test_one_json_reader_lenient_and_strict(tmp_path):
         read_json_or_jsonl(q)
 
 
-def test_record_fields_are_stripped_and_empty_qa_pairs_dropped(tmp_path):
+def test_record_fields_are_stripped_and_blank_answers_dropped(tmp_path):
     raw = [
-        {"video": "a.mp4", "description": "  A man runs.  ", "caption": "   ", "qa": [{"q": " Who? ", "a": " A man. "}, {"q": "  ", "a": "x"}, {"q": "Why?", "a": ""}]},
+        {"video": "a.mp4", "description": "  A man runs.  ", "caption": "   ", "qa": [{"q": " Who? ", "a": " A man. "}, {"q": "When?", "a": "   "}, {"q": "Why?", "a": ""}]},
         {"video": "b.mp4", "caption": "a dog", "QA": None, "description": None},
         {"video": "c.mp4", "QA": [{"q": "What?", "a": "Nothing."}], "source": "hivau", "id": 7},
         {"video": "/abs/d.mp4", "description": "d", "QA": [], "qa": [{"q": "ignored", "a": "QA wins"}]},
@@ -168,22 +168,22 @@ def test_record_fields_are_stripped_and_empty_qa_pairs_dropped(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "rec, needle",
+    "rec, message",
     [
-        ({"video": "   ", "description": "x"}, "record 0: 'video' must be a non-empty string"),
-        ({"video": 5, "description": "x"}, "record 0: 'video' must be a non-empty string"),
-        ({"video": "a.mp4", "caption": ["x"]}, "record 0: 'caption' must be a string, got list"),
-        ({"video": "a.mp4", "QA": [{"q": "x", "a": "y"}, "pair"]}, "record 0: QA[1] must be an object with string 'q' and 'a'"),
-        ({"video": "a.mp4", "QA": [{"q": "x", "a": 1}]}, "record 0: QA[0] must be an object with string 'q' and 'a'"),
-        ({"video": "a.mp4", "description": "  ", "QA": [{"q": " ", "a": "y"}]}, "record 0 (a.mp4): no 'description', 'caption' or QA pair to train on"),
+        ({"video": "   ", "description": "x"}, "record 2: 'video' must be a non-empty string (the video's path)"),
+        ({"video": 5, "description": "x"}, "record 2: 'video' must be a non-empty string (the video's path)"),
+        ({"video": "a.mp4", "caption": ["x"]}, "record 2 (a.mp4): 'caption' must be a string, got list"),
+        ({"video": "a.mp4", "QA": [{"q": "x", "a": "y"}, "pair"]}, "record 2 (a.mp4): QA item 2 must be an object with a non-empty string 'q' and a string 'a'"),
+        ({"video": "a.mp4", "QA": [{"q": "x", "a": 1}]}, "record 2 (a.mp4): QA item 1 must be an object with a non-empty string 'q' and a string 'a'"),
+        ({"video": "a.mp4", "description": "  ", "QA": [{"q": "Q", "a": " "}]}, "record 2 (a.mp4): no 'description', 'caption' or QA pair to train on"),
     ],
 )
-def test_malformed_record_messages(tmp_path, rec, needle):
+def test_malformed_record_messages(tmp_path, rec, message):
     p = tmp_path / "bad.jsonl"
     p.write_text(json.dumps({"video": "ok.mp4", "caption": "fine"}) + "\n" + json.dumps(rec) + "\n")
     with pytest.raises(DataError) as e:
         load_hawk_records(p)
-    assert str(e.value) == f"{p}: " + needle.replace("record 0", "record 1")  # the second record, by number
+    assert str(e.value) == f"{p}: {message}"  # the second record, by number
 
 
 def test_to_dict_writes_back_what_was_read(tmp_path):

@@ -177,7 +177,7 @@ def test_read_json_or_jsonl_errors_name_the_file_and_line(tmp_path):
     with pytest.raises(DataError, match=r"bad\.jsonl: line 3: invalid JSON \((Expecting value|unexpected end of data)\)$"):
         read_json_or_jsonl(tmp_path / "bad.jsonl")
     (tmp_path / "arr.jsonl").write_text('{"a": 1}\n[1, 2]\n')
-    with pytest.raises(DataError, match=r"arr\.jsonl: line 2: expected a JSON object$"):
+    with pytest.raises(DataError, match=r"arr\.jsonl: line 2: not a JSON object$"):
         read_json_or_jsonl(tmp_path / "arr.jsonl")
 
 
