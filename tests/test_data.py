@@ -331,3 +331,14 @@ def test_cli_split_bad_input(tmp_path):
     r = invoke("split", tmp_path / "bad.jsonl", "--out", tmp_path / "s")
     assert r.exit_code == 2 and "line 2" in r.output
     assert not (tmp_path / "s").exists()
+
+
+def test_parse_record_resolves_videos_against_the_root_the_cwd_or_home(tmp_path, monkeypatch):
+    from hawk_core.data.records import parse_record
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert parse_record({"video": "x.mp4", "caption": "c"}, "r").path == (tmp_path / "x.mp4").resolve()
+    assert parse_record({"video": "x.mp4", "caption": "c"}, "r", root=tmp_path / "d").path == (tmp_path / "d" / "x.mp4").resolve()
+    assert parse_record({"video": "~/v.mp4", "caption": "c"}, "r", root=tmp_path / "d").path == (tmp_path / "home" / "v.mp4").resolve()
+    assert parse_record({"video": "/abs/../v.mp4", "caption": "c"}, "r", root=tmp_path / "d").path == Path("/v.mp4")

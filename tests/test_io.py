@@ -233,3 +233,39 @@ def test_appender_stops_at_a_corrupt_line(tmp_path):
     path.write_bytes(b'{"id": 1}\n{"other": 2}\n')
     with JsonlAppender(path, key="id") as app:
         assert app.done_keys() == {1} and len(app.existing) == 2  # records without the key are kept
+
+
+def test_yaml_without_pyyaml_says_how_to_install(tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "c.yaml").write_text("a: 1\n")
+    monkeypatch.setitem(sys.modules, "yaml", None)  # import yaml -> ImportError
+    with pytest.raises(ConfigError, match=r"c\.yaml: reading YAML needs PyYAML \(pip install pyyaml\); or use JSON$"):
+        read_mapping_file(tmp_path / "c.yaml")
+
+
+def test_iter_json_records_errors(tmp_path):
+    from hawk_core.io import iter_json_records
+
+    with pytest.raises(InputError, match=r"^no such file: .*missing\.json$"):
+        list(iter_json_records(tmp_path / "missing.json"))
+    (tmp_path / "latin1.json").write_bytes(b'[{"a": "caf\xe9"}]')
+    with pytest.raises(DataError, match=r"latin1\.json: not UTF-8 text \(byte 11\)$"):
+        list(iter_json_records(tmp_path / "latin1.json"))
+
+
+def test_appender_makes_missing_folders_and_repairs_edge_files(tmp_path):
+    deep = tmp_path / "a" / "b" / "v.jsonl"
+    with JsonlAppender(deep) as app:
+        app.write({"id": 1})
+    assert deep.read_text() == '{"id": 1}\n'
+    torn = tmp_path / "torn.jsonl"
+    torn.write_bytes(b'{"id": 1, "pre')  # killed inside the first line
+    with JsonlAppender(torn) as app:
+        assert app.done_keys() == set()
+    assert torn.read_bytes() == b""
+    trailing = tmp_path / "blank.jsonl"
+    trailing.write_bytes(b'{"id": 1}\n\n')  # a blank last line is not damage
+    with JsonlAppender(trailing) as app:
+        assert app.done_keys() == {1}
+    assert trailing.read_bytes() == b'{"id": 1}\n\n'
