@@ -269,3 +269,12 @@ def test_appender_makes_missing_folders_and_repairs_edge_files(tmp_path):
     with JsonlAppender(trailing) as app:
         assert app.done_keys() == {1}
     assert trailing.read_bytes() == b'{"id": 1}\n\n'
+
+
+def test_iter_json_records_reads_a_json_list_by_position(tmp_path):
+    from hawk_core.io import iter_json_records
+
+    (tmp_path / "l.json").write_text('[\n {"a": 1},\n 7,\n {"b": 2}\n]\n')  # a multi-line list, not JSONL
+    assert list(iter_json_records(tmp_path / "l.json")) == [(1, {"a": 1}, None), (2, None, "not a JSON object"), (3, {"b": 2}, None)]
+    (tmp_path / "one.json").write_text('{\n "video": "a.mp4"\n}\n')  # one object in a .json file
+    assert list(iter_json_records(tmp_path / "one.json")) == [(1, {"video": "a.mp4"}, None)]
