@@ -236,6 +236,8 @@ def test_split_small_sets_and_bad_fraction():
     assert len({r.path for r in split_records(_records(25), 0.1)[1]}) == 2  # round(2.5) == 2
     assert len({r.path for r in split_records(_records(35), 0.1)[1]}) == 4  # round(3.5) == 4
     assert split_records([], 0.1) == ([], [])
+    recs = _records(20)
+    assert split_records(recs) == split_records(recs, 0.1, seed=0) and len(split_records(recs)[1]) == 2  # the defaults: 10%, seed 0
     with pytest.raises(InputError, match=r"test fraction must be in \[0, 1\), got -0.1"):
         split_records(_records(5), -0.1)
     assert split_records(_records(1), 0.1) == (_records(1), [])  # one video: nothing to hold out
