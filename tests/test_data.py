@@ -344,3 +344,15 @@ def test_parse_record_resolves_videos_against_the_root_the_cwd_or_home(tmp_path,
     assert parse_record({"video": "x.mp4", "caption": "c"}, "r", root=tmp_path / "d").path == (tmp_path / "d" / "x.mp4").resolve()
     assert parse_record({"video": "~/v.mp4", "caption": "c"}, "r", root=tmp_path / "d").path == (tmp_path / "home" / "v.mp4").resolve()
     assert parse_record({"video": "/abs/../v.mp4", "caption": "c"}, "r", root=tmp_path / "d").path == Path("/v.mp4")
+
+
+def test_parser_options_reach_the_file_reader_and_its_messages(tmp_path):
+    from hawk_core.data.records import NEED_VIDEO, parse_record
+
+    (tmp_path / "v.jsonl").write_text('{"video": "a.mp4"}\n{"video": "b.mp4", "QA": [{"q": "Who?"}]}\n')
+    with pytest.raises(DataError, match="no 'description', 'caption' or QA pair"):
+        load_hawk_records(tmp_path / "v.jsonl")
+    recs = load_hawk_records(tmp_path / "v.jsonl", need=NEED_VIDEO, answers=False)  # predict's reading
+    assert [r.video for r in recs] == ["a.mp4", "b.mp4"] and recs[1].qa == [QAPair("Who?", None)]
+    with pytest.raises(DataError, match=r"^r \(a.mp4\): QA item 1 must be an object with a non-empty string 'q' \(and, if any, a string 'a'\)$"):
+        parse_record({"video": "a.mp4", "QA": [{"q": " "}]}, "r", need=NEED_VIDEO, answers=False)
