@@ -118,6 +118,21 @@ def all_mutants(module: dict) -> list[str]:
     return sorted(names, key=lambda k: (re.sub(r"__mutmut_\d+$", "", k), int(k.rsplit("_", 1)[1])))
 
 
+def changed_mutants(ws: Path, module: dict) -> list[str]:
+    """The mutants of functions whose source changed since the last run (their old verdicts are void)."""
+    from mutmut.mutation.file_mutation import mutate_file_contents
+
+    out = []
+    for f in module["mutate"]:
+        meta = ws / "mutants" / (f + ".meta")
+        old = json.loads(meta.read_text(encoding="utf-8")).get("hash_by_function_name", {}) if meta.is_file() else {}
+        new = mutate_file_contents(f, (ROOT / f).read_text(encoding="utf-8"), None, None).hash_by_function_name
+        changed = {fn for fn, h in new.items() if old.get(fn) != h}
+        out += [k for k in all_mutants(module) if k.startswith(f.removesuffix(".py").replace("/", ".") + ".")
+                and re.sub(r"__mutmut_\d+$", "", k.rsplit(".", 1)[-1]) in changed]
+    return out
+
+
 def summarize(st: dict[str, str]) -> dict:
     counts: dict[str, int] = {}
     for s in st.values():
@@ -143,6 +158,7 @@ def run_module(name: str, module: dict, pyproject: dict, args) -> dict:
         print(f"   sampling {len(names)} mutants (every {args.sample}th)", flush=True)
     if args.keep and args.retest:
         names = sorted(k for k, s in statuses(ws, module).items() if s in UNDETECTED or s == "not checked")
+        names = sorted(set(names) | set(changed_mutants(ws, module)))  # functions edited since: mutmut resets them
         if not names:
             print(f"   nothing undetected to retest in {name}", flush=True)
     with open(log, "w", encoding="utf-8") as fh:
