@@ -237,6 +237,7 @@ def test_motion_config_rejects_each_bad_value_by_name():
             FarnebackParams(**kw)
     # the boundaries themselves are accepted
     MotionConfig(threshold=0.0, soft_percentile=100, soft_floor=1e-6)
+    assert MotionConfig(soft_percentile=0.5).soft_percentile == 0.5  # any percentile above 0
     FarnebackParams(levels=1, winsize=1, iterations=1, poly_n=1, pyr_scale=0.01)
     cfg = MotionConfig(mask="threshold", threshold=0.3, flow={"winsize": 7, "levels": 2})
     assert cfg.to_dict() == {"mask": "threshold", "threshold": 0.3, "soft_percentile": 99.0, "soft_floor": 1.0,
@@ -259,6 +260,7 @@ def test_extract_motion_stats_and_errors(tmp_path):
     assert res.flow.dtype == np.float32 and res.scale == 0.5
     padded, _ = load_clip_and_motion(folder, 2, 32, resize="pad")
     assert padded.meta["resize"] == "pad" and padded.frames.shape == (2, 32, 32, 3)
+    assert padded.fps == 25.0  # a folder's default frame rate
     two = write_frame_folder(tmp_path / "two", frames[:2])  # the fewest frames motion can use
     c2, r2 = load_clip_and_motion(two, 3, 32)
     assert c2.num_native_frames == 2 and r2.mask.shape == (3, 32, 32)
@@ -298,6 +300,10 @@ def test_frame_stats_values_are_rounded_as_documented():
     slow[..., 0] = 0.5
     s = frame_stats(slow, 0.1)
     assert s["direction"] == "right" and s["direction_deg"] == 0.0 and s["coherence"] == 1.0 and s["moving_fraction"] == 1.0
+    # two unit motions at right angles: net strength sqrt(2)/2 of the mean magnitude
+    diag = np.array([[[1.0, 0.0], [0.0, -1.0]]], dtype=np.float32)
+    s = frame_stats(diag, 0.5)
+    assert s["coherence"] == round(math.sqrt(0.5), 4) and s["direction_deg"] == 45.0 and s["direction"] == "up-right"
     # opposite motions cancel: moving, but no net direction
     both = np.array([[[2.0, 0.0], [-2.0, 0.0]]], dtype=np.float32)
     s = frame_stats(both, 0.5)
