@@ -397,3 +397,39 @@ def test_a_frame_that_fails_to_decode_is_an_error(tmp_path):
     with pytest.raises(VideoError, match=r"1 frame\(s\) could not be decoded \(corrupt data\)"):
         sample_clip(folder, 2, 16)
     assert sample_clip(folder, 2, 16, with_prev=False).indices.tolist() == [1, 4]  # frame 3 not needed
+
+
+def test_an_implausible_container_fps_falls_back_to_folder_fps(tmp_path):
+    from hawk_core.media.video import probe, write_mp4
+
+    rgb = np.stack([f[..., ::-1] for f in _wide_frames(4)])
+    write_mp4(tmp_path / "fast.mp4", rgb, 2000.0)  # >= 1000 fps: not believed
+    assert probe(tmp_path / "fast.mp4")["fps"] == 0.0
+    clip = sample_clip(tmp_path / "fast.mp4", 2, 32, folder_fps=12.0)
+    assert clip.fps == 12.0 and clip.duration == pytest.approx(4 / 12.0)
+    np.testing.assert_allclose(clip.timestamps, [0.0005, 0.0015])  # the stream's own timestamps still rule
+
+
+def test_resize_mode_reaches_the_sampled_frames(tmp_path):
+    folder = write_frame_folder(tmp_path / "wide", _wide_frames(3))  # 48 x 32
+    pad = sample_clip(folder, 2, 24, resize="pad")  # 48x32 -> 24x16, rows 4..19
+    assert (pad.frames[:, :4] == 0).all() and (pad.frames[:, 20:] == 0).all() and pad.frames[:, 4:20].max() > 0
+    crop = sample_clip(folder, 2, 24, resize="crop")
+    assert crop.frames[:, :4].max() > 0 and crop.meta["resize"] == "crop"
+
+
+def test_a_stream_without_decodable_frames(tmp_path, monkeypatch):
+    import hawk_core.media.video as video
+
+    folder = write_frame_folder(tmp_path / "f", moving_square_frames(3))
+    real = video.open_source
+
+    def empty(path, folder_fps=25.0):
+        src = real(path, folder_fps)
+        src.reported_count = 0
+        src.frames = lambda: iter(())
+        return src
+
+    monkeypatch.setattr(video, "open_source", empty)
+    with pytest.raises(VideoError, match=r"f: no decodable frames \(corrupt file or unsupported codec\)$"):
+        sample_clip(folder, 2, 16)
