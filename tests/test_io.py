@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -278,3 +279,20 @@ def test_iter_json_records_reads_a_json_list_by_position(tmp_path):
     assert list(iter_json_records(tmp_path / "l.json")) == [(1, {"a": 1}, None), (2, None, "not a JSON object"), (3, {"b": 2}, None)]
     (tmp_path / "one.json").write_text('{\n "video": "a.mp4"\n}\n')  # one object in a .json file
     assert list(iter_json_records(tmp_path / "one.json")) == [(1, {"video": "a.mp4"}, None)]
+
+
+def test_json_documents_after_blank_lines_and_their_errors_name_the_file(tmp_path):
+    from hawk_core.io import iter_json_records
+
+    p = tmp_path / "l.json"
+    p.write_text('\n\n  [{"a": 1},\n {"b": 2}]\n')  # leading blank lines: still one JSON list
+    assert read_json_or_jsonl(p) == [{"a": 1}, {"b": 2}]
+    assert [r for _, r, _ in iter_json_records(p)] == [{"a": 1}, {"b": 2}]
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"a": 1},\n {"a": }]')
+    for read in (read_json_or_jsonl, lambda q: list(iter_json_records(q))):
+        with pytest.raises(DataError, match=rf"^{re.escape(str(bad))}: invalid JSON at line 2, column 8"):
+            read(bad)
+    (tmp_path / "empty.json").write_text(" \n")
+    with pytest.raises(DataError, match=r"empty\.json: file is empty$"):
+        list(iter_json_records(tmp_path / "empty.json"))
