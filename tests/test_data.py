@@ -206,11 +206,11 @@ def test_to_dict_writes_back_what_was_read(tmp_path):
 
 
 def test_relativize_keeps_the_videos_and_copies(tmp_path):
-    recs = [HawkRecord("x", (tmp_path / "videos" / "a.mp4").resolve(), description="d", qa=[QAPair("q", "a")], extra={"k": 1})]
+    recs = [HawkRecord("x", (tmp_path / "videos" / "a.mp4").resolve(), description="d", caption="c", qa=[QAPair("q", "a")], extra={"k": 1})]
     out = relativize(recs, tmp_path / "splits")
     assert out[0].video == os.path.join("..", "videos", "a.mp4") and out[0].path == recs[0].path
     assert out[0].qa == recs[0].qa and out[0].qa is not recs[0].qa and out[0].extra is not recs[0].extra
-    assert (out[0].description, out[0].caption, out[0].extra) == ("d", None, {"k": 1})
+    assert (out[0].description, out[0].caption, out[0].extra) == ("d", "c", {"k": 1})
     write_records(tmp_path / "splits" / "train.json", out)
     assert load_hawk_records(tmp_path / "splits" / "train.json")[0].path == recs[0].path
 
