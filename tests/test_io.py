@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hawk_core.errors import ConfigError, DataError, InputError
+from hawk_core.errors import ConfigError, DataError, InputError, OutputWriteError
 from hawk_core.io import JsonlAppender, atomic_path, iter_jsonl, read_json_or_jsonl, read_jsonl_prefix, read_mapping_file, write_json
 
 
@@ -47,7 +47,7 @@ def test_a_failing_write_json_keeps_the_previous_file_and_no_temp_file(tmp_path,
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Path, "write_text", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(OutputWriteError, match=r"No space left on device; the previous .*latest\.json is unchanged"):
         write_json(target, {"step": 6, "path": "checkpoints/step-00000006"})
     monkeypatch.undo()
     assert target.read_bytes() == before
@@ -212,21 +212,21 @@ def test_appender_writes_whole_lines_and_knows_what_is_done(tmp_path):
     assert [json.loads(x)["key"] for x in path.read_text().splitlines()] == ["a", "b", "c"]
 
 
-def test_appender_drops_a_torn_last_line_and_keeps_blank_lines(tmp_path):
+def test_appender_drops_a_torn_last_line(tmp_path):
     path = tmp_path / "pred.jsonl"
     path.write_bytes(b'{"id": 1}\n\n[1, 2]\n{"id": 2}\n{"id": 3, "predic')
     with JsonlAppender(path) as app:
         assert app.done_keys() == {1, 2}  # the list line is JSON but not a record
         app.write({"id": 3})
-    assert path.read_bytes() == b'{"id": 1}\n\n[1, 2]\n{"id": 2}\n{"id": 3}\n'
+    assert path.read_bytes() == b'{"id": 1}\n{"id": 2}\n{"id": 3}\n'  # rewritten: the records only
 
 
-def test_appender_stops_at_a_corrupt_line(tmp_path):
+def test_appender_drops_a_corrupt_line_alone(tmp_path):
     path = tmp_path / "pred.jsonl"
     path.write_bytes(b'{"id": 1}\n{"id": oops}\n{"id": 3}\n')
     with JsonlAppender(path) as app:
-        assert app.done_keys() == {1}
-    assert path.read_bytes() == b'{"id": 1}\n'  # everything after the corrupt line is dropped
+        assert app.done_keys() == {1, 3}
+    assert path.read_bytes() == b'{"id": 1}\n{"id": 3}\n'  # the lines after a corrupt one are kept
     path.write_bytes(b'{"id": 1}\n\xff\xfe\n')
     with JsonlAppender(path, key="id") as app:
         assert app.done_keys() == {1}
