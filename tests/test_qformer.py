@@ -125,7 +125,8 @@ def test_positions_interpolate_past_the_table():
         torch.testing.assert_close(qf(feats).double(), _reference(qf, feats, pos), atol=1e-4, rtol=1e-4)
     strict = _qformer(position_extend="error")
     assert strict.positions(4).shape == (4, D_FEAT)
-    with pytest.raises(InputError, match="5 frames but the video Q-Former has 4 frame positions"):
+    with pytest.raises(InputError, match=r"^5 frames but the video Q-Former has 4 frame positions "
+                                         r"\(set video_qformer.position_extend='interpolate' or use fewer frames\)$"):
         strict(_feats(t=5))
 
 
