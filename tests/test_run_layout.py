@@ -221,6 +221,9 @@ def test_rebuild_with_copies_the_trainable_weights_or_names_the_mismatch(tmp_pat
     half = rebuild_with(src, cfg, "cpu", torch.bfloat16, tmp_path)
     frozen = [p for p in half.parameters() if not p.requires_grad]
     assert frozen and all(p.dtype == torch.bfloat16 for p in frozen)  # the frozen backbones in the asked dtype
+    smaller = HawkModel.build(other)
+    with pytest.raises(CheckpointError, match=r"checkpoint does not fit the configured model \(missing .*layers\.1"):
+        rebuild_with(smaller, cfg, "cpu", torch.float32, tmp_path)  # the configured model has more
     wider = cfg.with_overrides({"projection": {"tight_dim": 8}})
     with pytest.raises(CheckpointError, match=r"shape mismatch .*to_tight"):
         rebuild_with(src, wider, "cpu", torch.float32, tmp_path)
