@@ -92,6 +92,7 @@ def _run_folder(pairs: list, job, workers: int, overwrite: bool, json_out: bool,
     """The (video, folder) pairs of a folder run under a progress bar, then the counts (or --json)."""
     import json
 
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from hawk_core.errors import InputError
@@ -113,11 +114,11 @@ def _run_folder(pairs: list, job, workers: int, overwrite: bool, json_out: bool,
                 failures.append((item.video, item.error or "failed"))
             progress.update(task, advance=1, description=item.video.name)
     for v, err in failures:
-        console.print(f"[yellow]skipped[/] {v}: {err}")
+        console.print(f"[yellow]skipped[/] {escape(str(v))}: {escape(str(err))}", soft_wrap=True)
     if json_out:
         console.print_json(json.dumps({"out": str(out), "done": done, "skipped_existing": skipped, "failed": [{"video": str(v), "error": e} for v, e in failures]}))
     else:
-        console.print(f"[bold]{done}[/] written, {skipped} already complete, {len(failures)} failed -> {out}")
+        console.print(f"[bold]{done}[/] written, {skipped} already complete, {len(failures)} failed -> {escape(str(out))}", soft_wrap=True)
     if failures and not done and not skipped:
         raise InputError(f"all {len(failures)} videos failed; first: {failures[0][1]}")
 
