@@ -67,6 +67,8 @@ def workspace(name: str, module: dict, pyproject: dict, fresh: bool) -> Path:
     if fresh and ws.exists():
         shutil.rmtree(ws)
     ws.mkdir(parents=True, exist_ok=True)
+    if not fresh:
+        refresh_copies(ws, module, pyproject)
     for d in LINKED:
         link = ws / d
         if not link.is_symlink():
@@ -81,6 +83,21 @@ def workspace(name: str, module: dict, pyproject: dict, fresh: bool) -> Path:
     lines += ["", "[tool.mutmut]"] + [f"{k} = {_toml_value(v)}" for k, v in shared.items()]
     (ws / "pyproject.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return ws
+
+
+def refresh_copies(ws: Path, module: dict, pyproject: dict) -> None:
+    """For --keep: mutmut re-creates the mutated files that changed but keeps its old copy of
+    every other file, so refresh the copies whose source changed since (or tests would run
+    against stale neighbours)."""
+    mutated = set(module["mutate"])
+    for src_dir in pyproject["tool"]["mutmut"].get("source_paths", ["hawk_core"]):
+        for src in (ROOT / src_dir).rglob("*"):
+            rel = src.relative_to(ROOT).as_posix()
+            if not src.is_file() or rel in mutated or "__pycache__" in rel:
+                continue
+            copy = ws / "mutants" / rel
+            if copy.exists() and copy.stat().st_mtime != src.stat().st_mtime:
+                shutil.copy2(src, copy)
 
 
 def statuses(ws: Path, module: dict) -> dict[str, str]:

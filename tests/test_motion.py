@@ -310,3 +310,20 @@ def test_frame_stats_values_are_rounded_as_documented():
     both = np.array([[[2.0, 0.0], [-2.0, 0.0]]], dtype=np.float32)
     s = frame_stats(both, 0.5)
     assert s["moving_fraction"] == 1.0 and s["direction"] == "none" and s["direction_deg"] is None and s["coherence"] == 0.0
+
+
+def test_direction_degrees_below_the_axis_and_the_strength_floor():
+    down = np.zeros((1, 2, 2), dtype=np.float32)
+    down[..., 1] = 2.0  # +y is down in images
+    assert frame_stats(down, 0.5)["direction_deg"] == 270.0 and frame_stats(down, 0.5)["direction"] == "down"
+    tiny = np.zeros((1, 1, 2), dtype=np.float32)
+    tiny[..., 0] = np.float32(1e-6)
+    s = frame_stats(tiny, 0.0)  # net motion of exactly the 1e-6 floor: no direction
+    assert s["moving_fraction"] == 1.0 and s["direction"] == "none" and s["direction_deg"] is None
+    assert FarnebackParams(poly_sigma=0.5).poly_sigma == 0.5  # any positive sigma
+
+
+def test_load_clip_and_motion_defaults(tmp_path):
+    folder = write_frame_folder(tmp_path / "f", moving_square_frames(6))
+    clip, res = load_clip_and_motion(folder)
+    assert clip.frames.shape == (32, 224, 224, 3) and res.mask.shape == (32, 224, 224)
