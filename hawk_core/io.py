@@ -204,20 +204,28 @@ def iter_json_records(path: Path) -> Iterator[tuple[int, dict | None, str | None
         yield from _jsonl_entries(fh)
 
 
-def read_json_or_jsonl(path: Path) -> list[dict]:
-    """Read a JSON list (or ``{"data": [...]}``) or a JSONL file into a list of dicts.
-
-    Raises :class:`DataError` naming the line of the first malformed JSONL record.
-    """
+def read_text_file(path: Path, what: str = "file") -> str:
+    """A non-empty UTF-8 text file's contents; one-line errors name the path (``what`` names
+    the kind of file in the not-found message)."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"no such file: {path}")
+        raise InputError(f"no such {what}: {path}")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from None
     if not text.strip():
         raise DataError(f"{path}: file is empty")
+    return text
+
+
+def read_json_or_jsonl(path: Path) -> list[dict]:
+    """Read a JSON list (or ``{"data": [...]}``) or a JSONL file into a list of dicts.
+
+    Raises :class:`DataError` naming the line of the first malformed JSONL record.
+    """
+    path = Path(path)
+    text = read_text_file(path)
     if _is_json_document(text, path):
         obj = _json_document(path, text)
         if not all(isinstance(r, dict) for r in obj):

@@ -307,15 +307,10 @@ def read_ground_truth(path: str | Path, fmt: str = "auto", fps: float | None = N
         raise ConfigError(f"ground-truth format must be one of {', '.join(GT_FORMATS)} (got {fmt!r})")
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise ConfigError(f"fps must be > 0 (got {fps})")
+    from ..io import read_text_file
+
     path = Path(path)
-    if not path.is_file():
-        raise InputError(f"no such ground-truth file: {path}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from None
-    if not text.strip():
-        raise DataError(f"{path}: file is empty")
+    text = read_text_file(path, "ground-truth file")
     if fmt == "auto":
         fmt, payload = _detect(text, path)
     elif fmt == "ucf":
