@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import ConfigError, DataError, InputError
+from ..errors import ConfigError, DataError
 
 GT_FORMATS = ("auto", "hawk", "ucf", "hivau")
 UCF_DEFAULT_FPS = 30.0
