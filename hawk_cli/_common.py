@@ -218,7 +218,14 @@ Sample = Annotated[
     ),
 ]
 Device = Annotated[str, typer.Option("--device", help="auto (cuda, else mps, else cpu), cpu, cuda, cuda:N or mps.")]
-DType = Annotated[str, typer.Option("--dtype", help="auto (bfloat16/float16 on a GPU, float32 on a CPU), float32, float16 or bfloat16.")]
+DType = Annotated[
+    str,
+    typer.Option(
+        "--dtype",
+        help="auto (bfloat16/float16 on a GPU; on a CPU a bfloat16 LLM where the CPU computes bfloat16 natively, "
+        "else float32), float32, float16 or bfloat16.",
+    ),
+]
 Threads = Annotated[
     Optional[int], typer.Option("--threads", min=1, help="CPU threads for torch (default: 1 on small machines, faster for small models).", show_default=False)
 ]
@@ -226,7 +233,8 @@ Quantize = Annotated[
     Optional[str],
     typer.Option(
         "--quantize",
-        help="int8: dynamic int8 weights for the LLM's linear layers, CPU only (about 2x faster generation; the text can differ slightly).",
+        help="int8 (deprecated): dynamic int8 linear layers in the LLM, CPU only; 2x faster but the answers change "
+        "from the first tokens (README, Speed).",
         show_default=False,
     ),
 ]

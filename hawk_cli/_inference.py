@@ -39,7 +39,15 @@ def load_predictor(
         predictor = Predictor.load(model, device=device, dtype=dtype, frames=frames, quantize=quantize, on_status=on_status)
     if predictor.spec.note and not quiet:
         err_console.print(f"[yellow]note:[/] {predictor.spec.note}", soft_wrap=True)
+    if predictor.quantize == "int8":
+        err_console.print(f"[yellow]warning:[/] {INT8_CAVEAT}", soft_wrap=True)
     return predictor
+
+
+# measured by benchmarks/infer_bench.py's decode study (README, "Speed")
+INT8_CAVEAT = ("--quantize int8 is deprecated: its dynamic int8 activations change the answers from the first "
+               "tokens on (0% of greedy tokens agree with float32's on the benchmark clips); the default "
+               "--dtype auto already holds the LLM in bfloat16 on CPUs that compute it natively")
 
 
 def generation_options(max_new_tokens: int, temperature: float, top_p: float, seed: int | None, sample: str = "greedy",

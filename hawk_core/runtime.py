@@ -11,6 +11,10 @@ Used by training (:mod:`hawk_core.training`) and inference (:mod:`hawk_core.infe
   or AMX, detected at run time by :func:`cpu_supports_bf16`; ``HAWK_CPU_BF16=0`` or ``1``
   overrides the detection), where it measured 2-3x faster than float32; on other CPUs bf16
   is emulated and slower, so ``auto`` stays float32 there. Trainable weights stay float32.
+* Inference weights (:func:`inference_dtypes`): ``auto`` on such a CPU also holds the frozen
+  LLM's weights in bfloat16 (generation measured 1.7x faster, greedy text the same for 62 of
+  64 tokens on the benchmark clip); the frozen encoders keep float32 weights under bf16
+  autocast.
 """
 
 from __future__ import annotations
@@ -95,6 +99,21 @@ def cpu_supports_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):  # a torch built without oneDNN
         return False
+
+
+def inference_dtypes(name: str | None, device: torch.device | str) -> tuple[torch.dtype, torch.dtype]:
+    """(frozen-encoder weights, frozen-LLM weights) dtypes for inference at precision ``name``.
+
+    An explicit precision applies to both. ``auto`` is :func:`resolve_precision`'s for both,
+    except on a CPU with native bfloat16 (:func:`cpu_supports_bf16`), where the LLM is held in
+    bfloat16 and the encoders stay float32 (they run under bf16 autocast, which keeps their
+    normalisation layers in float32)."""
+    import torch
+
+    dtype = resolve_precision(name, device, what="dtype")
+    if check_precision(name, "dtype") == "auto" and str(device).startswith("cpu") and cpu_supports_bf16():
+        return torch.float32, torch.bfloat16
+    return dtype, dtype
 
 
 def autocast_dtype(name: str | None, device: torch.device) -> torch.dtype | None:

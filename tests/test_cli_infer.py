@@ -72,6 +72,13 @@ def test_describe_plain_output_notes_untrained_adapter(accident_video):
     assert "untrained adapter" in r.output and "8 frames" in r.output
 
 
+def test_quantize_int8_warns_that_it_changes_the_answers(accident_video):
+    r = invoke("describe", accident_video, *TINY, "--max-new-tokens", "3", "--quantize", "int8")
+    assert r.exit_code == 0, r.output
+    assert "--quantize int8 is deprecated" in " ".join(r.output.split())
+    assert "deprecated" not in invoke("describe", accident_video, *TINY, "--max-new-tokens", "3").output
+
+
 def test_ask_answers_and_keeps_the_question(accident_video):
     r = invoke("ask", accident_video, "Who caused the crash?", *TINY, "--max-new-tokens", "4", "--json")
     assert r.exit_code == 0, r.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 
 import pytest
+import torch
 
 from hawk_core.errors import CheckpointError, ConfigError, DataError, InputError
 from hawk_core.inference.chat import ChatSession
@@ -126,6 +127,18 @@ def test_needs_llm_conversion(tmp_path, monkeypatch):
     monkeypatch.setenv("HAWK_CACHE", str(tmp_path))
     assert needs_llm_conversion(HawkConfig.from_preset("embedded"))
     assert not needs_llm_conversion(HawkConfig.from_preset("tiny"))
+
+
+@pytest.mark.parametrize("env, llm_dtype", [("1", torch.bfloat16), ("0", torch.float32)])
+def test_auto_dtype_loads_a_bf16_llm_only_where_the_cpu_has_bf16(monkeypatch, prepared, env, llm_dtype):
+    monkeypatch.setenv("HAWK_CPU_BF16", env)
+    p = Predictor.load("tiny", device="cpu")
+    assert {q.dtype for q in p.model.llm.parameters()} == {llm_dtype}
+    assert {q.dtype for q in p.model.vision.parameters()} == {torch.float32}
+    assert {q.dtype for q in p.model.parameters() if q.requires_grad} <= {torch.float32}
+    assert p.describe_model()["llm_dtype"] == str(llm_dtype).replace("torch.", "")
+    ans = p.describe(p.prepare(prepared.source), GenerationOptions(max_new_tokens=3))
+    assert isinstance(ans.text, str) and ans.tokens <= 3
 
 
 def test_int8_quantized_llm_generates(prepared):

@@ -33,7 +33,21 @@ def test_explicit_precisions_are_kept_on_cpu(monkeypatch):
 
 
 def test_weights_dtype_auto_stays_float32_on_cpu(monkeypatch):
-    """Inference keeps float32 weights on a CPU (bf16 is not faster for one-token decoding);
-    only the frozen encoders run under autocast."""
+    """``resolve_precision`` (the weights of training and of the frozen encoders) keeps float32
+    on a CPU even with native bf16: the encoders run under autocast instead."""
     monkeypatch.setenv("HAWK_CPU_BF16", "1")
     assert runtime.resolve_precision("auto", "cpu") is torch.float32
+
+
+@pytest.mark.parametrize(
+    "env, name, expected",
+    [
+        ("1", "auto", (torch.float32, torch.bfloat16)),  # native bf16: a bf16 LLM, fp32 encoders
+        ("0", "auto", (torch.float32, torch.float32)),  # no native bf16: float32 as before
+        ("1", "float32", (torch.float32, torch.float32)),  # asked for: kept
+        ("0", "bf16", (torch.bfloat16, torch.bfloat16)),
+    ],
+)
+def test_inference_dtypes_give_the_llm_bf16_only_on_cpus_that_have_it(monkeypatch, env, name, expected):
+    monkeypatch.setenv("HAWK_CPU_BF16", env)
+    assert runtime.inference_dtypes(name, "cpu") == expected

@@ -163,7 +163,15 @@ class Predictor:
     """A loaded HAWK model plus the data settings it was trained with."""
 
     def __init__(
-        self, model: HawkModel, spec: ModelSpec, *, device: str, dtype=None, num_frames: int | None = None, load_s: float = 0.0
+        self,
+        model: HawkModel,
+        spec: ModelSpec,
+        *,
+        device: str,
+        dtype=None,
+        llm_dtype=None,
+        num_frames: int | None = None,
+        load_s: float = 0.0,
     ) -> None:
         import torch
 
@@ -171,6 +179,7 @@ class Predictor:
         self.spec = spec
         self.device = device
         self.dtype = dtype or torch.float32
+        self.llm_dtype = llm_dtype or self.dtype
         cfg = model.config.data
         self.num_frames = int(num_frames or cfg.num_frames)
         if self.num_frames < 2:
@@ -194,22 +203,27 @@ class Predictor:
     ) -> Predictor:
         """Resolve ``model`` (see :func:`resolve_model`), load it once on ``device``.
 
-        ``quantize="int8"`` (CPU only): the frozen LLM's linear layers get dynamic int8
-        weights, about twice as fast to generate with on a CPU; the text can differ slightly
-        from float32's. ``on_status`` is told (one line) when a slow first-run step starts,
+        ``dtype="auto"``: :func:`hawk_core.runtime.inference_dtypes` (a bfloat16 LLM on CPUs
+        with native bfloat16). ``quantize="int8"`` (CPU only, deprecated): the frozen LLM's
+        linear layers get dynamic int8 weights and activations, twice as fast to generate
+        with, but the answers change from the first tokens (benchmarks/infer_bench.py). ``on_status`` is told (one line) when a slow first-run step starts,
         e.g. the one-time conversion of the embedded LLM.
         """
         from ..model.checkpoints import needs_llm_conversion, peek_config, resolve_model
-        from ..runtime import resolve_device, resolve_precision
+        from ..runtime import inference_dtypes, resolve_device
 
         spec = resolve_model(model)
         dev = str(resolve_device(device))
-        torch_dtype = resolve_precision(dtype, dev, what="dtype")
+        torch_dtype, llm_dtype = inference_dtypes(dtype, dev)
         if quantize not in (None, "none", "int8"):
             raise ConfigError(f"unknown quantization {quantize!r}; choose int8 or none")
         quantize = None if quantize == "none" else quantize
         if quantize and dev != "cpu":
             raise ConfigError(f"--quantize {quantize} is for CPUs; on {dev} use --dtype bfloat16 or float16")
+        if quantize:
+            import torch
+
+            llm_dtype = torch.float32  # dynamic int8 quantizes float32 linear layers
         from ..embedded import quiet_transformers
 
         quiet_transformers()
@@ -220,10 +234,10 @@ class Predictor:
             on_status("first run: converting the embedded LLM (SmolLM2 GGUF) once and caching it (~30 s)")
         t0 = time.perf_counter()
         with _no_gguf_progress_bar():
-            m = HawkModel.from_pretrained(spec.source, device=dev, dtype=torch_dtype)
+            m = HawkModel.from_pretrained(spec.source, device=dev, dtype=torch_dtype, llm_dtype=llm_dtype)
         if quantize:
             _quantize_llm_int8(m)
-        p = cls(m, spec, device=dev, dtype=torch_dtype, num_frames=frames, load_s=time.perf_counter() - t0)
+        p = cls(m, spec, device=dev, dtype=torch_dtype, llm_dtype=llm_dtype, num_frames=frames, load_s=time.perf_counter() - t0)
         p.quantize = quantize
         return p
 
@@ -244,6 +258,7 @@ class Predictor:
             **self.spec.to_dict(),
             "device": self.device,
             "dtype": str(self.dtype).replace("torch.", ""),
+            "llm_dtype": str(self.llm_dtype).replace("torch.", ""),
             "quantize": self.quantize,
             "frames": self.num_frames,
         }

@@ -92,18 +92,21 @@ class HawkModel(nn.Module):
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def build(cls, config: HawkConfig, *, device="cpu", dtype: torch.dtype | None = None) -> HawkModel:
+    def build(
+        cls, config: HawkConfig, *, device="cpu", dtype: torch.dtype | None = None, llm_dtype: torch.dtype | None = None
+    ) -> HawkModel:
         """Build from a config: load the frozen backbones, initialise the trainable parts.
 
-        ``dtype`` applies to the frozen backbones (e.g. bf16 on a GPU); trainable parts stay
-        float32 and their outputs are cast at the boundaries.
+        ``dtype`` applies to the frozen backbones (e.g. bf16 on a GPU), ``llm_dtype`` (default:
+        ``dtype``) to the LLM alone; trainable parts stay float32 and their outputs are cast at
+        the boundaries.
         """
         if not isinstance(config, HawkConfig):
             raise ConfigError(f"expected a HawkConfig, got {type(config).__name__}")
         vision = build_vision(config.vision, seed=config.seed)
         if dtype is not None:
             vision = vision.to(dtype)
-        llm, tok = build_llm(config.llm, seed=config.seed, dtype=dtype)
+        llm, tok = build_llm(config.llm, seed=config.seed, dtype=llm_dtype or dtype)
         if config.llm.gradient_checkpointing:
             if hasattr(llm, "activation_checkpointing_enable"):  # transformers >= 5.x
                 llm.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
@@ -115,13 +118,15 @@ class HawkModel(nn.Module):
         return model.to(device).train(False)
 
     @classmethod
-    def from_pretrained(cls, path_or_preset: str | Path, *, device="cpu", dtype: torch.dtype | None = None) -> HawkModel:
+    def from_pretrained(
+        cls, path_or_preset: str | Path, *, device="cpu", dtype: torch.dtype | None = None, llm_dtype: torch.dtype | None = None
+    ) -> HawkModel:
         """A checkpoint folder written by :meth:`save_pretrained` (config.json +
         adapter.safetensors), or a preset name (untrained). Strict: a CheckpointError names
-        missing, unexpected or mis-shaped keys."""
+        missing, unexpected or mis-shaped keys. ``dtype`` / ``llm_dtype``: as :meth:`build`."""
         path = Path(path_or_preset)
         if str(path_or_preset) in PRESETS and not path.exists():
-            return cls.build(HawkConfig.from_preset(str(path_or_preset)), device=device, dtype=dtype)
+            return cls.build(HawkConfig.from_preset(str(path_or_preset)), device=device, dtype=dtype, llm_dtype=llm_dtype)
         if not path.is_dir():
             raise CheckpointError(f"no checkpoint folder at {path} (nor a preset: {', '.join(PRESETS)})")
         for name in (CONFIG_FILE, WEIGHTS_FILE):
@@ -131,7 +136,7 @@ class HawkModel(nn.Module):
             config = HawkConfig.load(path)
         except ConfigError as e:
             raise CheckpointError(f"{path / CONFIG_FILE}: {e}") from None
-        model = cls.build(config, device=device, dtype=dtype)
+        model = cls.build(config, device=device, dtype=dtype, llm_dtype=llm_dtype)
         model.load_adapter(path / WEIGHTS_FILE)
         return model
 
