@@ -202,3 +202,45 @@ def test_cli_web_serves_and_stops_on_sigterm(tmp_path: Path):
     assert "reviewing 1 record (" in out and "accepted 1" in out and "exported 1 record ->" in out
     assert json.loads((tmp_path / "e.json").read_text())[0]["provenance"]["review"]["decision"] == "accept"
 
+
+
+CLIPS_HEADING_SHOWN = "[...document.querySelectorAll('h2')].some((h) => h.textContent === 'Clip captions' && h.offsetParent !== null)"
+# every text box shows all of its text: no scrolling inside it, nothing cut off
+BOXES_FIT = "[...document.querySelectorAll('textarea')].every((t) => t.scrollHeight <= t.clientHeight + 1)"
+
+
+def test_web_review_layout_follows_the_record(tmp_path: Path):
+    """Issue 18 (the review page): no "Clip captions" heading over a record without clip
+    captions, and the description and answer boxes grow with their text (a long answer is
+    not clipped in a fixed-height box), also while it is edited."""
+    from hawk_core.review.log import ReviewLog
+    from hawk_core.review.web import ReviewServer
+
+    long_answer = " ".join(f"Sentence {k} of a long answer about the man who falls in the shop." for k in range(30))
+    recs = [
+        {"video": "/nowhere/a.mp4", "description": "A long description. " * 40, "QA": [{"q": "What happens?", "a": long_answer}]},
+        {"video": "/nowhere/b.mp4", "description": "Two men fight in a shop; one falls.", "QA": [{"q": "Who falls?", "a": "One man."}],
+         "provenance": {"clips": [{"start": 0.0, "end": 3.0, "caption": "a man shoves another man"}]}},
+    ]
+    ds = tmp_path / "ds.json"
+    ds.write_text(json.dumps(recs))
+    profile = tmp_path / "chrome"
+    profile.mkdir()
+    with ReviewLog(ds) as log, ReviewServer(log) as srv:
+        page = Page(srv.url, profile)
+        try:
+            page.wait("document.body.dataset.record === '0'")
+            assert page.js(CLIPS_HEADING_SHOWN) is False
+            assert page.js(BOXES_FIT), page.js("[...document.querySelectorAll('textarea')].map((t) => [t.scrollHeight, t.clientHeight])")
+            short = page.js("document.querySelector('.qa .a').clientHeight")
+            page.js("""(() => { const a = document.querySelector('.qa .a'); a.value += '\\nOne more line.'.repeat(10);
+                       a.dispatchEvent(new Event('input', {bubbles: true})); })()""")
+            assert page.js(BOXES_FIT) and page.js("document.querySelector('.qa .a').clientHeight") > short
+
+            page.js("document.getElementById('next').click()")
+            page.wait("document.body.dataset.record === '1'")
+            assert page.js(CLIPS_HEADING_SHOWN) is True
+            assert "a man shoves another man" in page.js("document.getElementById('clips').innerText")
+            assert page.js(BOXES_FIT)
+        finally:
+            page.close()
