@@ -244,3 +244,51 @@ def test_web_review_layout_follows_the_record(tmp_path: Path):
             assert page.js(BOXES_FIT)
         finally:
             page.close()
+
+
+def test_cli_web_quiet_when_the_browser_hangs_up_mid_video(tmp_path: Path):
+    """Issue 18, defect 9: a browser that leaves while a video's byte range is still being
+    sent (a seek, a closed tab) costs the server no traceback, and it answers the next
+    request. The real `hawk review --web` process, its stderr read whole."""
+    import os
+    import signal
+    import socket
+    import sys
+
+    import httpx
+    import numpy as np
+
+    from tests.helpers import drop_mid_response
+
+    rng = np.random.default_rng(0)  # noise: a video of ~1 MB, far more than the socket buffers
+    video = write_video(tmp_path / "noise.mp4", [(rng.random((240, 320, 3)) * 255).astype(np.uint8) for _ in range(50)])
+    size = video.stat().st_size
+    assert size > 500_000
+    ds = tmp_path / "ds.json"
+    ds.write_text(json.dumps([{"video": "noise.mp4", "description": "d" * 50, "QA": []}]))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "hawk_cli", "review", str(ds), "--web", "--port", str(port)],
+                            cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/state")
+                break
+            except httpx.ConnectError:
+                time.sleep(0.05)
+        request = f"GET /media/0 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nRange: bytes=100-\r\n\r\n".encode()
+        for reset in (True, False):
+            head = drop_mid_response(port, request, reset=reset)
+            assert head.startswith(b"HTTP/1.1 206") and f"bytes 100-{size - 1}/{size}".encode() in head.lower()
+            time.sleep(0.3)  # the server meets the closed socket
+        r = httpx.get(f"http://127.0.0.1:{port}/media/0", headers={"Range": "bytes=0-9"})
+        assert r.status_code == 206 and r.content == video.read_bytes()[:10]
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err
+    assert "Traceback" not in err and "Error" not in err and "Exception" not in err, err
