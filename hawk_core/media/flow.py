@@ -41,6 +41,7 @@ class FlowJob:
     resize: str = "squash"
     folder_fps: float = 25.0
     motion: MotionConfig = MotionConfig()
+    codec: str = "auto"  # preview.mp4's codec (media.video.pick_codec)
 
 
 BORDER_RGB = (96, 96, 96)
@@ -108,8 +109,8 @@ def preview_frames(clip: SampledClip, res: MotionResult) -> np.ndarray:
     return panel
 
 
-def _write_preview(path: Path, clip: SampledClip, res: MotionResult, fps: float = 8.0) -> None:
-    write_mp4(path, preview_frames(clip, res), fps)
+def _write_preview(path: Path, clip: SampledClip, res: MotionResult, codec: str = "auto", fps: float = 8.0) -> None:
+    write_mp4(path, preview_frames(clip, res), fps, codec)
 
 
 def write_motion_outputs(out_dir: Path, clip: SampledClip, res: MotionResult, job: FlowJob) -> dict:
@@ -145,7 +146,7 @@ def write_motion_outputs(out_dir: Path, clip: SampledClip, res: MotionResult, jo
             metadata={"hawk": "motion", "config": json.dumps(summary["motion"]), "source": clip.source},
         )
         (tmp / "stats.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        _write_preview(tmp / "preview.mp4", clip, res)
+        _write_preview(tmp / "preview.mp4", clip, res, job.codec)
         labels = [f"{s['timestamp']:.2f}s" for s in res.stats]
         flows = np.stack([flow_to_color(f, res.scale) for f in res.flow] + [color_wheel_key(clip.frames.shape[1])])
         _write_png(tmp / "flow_sheet.png", contact_sheet(flows, [*labels, "key"]))
