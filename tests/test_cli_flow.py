@@ -158,3 +158,28 @@ def test_flow_preview_codec(tmp_path, monkeypatch):
     helps = [next(p.help for p in commands[c].params if p.name == "codec") for c in ("flow", "synth")]
     assert helps[0] == helps[1] and "browsers do not play" in helps[0]
 
+
+def test_flow_sheet_frames_beside_their_flow(tmp_path):
+    """Issue 18, pictures: --sheet-frames puts each sampled frame on the left of its flow on
+    flow_sheet.png (4 pairs a row, then the key); without it the sheet is the flow tiles and
+    the key alone."""
+    import cv2
+
+    clip = write_video(tmp_path / "clip.mp4", moving_square_frames(8))
+    args = ("--frames", "4", "--size", "32")
+    assert invoke("flow", clip, "--out", tmp_path / "plain", *args).exit_code == 0
+    r = invoke("flow", clip, "--out", tmp_path / "pairs", *args, "--sheet-frames")
+    assert r.exit_code == 0, r.output
+    plain = cv2.cvtColor(cv2.imread(str(tmp_path / "plain" / "flow_sheet.png")), cv2.COLOR_BGR2RGB)
+    pairs = cv2.cvtColor(cv2.imread(str(tmp_path / "pairs" / "flow_sheet.png")), cv2.COLOR_BGR2RGB)
+    b, s = 2, 32
+    assert plain.shape == (s + 2 * b, 5 * s + 6 * b, 3)  # 4 flows + the key in one row
+    assert pairs.shape == (2 * s + 3 * b, 4 * 2 * s + 5 * b, 3)  # 4 frame|flow pairs, then the key's row
+    video = load_motion_file(tmp_path / "pairs" / "motion.safetensors")["video"]
+    for t in range(4):
+        x = b + t * (2 * s + b)
+        assert (pairs[b + 16 : b + s, x : x + s] == video[t][16:]).all()  # the frame, under its time label
+        # its flow on the right: the same pixels as the flow tile of the plain sheet
+        px = b + t * (s + b)
+        assert (pairs[b + 16 : b + s, x + s : x + 2 * s] == plain[b + 16 : b + s, px : px + s]).all()
+    assert "--sheet-frames" in invoke("flow", "--help").output

@@ -26,6 +26,7 @@ def flow(
     workers: Workers = 1,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing complete outputs (a folder run skips them by default).")] = False,
     codec: Codec = "auto",
+    sheet_frames: Annotated[bool, typer.Option("--sheet-frames", help="On flow_sheet.png, show each frame beside its flow (4 pairs a row).")] = False,
     pyr_scale: Annotated[float, typer.Option(help="Farneback pyramid scale.", rich_help_panel="Farneback")] = 0.5,
     levels: Annotated[int, typer.Option(help="Farneback pyramid levels.", rich_help_panel="Farneback")] = 3,
     winsize: Annotated[int, typer.Option(help="Farneback averaging window.", rich_help_panel="Farneback")] = 10,
@@ -42,8 +43,9 @@ def flow(
     Writes OUT/motion.safetensors (video, motion, mask, flow, timestamps), OUT/stats.json
     (per-frame mean magnitude, moving fraction, dominant direction), OUT/preview.mp4
     (video | motion | flow, named and timed, in --codec) and two PNG contact sheets
-    (flow_sheet.png ends with a colour-wheel key). Defaults are the authors' release's
-    Farneback parameters. Outputs are written atomically: a failure leaves nothing behind.
+    (flow_sheet.png ends with a colour-wheel key; --sheet-frames puts each frame beside its
+    flow). Defaults are the authors' release's Farneback parameters. Outputs are written
+    atomically: a failure leaves nothing behind.
 
     A folder of videos can be split over processes or machines with --shard K/N
     (every N-th video from the K-th; under torchrun, from RANK/WORLD_SIZE).
@@ -62,7 +64,7 @@ def flow(
 
     params = FarnebackParams(pyr_scale, levels, winsize, iterations, poly_n, poly_sigma)
     codec, codec_note = pick_codec(codec)  # an unknown --codec is bad input before any work
-    job = FlowJob(frames, size, resize, folder_fps, MotionConfig(mask=mask, threshold=threshold, flow=params), codec)
+    job = FlowJob(frames, size, resize, folder_fps, MotionConfig(mask=mask, threshold=threshold, flow=params), codec, sheet_frames)
     if not video.exists():
         raise InputError(f"no such file or folder: {video}")
 
