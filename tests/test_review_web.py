@@ -212,14 +212,17 @@ BOXES_FIT = "[...document.querySelectorAll('textarea')].every((t) => t.scrollHei
 def test_web_review_layout_follows_the_record(tmp_path: Path):
     """Issue 18 (the review page): no "Clip captions" heading over a record without clip
     captions, and the description and answer boxes grow with their text (a long answer is
-    not clipped in a fixed-height box), also while it is edited."""
+    not clipped in a fixed-height box), also while it is edited. Defect 2: an mp4v video is
+    not shown as a black player; the page says the browser cannot play it."""
     from hawk_core.review.log import ReviewLog
     from hawk_core.review.web import ReviewServer
+
+    write_video(tmp_path / "b.mp4", moving_square_frames(8, 64))  # mp4v
 
     long_answer = " ".join(f"Sentence {k} of a long answer about the man who falls in the shop." for k in range(30))
     recs = [
         {"video": "/nowhere/a.mp4", "description": "A long description. " * 40, "QA": [{"q": "What happens?", "a": long_answer}]},
-        {"video": "/nowhere/b.mp4", "description": "Two men fight in a shop; one falls.", "QA": [{"q": "Who falls?", "a": "One man."}],
+        {"video": "b.mp4", "description": "Two men fight in a shop; one falls.", "QA": [{"q": "Who falls?", "a": "One man."}],
          "provenance": {"clips": [{"start": 0.0, "end": 3.0, "caption": "a man shoves another man"}]}},
     ]
     ds = tmp_path / "ds.json"
@@ -242,6 +245,8 @@ def test_web_review_layout_follows_the_record(tmp_path: Path):
             assert page.js(CLIPS_HEADING_SHOWN) is True
             assert "a man shoves another man" in page.js("document.getElementById('clips').innerText")
             assert page.js(BOXES_FIT)
+            assert page.js("document.getElementById('novideo').textContent").startswith("this browser cannot play the video (codec fmp4)")
+            assert page.js("document.getElementById('video').offsetParent") is None
         finally:
             page.close()
 
