@@ -102,11 +102,16 @@ def lock_output(path: Path, wait: bool = False) -> None:
     _stacks[-1].enter_context(output_lock(path, wait=wait))
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
-    """hawk's own warnings (a stale lock taken over) as one ``warning: …`` line on stderr."""
+def warn(message: str) -> None:
+    """One ``warning: …`` line on stderr (the message is text, not markup)."""
     from rich.markup import escape
 
     err_console.print(f"[yellow]warning:[/] {escape(str(message))}", soft_wrap=True, emoji=False)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """hawk's own warnings (a stale lock taken over) as one ``warning: …`` line on stderr."""
+    warn(message)
 
 
 def guarded(func: F) -> F:
@@ -185,6 +190,10 @@ Wait = Annotated[
     bool, typer.Option("--wait", help="If another hawk process is writing the same output, wait for it to finish instead of failing.")
 ]
 OutPath = Annotated[Path, typer.Option("--out", "-o", help="Output path.")]
+Codec = Annotated[
+    str,
+    typer.Option("--codec", help="Video codec: auto (H.264 where OpenCV can write it, else mp4v, which browsers do not play), h264, vp9 (browser-playable, slower), mp4v."),
+]
 
 # ---- inference (describe, ask, chat, predict) -----------------------------------------
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hawk_cli._common import err_console, set_torch_threads
+from hawk_cli._common import warn as warn_line
 
 if TYPE_CHECKING:  # pragma: no cover
     from hawk_core.inference.predictor import Answer, GenerationOptions, PreparedVideo, Predictor
@@ -76,10 +77,8 @@ def prepare(predictor: Predictor, video: Path) -> PreparedVideo:
 
 
 def warn(lines: list[str]) -> None:
-    from rich.markup import escape
-
     for w in lines:
-        err_console.print(f"[yellow]warning:[/] {escape(w)}", soft_wrap=True)
+        warn_line(w)
 
 
 def answer_payload(predictor: Predictor, video: PreparedVideo, answer: Answer, task: str, options: GenerationOptions, *, started: float) -> dict:

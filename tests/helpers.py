@@ -102,3 +102,23 @@ def hawk(*args: object, timeout: float = 300, **popen) -> "subprocess.CompletedP
 
     return subprocess.run([sys.executable, "-m", "hawk_cli", *map(str, args)], capture_output=True, text=True,
                           env=subprocess_env(COLUMNS="200"), timeout=timeout, cwd=str(ROOT), **popen)
+
+
+# ---- a browser that goes away mid-response ------------------------------------------------
+
+
+def drop_mid_response(port: int, request: bytes, *, reset: bool) -> bytes:
+    """Send a raw HTTP ``request`` to 127.0.0.1:``port``, read the start of the answer and
+    hang up while the server is still sending (a small receive buffer keeps it sending):
+    ``reset`` aborts the connection (RST, as a closed tab does), else a plain close with
+    the rest unread. Returns what was read."""
+    import socket
+    import struct
+
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as c:
+        c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        c.sendall(request)
+        head = c.recv(4096)
+        if reset:
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    return head

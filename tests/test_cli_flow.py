@@ -29,7 +29,7 @@ def test_flow_on_real_clip_writes_everything(tmp_path, fighting_video):
 def test_flow_json_output(tmp_path, accident_video):
     r = invoke("flow", accident_video, "--out", tmp_path / "o", "--frames", "4", "--size", "32", "--mask", "threshold", "--json")
     assert r.exit_code == 0, r.output
-    data = json.loads(r.output)
+    data = json.loads(r.stdout)  # stdout alone: a codec warning goes to stderr
     assert data["motion"]["mask"] == "threshold" and len(data["frames"]) == 4
 
 
@@ -120,3 +120,66 @@ def test_outputs_follow_the_umask(tmp_path):
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "out").iterdir()}
     assert modes == {name: 0o644 for name in OUTPUT_FILES}
     assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755
+
+
+def test_flow_preview_codec(tmp_path, monkeypatch):
+    """Issue 18, defect 2 for the flow preview: `hawk flow --codec` chooses preview.mp4's codec
+    as `hawk synth --codec` does (same option, same fallback warning): vp9 plays in a browser;
+    auto falls back to mp4v with one warning where OpenCV has no H.264 encoder."""
+    from typer.main import get_command
+
+    from hawk_cli.main import app
+    from hawk_core.media import video as video_mod
+    from hawk_core.media.video import BROWSER_FOURCCS, NOT_PLAYABLE, can_encode, pick_codec, video_codec
+
+    clip = write_video(tmp_path / "clip.mp4", moving_square_frames(8))
+    args = ("--frames", "4", "--size", "32")
+    r = invoke("flow", clip, "--out", tmp_path / "auto", *args)
+    assert r.exit_code == 0, r.output
+    assert ("browsers do not play" in r.stderr) == (not can_encode("h264"))
+    want = {"h264": "avc1", "mp4v": "fmp4"}[pick_codec("auto")[0]]
+    assert video_codec(tmp_path / "auto" / "preview.mp4") in {want, "h264"}
+    if can_encode("vp9"):
+        r = invoke("flow", clip, "--out", tmp_path / "vp9", *args, "--codec", "vp9")
+        assert r.exit_code == 0 and "warning" not in r.stderr, r.output
+        assert video_codec(tmp_path / "vp9" / "preview.mp4") in BROWSER_FOURCCS
+    r = invoke("flow", clip, "--out", tmp_path / "bad", *args, "--codec", "hevc")
+    assert r.exit_code == 2 and "unknown codec" in r.output and not (tmp_path / "bad").exists()
+    # where OpenCV cannot write H.264, auto says so once, also for a folder of videos
+    monkeypatch.setattr(video_mod, "can_encode", lambda codec: codec != "h264")
+    (tmp_path / "videos").mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        write_video(tmp_path / "videos" / name, moving_square_frames(8))
+    r = invoke("flow", tmp_path / "videos", "--out", tmp_path / "folder", *args)
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count("warning:") == 1 and NOT_PLAYABLE.split(":")[0] in r.stderr.replace("\n", " ")
+    assert video_codec(tmp_path / "folder" / "a" / "preview.mp4") == "fmp4"
+    commands = get_command(app).commands
+    helps = [next(p.help for p in commands[c].params if p.name == "codec") for c in ("flow", "synth")]
+    assert helps[0] == helps[1] and "browsers do not play" in helps[0]
+
+
+def test_flow_sheet_frames_beside_their_flow(tmp_path):
+    """Issue 18, pictures: --sheet-frames puts each sampled frame on the left of its flow on
+    flow_sheet.png (4 pairs a row, then the key); without it the sheet is the flow tiles and
+    the key alone."""
+    import cv2
+
+    clip = write_video(tmp_path / "clip.mp4", moving_square_frames(8))
+    args = ("--frames", "4", "--size", "32")
+    assert invoke("flow", clip, "--out", tmp_path / "plain", *args).exit_code == 0
+    r = invoke("flow", clip, "--out", tmp_path / "pairs", *args, "--sheet-frames")
+    assert r.exit_code == 0, r.output
+    plain = cv2.cvtColor(cv2.imread(str(tmp_path / "plain" / "flow_sheet.png")), cv2.COLOR_BGR2RGB)
+    pairs = cv2.cvtColor(cv2.imread(str(tmp_path / "pairs" / "flow_sheet.png")), cv2.COLOR_BGR2RGB)
+    b, s = 2, 32
+    assert plain.shape == (s + 2 * b, 5 * s + 6 * b, 3)  # 4 flows + the key in one row
+    assert pairs.shape == (2 * s + 3 * b, 4 * 2 * s + 5 * b, 3)  # 4 frame|flow pairs, then the key's row
+    video = load_motion_file(tmp_path / "pairs" / "motion.safetensors")["video"]
+    for t in range(4):
+        x = b + t * (2 * s + b)
+        assert (pairs[b + 16 : b + s, x : x + s] == video[t][16:]).all()  # the frame, under its time label
+        # its flow on the right: the same pixels as the flow tile of the plain sheet
+        px = b + t * (s + b)
+        assert (pairs[b + 16 : b + s, x + s : x + 2 * s] == plain[b + 16 : b + s, px : px + s]).all()
+    assert "--sheet-frames" in invoke("flow", "--help").output

@@ -202,3 +202,98 @@ def test_cli_web_serves_and_stops_on_sigterm(tmp_path: Path):
     assert "reviewing 1 record (" in out and "accepted 1" in out and "exported 1 record ->" in out
     assert json.loads((tmp_path / "e.json").read_text())[0]["provenance"]["review"]["decision"] == "accept"
 
+
+
+CLIPS_HEADING_SHOWN = "[...document.querySelectorAll('h2')].some((h) => h.textContent === 'Clip captions' && h.offsetParent !== null)"
+# every text box shows all of its text: no scrolling inside it, nothing cut off
+BOXES_FIT = "[...document.querySelectorAll('textarea')].every((t) => t.scrollHeight <= t.clientHeight + 1)"
+
+
+def test_web_review_layout_follows_the_record(tmp_path: Path):
+    """Issue 18 (the review page): no "Clip captions" heading over a record without clip
+    captions, and the description and answer boxes grow with their text (a long answer is
+    not clipped in a fixed-height box), also while it is edited. Defect 2: an mp4v video is
+    not shown as a black player; the page says the browser cannot play it."""
+    from hawk_core.review.log import ReviewLog
+    from hawk_core.review.web import ReviewServer
+
+    write_video(tmp_path / "b.mp4", moving_square_frames(8, 64))  # mp4v
+
+    long_answer = " ".join(f"Sentence {k} of a long answer about the man who falls in the shop." for k in range(30))
+    recs = [
+        {"video": "/nowhere/a.mp4", "description": "A long description. " * 40, "QA": [{"q": "What happens?", "a": long_answer}]},
+        {"video": "b.mp4", "description": "Two men fight in a shop; one falls.", "QA": [{"q": "Who falls?", "a": "One man."}],
+         "provenance": {"clips": [{"start": 0.0, "end": 3.0, "caption": "a man shoves another man"}]}},
+    ]
+    ds = tmp_path / "ds.json"
+    ds.write_text(json.dumps(recs))
+    profile = tmp_path / "chrome"
+    profile.mkdir()
+    with ReviewLog(ds) as log, ReviewServer(log) as srv:
+        page = Page(srv.url, profile)
+        try:
+            page.wait("document.body.dataset.record === '0'")
+            assert page.js(CLIPS_HEADING_SHOWN) is False
+            assert page.js(BOXES_FIT), page.js("[...document.querySelectorAll('textarea')].map((t) => [t.scrollHeight, t.clientHeight])")
+            short = page.js("document.querySelector('.qa .a').clientHeight")
+            page.js("""(() => { const a = document.querySelector('.qa .a'); a.value += '\\nOne more line.'.repeat(10);
+                       a.dispatchEvent(new Event('input', {bubbles: true})); })()""")
+            assert page.js(BOXES_FIT) and page.js("document.querySelector('.qa .a').clientHeight") > short
+
+            page.js("document.getElementById('next').click()")
+            page.wait("document.body.dataset.record === '1'")
+            assert page.js(CLIPS_HEADING_SHOWN) is True
+            assert "a man shoves another man" in page.js("document.getElementById('clips').innerText")
+            assert page.js(BOXES_FIT)
+            assert page.js("document.getElementById('novideo').textContent").startswith("this browser cannot play the video (codec fmp4)")
+            assert page.js("document.getElementById('video').offsetParent") is None
+        finally:
+            page.close()
+
+
+def test_cli_web_quiet_when_the_browser_hangs_up_mid_video(tmp_path: Path):
+    """Issue 18, defect 9: a browser that leaves while a video's byte range is still being
+    sent (a seek, a closed tab) costs the server no traceback, and it answers the next
+    request. The real `hawk review --web` process, its stderr read whole."""
+    import os
+    import signal
+    import socket
+    import sys
+
+    import httpx
+    import numpy as np
+
+    from tests.helpers import drop_mid_response
+
+    rng = np.random.default_rng(0)  # noise: a video of ~1 MB, far more than the socket buffers
+    video = write_video(tmp_path / "noise.mp4", [(rng.random((240, 320, 3)) * 255).astype(np.uint8) for _ in range(50)])
+    size = video.stat().st_size
+    assert size > 500_000
+    ds = tmp_path / "ds.json"
+    ds.write_text(json.dumps([{"video": "noise.mp4", "description": "d" * 50, "QA": []}]))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-m", "hawk_cli", "review", str(ds), "--web", "--port", str(port)],
+                            cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(200):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/api/state")
+                break
+            except httpx.ConnectError:
+                time.sleep(0.05)
+        request = f"GET /media/0 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nRange: bytes=100-\r\n\r\n".encode()
+        for reset in (True, False):
+            head = drop_mid_response(port, request, reset=reset)
+            assert head.startswith(b"HTTP/1.1 206") and f"bytes 100-{size - 1}/{size}".encode() in head.lower()
+            time.sleep(0.3)  # the server meets the closed socket
+        r = httpx.get(f"http://127.0.0.1:{port}/media/0", headers={"Range": "bytes=0-9"})
+        assert r.status_code == 206 and r.content == video.read_bytes()[:10]
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, out + err
+    assert "Traceback" not in err and "Error" not in err and "Exception" not in err, err

@@ -27,6 +27,7 @@ from hawk_core.inference.predictor import GenerationOptions, Predictor  # noqa: 
 from hawk_core.serving.app import create_app  # noqa: E402
 from hawk_core.serving.config import ServeConfig, is_loopback  # noqa: E402
 from hawk_core.serving.engine import Engine  # noqa: E402
+from tests.helpers import drop_mid_response  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "sample.mp4"
@@ -398,6 +399,12 @@ def test_hawk_serve_subprocess_and_sigterm(tmp_path):
             assert time.time() < deadline, "server did not come up"
             time.sleep(0.3)
         c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0, timeout=60)
+        # a client that hangs up mid-stream (issue 18, defect 9): no traceback, and the next request is answered
+        body = json.dumps({"model": MODEL, "messages": [user(file_url(SAMPLE))], "max_tokens": 64, "stream": True}).encode()
+        request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
+                   f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+        for reset in (True, False):
+            assert drop_mid_response(port, request, reset=reset).startswith(b"HTTP/1.1 200")
         r = c.chat.completions.create(model=MODEL, messages=[user(file_url(SAMPLE))], max_tokens=4)
         assert r.usage.completion_tokens <= 4
         with pytest.raises(openai.AuthenticationError):

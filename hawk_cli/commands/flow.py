@@ -7,7 +7,9 @@ from typing import Annotated
 
 import typer
 
-from hawk_cli._common import FolderFps, Frames, JsonOut, Mask, Resize, Size, Threshold, Wait, Workers, console, guarded, lock_output
+from hawk_cli._common import (
+    Codec, FolderFps, Frames, JsonOut, Mask, Resize, Size, Threshold, Wait, Workers, console, guarded, lock_output, warn,
+)
 from hawk_cli._shards import ShardOpt
 
 
@@ -23,6 +25,8 @@ def flow(
     folder_fps: FolderFps = 25.0,
     workers: Workers = 1,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace existing complete outputs (a folder run skips them by default).")] = False,
+    codec: Codec = "auto",
+    sheet_frames: Annotated[bool, typer.Option("--sheet-frames", help="On flow_sheet.png, show each frame beside its flow (4 pairs a row).")] = False,
     pyr_scale: Annotated[float, typer.Option(help="Farneback pyramid scale.", rich_help_panel="Farneback")] = 0.5,
     levels: Annotated[int, typer.Option(help="Farneback pyramid levels.", rich_help_panel="Farneback")] = 3,
     winsize: Annotated[int, typer.Option(help="Farneback averaging window.", rich_help_panel="Farneback")] = 10,
@@ -38,8 +42,10 @@ def flow(
 
     Writes OUT/motion.safetensors (video, motion, mask, flow, timestamps), OUT/stats.json
     (per-frame mean magnitude, moving fraction, dominant direction), OUT/preview.mp4
-    (video | motion | flow) and two PNG contact sheets. Defaults are the authors' release's
-    Farneback parameters. Outputs are written atomically: a failure leaves nothing behind.
+    (video | motion | flow, named and timed, in --codec) and two PNG contact sheets
+    (flow_sheet.png ends with a colour-wheel key; --sheet-frames puts each frame beside its
+    flow). Defaults are the authors' release's Farneback parameters. Outputs are written
+    atomically: a failure leaves nothing behind.
 
     A folder of videos can be split over processes or machines with --shard K/N
     (every N-th video from the K-th; under torchrun, from RANK/WORLD_SIZE).
@@ -54,10 +60,11 @@ def flow(
     from hawk_core.errors import InputError
     from hawk_core.media.flow import FlowJob, is_complete, plan_batch, process_video
     from hawk_core.media.motion_config import FarnebackParams, MotionConfig
-    from hawk_core.media.video import is_video_path
+    from hawk_core.media.video import is_video_path, pick_codec
 
     params = FarnebackParams(pyr_scale, levels, winsize, iterations, poly_n, poly_sigma)
-    job = FlowJob(frames, size, resize, folder_fps, MotionConfig(mask=mask, threshold=threshold, flow=params))
+    codec, codec_note = pick_codec(codec)  # an unknown --codec is bad input before any work
+    job = FlowJob(frames, size, resize, folder_fps, MotionConfig(mask=mask, threshold=threshold, flow=params), codec, sheet_frames)
     if not video.exists():
         raise InputError(f"no such file or folder: {video}")
 
@@ -74,6 +81,8 @@ def flow(
         if is_complete(out) and not overwrite and any(out.iterdir()):
             raise InputError(f"{out} already holds flow outputs; pass --overwrite to replace them")
         summary = process_video(video, out, job)
+        if codec_note:  # said once a preview is written, never before an error
+            warn(codec_note)
         if json_out:
             console.print_json(json.dumps({"out": str(out), **summary}))
             return
@@ -85,11 +94,13 @@ def flow(
     pairs = plan_batch(video, out)
     if the_shard is not None:  # by video, round-robin: the rule of hawk_core.inference.shards
         pairs = pairs[the_shard.index :: the_shard.count]
-    _run_folder(pairs, job, workers, overwrite, json_out, out)
+    if _run_folder(pairs, job, workers, overwrite, json_out, out) and codec_note:
+        warn(codec_note)
 
 
-def _run_folder(pairs: list, job, workers: int, overwrite: bool, json_out: bool, out: Path) -> None:
-    """The (video, folder) pairs of a folder run under a progress bar, then the counts (or --json)."""
+def _run_folder(pairs: list, job, workers: int, overwrite: bool, json_out: bool, out: Path) -> int:
+    """The (video, folder) pairs of a folder run under a progress bar, then the counts (or
+    --json); returns how many were written."""
     import json
 
     from rich.markup import escape
@@ -121,6 +132,7 @@ def _run_folder(pairs: list, job, workers: int, overwrite: bool, json_out: bool,
         console.print(f"[bold]{done}[/] written, {skipped} already complete, {len(failures)} failed -> {escape(str(out))}", soft_wrap=True)
     if failures and not done and not skipped:
         raise InputError(f"all {len(failures)} videos failed; first: {failures[0][1]}")
+    return done
 
 
 def _print_summary(summary: dict, out: Path) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from hawk_cli._common import JsonOut, Wait, Workers, console, err_console, guarded, lock_output
+from hawk_cli._common import Codec, JsonOut, Wait, Workers, console, guarded, lock_output, warn
 
 
 @guarded
@@ -22,7 +22,7 @@ def synth(
     frames: Annotated[int, typer.Option("--frames", "-T", min=16, max=256, help="Frames per video.")] = 48,
     fps: Annotated[float, typer.Option("--fps", min=1.0, max=60.0, help="Frame rate of the simulation and the mp4.")] = 10.0,
     size: Annotated[int, typer.Option("--size", min=64, max=1024, help="Frame size in pixels (square).")] = 224,
-    codec: Annotated[str, typer.Option("--codec", help="Video codec: auto (H.264 where OpenCV can write it, else mp4v, which browsers do not play), h264, vp9 (browser-playable, slower), mp4v.")] = "auto",
+    codec: Codec = "auto",
     events: Annotated[str, typer.Option("--events", help="Comma-separated anomaly types to draw from (default: all).")] = "",
     normal_fraction: Annotated[float, typer.Option("--normal-fraction", min=0.0, max=1.0, help="Share of normal (anomaly-free) videos.")] = 0.2,
     qa: Annotated[int, typer.Option("--qa", min=0, max=16, help="Question-answer pairs per video (paper appendix D questions).")] = 3,
@@ -69,7 +69,7 @@ def synth(
     lock_output(out, wait)  # one writer per output, before any work or warning
     codec, note = pick_codec(codec)
     if note:
-        err_console.print(f"[yellow]warning:[/] {note}", soft_wrap=True)
+        warn(note)
     wanted = tuple(e.strip() for e in events.split(",") if e.strip())
     cfg = SynthConfig(frames=frames, fps=fps, size=size, normal_fraction=normal_fraction, qa=qa, **({"events": wanted} if wanted else {}))
     if out.suffix.lower() == ".mp4":

@@ -9,7 +9,8 @@ Per video, an output folder holds:
 * ``stats.json``: per-frame motion statistics (timestamp, mean / p99 magnitude, moving-pixel
   fraction, dominant direction) plus the video's metadata.
 * ``preview.mp4``: video | motion | flow colour, side by side, one sampled frame per step.
-* ``flow_sheet.png`` and ``motion_sheet.png``: contact sheets a person can glance at.
+* ``flow_sheet.png`` and ``motion_sheet.png``: contact sheets a person can glance at (the flow
+  sheet ends with a colour-wheel key; with ``sheet_frames`` each flow has its frame beside it).
 
 Each folder is written to a temporary sibling and renamed when complete, so an interrupted or
 failed run leaves nothing half-written; a batch run skips videos whose folder is complete.
@@ -41,6 +42,8 @@ class FlowJob:
     resize: str = "squash"
     folder_fps: float = 25.0
     motion: MotionConfig = MotionConfig()
+    codec: str = "auto"  # preview.mp4's codec (media.video.pick_codec)
+    sheet_frames: bool = False  # each flow tile of flow_sheet.png with its frame on its left
 
 
 BORDER_RGB = (96, 96, 96)
@@ -85,6 +88,23 @@ def color_wheel_key(size: int) -> np.ndarray:
     return key
 
 
+def flow_sheet(clip: SampledClip, res: MotionResult, with_frames: bool = False) -> np.ndarray:
+    """flow_sheet.png: the flow colour of every sampled frame, labelled with its time, then
+    the colour-wheel key. ``with_frames``: each tile is the frame | its flow (4 pairs a row,
+    so the sheet keeps its width), the key centred in a tile of the same size."""
+    labels = [f"{s['timestamp']:.2f}s" for s in res.stats]
+    flows = np.stack([flow_to_color(f, res.scale) for f in res.flow])  # (T, S, S, 3)
+    s = clip.frames.shape[1]
+    key = color_wheel_key(s)
+    if not with_frames:
+        return contact_sheet(np.concatenate([flows, key[None]]), [*labels, "key"])
+    pairs = np.concatenate([clip.frames, flows], axis=2)  # (T, S, 2S, 3)
+    key_tile = np.empty_like(pairs[0])
+    key_tile[:] = BORDER_RGB
+    key_tile[:, s // 2 : s // 2 + s] = key
+    return contact_sheet(np.concatenate([pairs, key_tile[None]]), [*labels, "key"], cols=4)
+
+
 def _write_png(path: Path, rgb: np.ndarray) -> None:
     if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
         raise InputError(f"cannot write {path}")
@@ -108,8 +128,8 @@ def preview_frames(clip: SampledClip, res: MotionResult) -> np.ndarray:
     return panel
 
 
-def _write_preview(path: Path, clip: SampledClip, res: MotionResult, fps: float = 8.0) -> None:
-    write_mp4(path, preview_frames(clip, res), fps)
+def _write_preview(path: Path, clip: SampledClip, res: MotionResult, codec: str = "auto", fps: float = 8.0) -> None:
+    write_mp4(path, preview_frames(clip, res), fps, codec)
 
 
 def write_motion_outputs(out_dir: Path, clip: SampledClip, res: MotionResult, job: FlowJob) -> dict:
@@ -145,11 +165,9 @@ def write_motion_outputs(out_dir: Path, clip: SampledClip, res: MotionResult, jo
             metadata={"hawk": "motion", "config": json.dumps(summary["motion"]), "source": clip.source},
         )
         (tmp / "stats.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-        _write_preview(tmp / "preview.mp4", clip, res)
-        labels = [f"{s['timestamp']:.2f}s" for s in res.stats]
-        flows = np.stack([flow_to_color(f, res.scale) for f in res.flow] + [color_wheel_key(clip.frames.shape[1])])
-        _write_png(tmp / "flow_sheet.png", contact_sheet(flows, [*labels, "key"]))
-        _write_png(tmp / "motion_sheet.png", contact_sheet(res.motion, labels))
+        _write_preview(tmp / "preview.mp4", clip, res, job.codec)
+        _write_png(tmp / "flow_sheet.png", flow_sheet(clip, res, job.sheet_frames))
+        _write_png(tmp / "motion_sheet.png", contact_sheet(res.motion, [f"{s['timestamp']:.2f}s" for s in res.stats]))
     return summary
 
 
