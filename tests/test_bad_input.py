@@ -3,6 +3,7 @@ each case exits 2 with one `error:` line naming the input, no traceback, no outp
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ def _bad_inputs(tmp: Path) -> dict[str, Path]:
     empty.write_bytes(b"")
     latin = tmp / "latin.jsonl"
     latin.write_bytes(b'{"video": "caf\xe9.mp4", "description": "x"}\n')
+    latin_json = tmp / "latin.json"
+    latin_json.write_bytes(b'[{"video": "caf\xe9.mp4", "description": "x"}]')
     shape = tmp / "shape.json"
     shape.write_text('"just a string"')
     fields = tmp / "fields.jsonl"
@@ -25,38 +28,71 @@ def _bad_inputs(tmp: Path) -> dict[str, Path]:
     fake_mp4.write_text("this is a text file\n")
     truncated = tmp / "truncated.mp4"
     truncated.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 40)
-    return {"missing": tmp / "nope.jsonl", "folder": folder, "empty": empty, "latin": latin, "shape": shape,
-            "fields": fields, "fake_mp4": fake_mp4, "truncated_mp4": truncated}
+    fake_pth = tmp / "notes.pth"
+    fake_pth.write_text("not a checkpoint\n")
+    return {"missing": tmp / "nope.jsonl", "folder": folder, "empty": empty, "latin": latin, "latin_json": latin_json,
+            "shape": shape, "fields": fields, "fake_mp4": fake_mp4, "truncated_mp4": truncated, "fake_pth": fake_pth}
 
 
-# command -> (argv given the bad input and an output folder, the cases that apply)
-RECORD_CASES = ("missing", "folder", "empty", "latin", "shape", "fields")
+def _files(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def _one_error_line(r) -> str:
+    """exit 2, no traceback, exactly one `error:` line (returned)."""
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output and "internal error" not in r.output, r.output
+    errors = [x for x in r.output.splitlines() if x.startswith("error:")]
+    assert len(errors) == 1, r.output
+    return errors[0]
+
+
+# command -> (argv given the bad input and an output folder, the cases that apply[, stdin])
+RECORD_CASES = ("missing", "folder", "empty", "latin", "latin_json", "shape", "fields")
+SPLIT_CASES = ("missing", "empty", "latin", "latin_json", "shape", "fields")  # a .json/.jsonl name makes it a split
 VIDEO_CASES = ("missing", "fake_mp4", "truncated_mp4")
+_LLM = ["-m", "x", "--base-url", "http://127.0.0.1:9/v1"]  # nothing listens there: a call would fail, not hang
 COMMANDS = {
     "predict": (lambda p, o: ["predict", p, "--out", o / "preds.jsonl", "--model", "tiny"], RECORD_CASES),
     "split": (lambda p, o: ["split", p, "--out", o / "split"], RECORD_CASES),
-    "score": (lambda p, o: ["score", p, "--no-semantic", "--out", o / "report.json"], ("missing", "folder", "latin", "shape", "fields")),
+    "score": (lambda p, o: ["score", p, "--no-semantic", "--out", o / "report.json"], ("missing", "folder", "latin", "latin_json", "shape", "fields")),
+    "score-gt": (lambda p, o: ["score", "--detection", o.parent / "good_dets.jsonl", "--gt", p, "--out", o / "report.json"],
+                 ("missing", "folder", "empty", "latin", "latin_json", "shape", "fields")),
+    "score-detection": (lambda p, o: ["score", "--detection", p, "--gt", o.parent / "good_gt.json", "--out", o / "report.json"],
+                        ("missing", "folder", "empty", "latin", "latin_json", "shape", "fields")),
     "train": (lambda p, o: ["train", "--preset", "tiny", "--data", p, "--out", o / "run", "--steps", "1"], RECORD_CASES),
-    "parse": (lambda p, o: ["parse", "--in", p, "--out", o / "parsed.jsonl"], ("missing", "folder", "shape")),
+    "parse": (lambda p, o: ["parse", "--in", p, "--out", o / "parsed.jsonl"], ("missing", "folder", "latin", "latin_json", "shape")),
+    "review": (lambda p, o: ["review", p, "--no-frames", "--export-only", "--export", o / "clean.json"], RECORD_CASES),
     "describe": (lambda p, o: ["describe", p, "--model", "tiny"], VIDEO_CASES),
+    "ask": (lambda p, o: ["ask", p, "What happens?", "--model", "tiny"], VIDEO_CASES),
+    "chat": (lambda p, o: ["chat", p, "--model", "tiny"], VIDEO_CASES, "What happens?\n"),
+    "detect": (lambda p, o: ["detect", p, "--scorer", "motion", "--no-describe"], VIDEO_CASES),
+    "detect-split": (lambda p, o: ["detect", p, "--out", o / "det.jsonl", "--scorer", "motion", "--no-describe"], SPLIT_CASES),
     "flow": (lambda p, o: ["flow", p, "--out", o / "flow"], VIDEO_CASES),
+    "annotate": (lambda p, o: ["annotate", p, "--out", o / "ds.json", *_LLM], VIDEO_CASES),
+    "convert": (lambda p, o: ["convert", p, "--out", o / "ckpt", "--preset", "tiny"], ("missing", "folder", "empty", "fake_pth")),
 }
-CASES = [(cmd, case) for cmd, (_, cases) in sorted(COMMANDS.items()) for case in cases]
+CASES = [(cmd, case) for cmd, (_, cases, *_) in sorted(COMMANDS.items()) for case in cases]
+
+
+def _good_detection_inputs(tmp: Path) -> None:
+    """A well-formed detections file and ground truth, so the other one is the bad input."""
+    det = {"id": "v", "video": "v.mp4", "duration": 4.0, "windows": [{"start": 0.0, "end": 2.0, "score": 0.9}, {"start": 2.0, "end": 4.0, "score": 0.1}]}
+    (tmp / "good_dets.jsonl").write_text(json.dumps(det) + "\n")
+    (tmp / "good_gt.json").write_text(json.dumps({"v": {"n_frames": 100, "fps": 25.0, "label": ["Fighting"], "events": [[1.0, 2.0]]}}))
 
 
 @pytest.mark.parametrize(("command", "case"), CASES, ids=[f"{c}-{k}" for c, k in CASES])
 def test_bad_input_is_one_line_exit_2(command, case, tmp_path):
     bad = _bad_inputs(tmp_path)[case]
+    _good_detection_inputs(tmp_path)
     out = tmp_path / "out"
     out.mkdir()
-    argv, _ = COMMANDS[command]
-    r = invoke(*argv(bad, out))
-    lines = [x for x in r.output.splitlines() if x.strip()]
-    assert r.exit_code == 2, r.output
-    assert "Traceback" not in r.output and "internal error" not in r.output
-    errors = [x for x in lines if x.startswith("error:")]
-    assert len(errors) == 1 and bad.name in errors[0], r.output
-    assert sorted(p.name for p in out.rglob("*")) == [], "output left behind"
+    argv, _, *stdin = COMMANDS[command]
+    before = _files(tmp_path)
+    r = invoke(*argv(bad, out), input=stdin[0] if stdin else None)
+    assert bad.name in _one_error_line(r), r.output
+    assert _files(tmp_path) == before, "output left behind"
 
 
 @pytest.mark.parametrize("where", ["missing_parent", "unwritable"])

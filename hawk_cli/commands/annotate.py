@@ -72,6 +72,7 @@ def annotate(
     policy = RetryPolicy(attempts=retries + 1, backoff=backoff)
     video_list = resolve_videos(videos)
     lock_output(work_path(out), wait)  # before the models load: a second run fails at once
+    fresh = not out.exists() and not work_path(out).exists()
     prompts = AnnotatePrompts.load()
     usage = Usage()
     llm, cap = _models(llm_model, caption_model, captioner, captions, base_url=base_url, timeout=timeout, prompts=prompts,
@@ -102,6 +103,9 @@ def annotate(
         _print_summary(summary, usage, cost if price_in or price_out else None)
     if video_list and counts["ok"] + counts["done"] == 0:
         msg = f"no video could be annotated ({counts['skipped']} skipped, {counts['failed']} failed); first: {problems[0].reason if problems else '?'}"
+        if fresh:  # a first run that annotated nothing leaves nothing behind
+            out.unlink(missing_ok=True)
+            work_path(out).unlink(missing_ok=True)
         raise (RemoteError(msg) if counts["failed"] else InputError(msg))
 
 
