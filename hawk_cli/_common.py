@@ -107,15 +107,16 @@ def plural(n: int, word: str) -> str:
 _stacks: list[contextlib.ExitStack] = []  # one per running guarded command (innermost last)
 
 
-def lock_output(path: Path, wait: bool = False) -> None:
+def lock_output(path: Path, wait: bool = False, *, is_dir: bool | None = None) -> None:
     """Hold ``path``'s writer lock (:func:`hawk_core.locks.output_lock`) until the command
     returns: a second hawk process writing the same output fails (exit 2) or, with --wait,
-    waits."""
+    waits. An output that cannot be written (under a file; with ``is_dir``, a file where a
+    folder goes or the reverse) fails first, exit 2, naming it."""
     from hawk_core.locks import output_lock
 
     if not _stacks:
         raise RuntimeError("lock_output is called inside a @guarded command")
-    _stacks[-1].enter_context(output_lock(path, wait=wait))
+    _stacks[-1].enter_context(output_lock(path, wait=wait, is_dir=is_dir))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

@@ -19,12 +19,12 @@ from .errors import ConfigError, DataError, InputError, OutputWriteError
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG})
 
 
-def check_output_path(target: Path, *, is_dir: bool = False) -> None:
+def check_output_path(target: Path, *, is_dir: bool | None = False) -> None:
     """Raise :class:`InputError` (naming the path) when ``target`` cannot be written: it is an
-    existing file where a folder is wanted (or a folder where a file is), or one of its
-    parents is a file."""
+    existing file where a folder is wanted (or a folder where a file is; ``is_dir=None``: either
+    will do), or one of its parents is a file."""
     target = Path(target)
-    if target.exists() and target.is_dir() != is_dir:
+    if is_dir is not None and target.exists() and target.is_dir() != is_dir:
         want, found = ("a folder", "an existing file") if is_dir else ("a file", "an existing folder")
         raise InputError(f"output path {target} is {found}; pass {want} path")
     for parent in target.parents:

@@ -95,13 +95,19 @@ def _open_locked(path: Path, target: Path, wait: bool) -> int:
 
 
 @contextlib.contextmanager
-def output_lock(target: Path, *, wait: bool = False, command: str | None = None) -> Iterator[Path]:
+def output_lock(target: Path, *, wait: bool = False, command: str | None = None, is_dir: bool | None = None) -> Iterator[Path]:
     """Hold the exclusive lock of ``target`` for the ``with`` block; yields the lock file's path.
 
     Raises :class:`OutputLockedError` (``TARGET is being written by another hawk process (pid
     N)``) if another process holds it, unless ``wait`` (then block until it is released).
+    First, a ``target`` that cannot be written (a parent is a file; with ``is_dir``, the wrong
+    kind already there) is an :class:`~hawk_core.errors.InputError` naming it
+    (:func:`hawk_core.io.check_output_path`), before any lock file or work.
     """
+    from .io import check_output_path
+
     target = Path(target)
+    check_output_path(target, is_dir=is_dir)
     path = lock_path(target)
     key = (threading.get_ident(), str(path.resolve()))  # re-entrant per thread, exclusive across
     with _guard:

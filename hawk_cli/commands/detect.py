@@ -212,7 +212,7 @@ def _run_split(data: Path, out: Path, scorer_name, config, video_root, limit, ov
         raise InputError(f"--out {out} is a folder; give a .jsonl file path")
     if out.suffix.lower() in _SPLIT_SUFFIXES and out.resolve() == data.resolve():
         raise InputError(f"--out {out} is the split itself")
-    lock_output(out)  # one writer per output (see hawk_core.locks)
+    lock_output(out, is_dir=False)  # one writer per output (see hawk_core.locks)
     records = load_hawk_records(data, video_root=video_root, need=NEED_VIDEO, answers=False)
     if limit is not None:
         records = records[:limit]
