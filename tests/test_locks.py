@@ -146,6 +146,22 @@ def test_score_waits_with_wait_and_warns_on_a_stale_lock(inputs, tmp_path):
     assert not lock_path(items).exists()
 
 
+def test_detect_waits_with_wait(tmp_path):
+    from tests.helpers import moving_square_frames, write_video
+
+    clip = write_video(tmp_path / "clip.mp4", moving_square_frames(12))
+    split = tmp_path / "test.json"
+    split.write_text(json.dumps([{"video": str(clip), "description": "a square moves"}]))
+    out = tmp_path / "det.jsonl"
+    holder = LockHolder(out)
+    threading.Timer(1.5, holder.release).start()
+    t0 = time.monotonic()
+    r = hawk("detect", split, "--out", out, "--scorer", "motion", "--no-describe", "--wait")
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - t0 >= 1.5 and len(out.read_text().splitlines()) == 1
+    assert not lock_path(out).exists()
+
+
 def test_judge_cache_appends_wait_for_the_other_run(tmp_path):
     from hawk_core.scoring.judge import JudgeCache
 
