@@ -88,9 +88,13 @@ def atomic_path(target: Path, *, is_dir: bool = False) -> Iterator[Path]:
         else:
             tmp.unlink(missing_ok=True)
         if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
-            kept = f"the previous {target} is unchanged" if existed else "nothing was written"
-            raise OutputWriteError(f"cannot write {target}: {e.strerror or e}; {kept}") from None
-        raise
+            reason = e.strerror or str(e)
+        elif isinstance(e, OutputWriteError) and e.reason:  # a writer inside failed: named as the target, not the temp path
+            reason = e.reason
+        else:
+            raise
+        kept = f"the previous {target} is unchanged" if existed else "nothing was written"
+        raise OutputWriteError(f"cannot write {target}: {reason}; {kept}", reason=reason) from None
 
 
 def write_json(path: Path, obj: Any, *, indent: int | None = 2) -> None:
@@ -317,7 +321,8 @@ class JsonlAppender:
             os.fsync(self._fh.fileno())
         except OSError as e:
             self._cut_back(end)
-            raise OutputWriteError(f"cannot write {self.path}: {e.strerror or e}; its complete lines are kept, rerun to resume") from None
+            raise OutputWriteError(f"cannot write {self.path}: {e.strerror or e}; its complete lines are kept, rerun to resume",
+                                   reason=e.strerror or str(e)) from None
 
     def _cut_back(self, end: int) -> None:
         """After a failed write: drop the partial line (the file ends at its last complete line)."""
