@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -32,6 +34,30 @@ def check_output_path(target: Path, *, is_dir: bool | None = False) -> None:
             if not parent.is_dir():
                 raise InputError(f"output path {target}: {parent} is a file, not a folder")
             break
+
+
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # atomic_path's: .NAME.XXXXXXXX.tmp
+
+
+def remove_stale_temps(target: Path) -> int:
+    """Remove the temporary siblings :func:`atomic_path` left for ``target`` (and, for a folder,
+    inside it) when its writer was killed and could not; returns how many. Call it only while
+    holding ``target``'s writer lock (:func:`hawk_core.locks.output_lock` does): then no live
+    writer owns them."""
+    target = Path(target)
+    found = [p for p in target.parent.glob(f".{glob.escape(target.name)}.*.tmp") if _TEMP_NAME.match(p.name)]
+    if target.is_dir():
+        found += sorted((p for p in target.rglob(".*.tmp") if _TEMP_NAME.match(p.name)), key=lambda p: len(p.parts))
+    removed = 0
+    for p in found:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.exists() or p.is_symlink():
+            p.unlink(missing_ok=True)
+        else:
+            continue  # inside one already removed
+        removed += 1
+    return removed
 
 
 def _apply_umask(path: Path) -> None:

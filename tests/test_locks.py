@@ -87,6 +87,22 @@ def test_lock_of_a_killed_process_is_taken_over_with_a_warning(tmp_path):
             pass
 
 
+def test_taking_the_lock_removes_what_a_killed_writer_left(tmp_path):
+    run = tmp_path / "run"
+    half = run / "checkpoints" / ".step-00000002.a1b2c3d4.tmp"  # atomic_path's temp of a killed checkpoint write
+    half.mkdir(parents=True)
+    (half / "model.safetensors").write_bytes(b"half")
+    beside = tmp_path / ".run.e5f6g7h8.tmp"
+    beside.write_text("x")
+    other = tmp_path / ".other.e5f6g7h8.tmp"  # another output's
+    other.write_text("x")
+    keep = run / "notes.tmp"
+    keep.write_text("not a temp of atomic_path")
+    with output_lock(run):
+        assert not half.exists() and not beside.exists()
+    assert other.exists() and keep.exists() and (run / "checkpoints").is_dir()
+
+
 # ---- every writer, through the real CLI ------------------------------------------------------
 
 
