@@ -105,7 +105,7 @@ def annotate(
         _print_summary(summary, usage, cost if price_in or price_out else None)
     if video_list and counts["ok"] + counts["done"] == 0:
         msg = f"no video could be annotated ({counts['skipped']} skipped, {counts['failed']} failed); first: {problems[0].reason if problems else '?'}"
-        if fresh:  # a first run that annotated nothing leaves nothing behind
+        if fresh and not counts["failed"]:  # bad input on a first run leaves nothing behind (LLM failures stay logged)
             out.unlink(missing_ok=True)
             work_path(out).unlink(missing_ok=True)
         raise (RemoteError(msg) if counts["failed"] else InputError(msg))

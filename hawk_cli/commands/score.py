@@ -83,12 +83,14 @@ def score(
     import json
 
     from hawk_core.errors import ConfigError
-    from hawk_core.io import write_json
+    from hawk_core.io import check_output_path, write_json
     from hawk_core.scoring import BleuConfig, ReferenceIndex, load_predictions
     from hawk_core.scoring.captions import CaptionConfig
     from hawk_core.scoring.judge_videochatgpt import protocol_dimensions
     from hawk_core.scoring.report import build_report, run_labels, score_runs, write_item_rows
 
+    if out is not None:
+        check_output_path(out)  # the report is written at the end: an unwritable path fails before the scoring
     if detection is not None:
         if preds:
             raise ConfigError("--detection scores a detections file on its own; score predictions files in another run")
