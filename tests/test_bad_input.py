@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import invoke
+from tests.helpers import invoke, write_small_inputs
 
 
 def _bad_inputs(tmp: Path) -> dict[str, Path]:
@@ -123,14 +123,8 @@ def test_output_under_a_missing_or_unwritable_folder(where, tmp_path):
 def good(tmp_path_factory, fighting_video) -> dict:
     """Well-formed inputs, so the bad option is the only thing wrong."""
     d = tmp_path_factory.mktemp("good")
-    split = d / "test.json"
-    split.write_text(json.dumps([{"video": str(fighting_video), "description": "a fight", "QA": [{"q": "What?", "a": "A fight."}]}]))
-    preds = d / "preds.jsonl"
-    preds.write_text(json.dumps({"id": "a", "task": "description", "prediction": "a man runs", "reference": "a man runs away"}) + "\n")
-    texts = d / "texts.jsonl"
-    texts.write_text(json.dumps({"id": "t", "text": "A man runs."}) + "\n")
     _good_detection_inputs(d)
-    return {"video": fighting_video, "split": split, "preds": preds, "texts": texts, "dets": d / "good_dets.jsonl", "gt": d / "good_gt.json"}
+    return {**write_small_inputs(d, fighting_video), "video": fighting_video, "dets": d / "good_dets.jsonl", "gt": d / "good_gt.json"}
 
 
 # command -> argv given the good inputs and an output folder (+ stdin)

@@ -16,7 +16,7 @@ import pytest
 
 from hawk_core.errors import OutputLockedError
 from hawk_core.locks import StaleLockWarning, lock_path, output_lock
-from tests.helpers import LockHolder, hawk, subprocess_env
+from tests.helpers import LockHolder, hawk, subprocess_env, write_small_inputs
 
 LOCKED = "is being written by another hawk process (pid {pid})"
 
@@ -109,16 +109,10 @@ def test_taking_the_lock_removes_what_a_killed_writer_left(tmp_path):
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory, fighting_video) -> dict:
     d = tmp_path_factory.mktemp("inputs")
-    split = d / "test.json"
-    split.write_text(json.dumps([{"video": str(fighting_video), "description": "a fight", "QA": [{"q": "What?", "a": "A fight."}]}]))
-    preds = d / "preds.jsonl"
-    preds.write_text(json.dumps({"id": "a", "task": "description", "prediction": "a man runs", "reference": "a man runs away"}) + "\n")
-    texts = d / "texts.jsonl"
-    texts.write_text(json.dumps({"id": "t", "text": "A man runs."}) + "\n")
     videos = d / "videos"
     videos.mkdir()
     (videos / "a.mp4").symlink_to(fighting_video)
-    return {"split": split, "preds": preds, "texts": texts, "videos": videos}
+    return {**write_small_inputs(d, fighting_video), "videos": videos}
 
 
 # writer -> (command line given the output path, the locked path)
