@@ -82,7 +82,7 @@ def train(
     from hawk_core.training.trainer import train as run_train
 
     if int(os.environ.get("RANK", "0")) == 0:
-        lock_output(out, wait, is_dir=True)  # the run folder has one writer (under torchrun: rank 0 writes)
+        lock_output(out, wait)  # the run folder has one writer (under torchrun: rank 0 writes)
     set_torch_threads(threads)
     file_cfg = read_config_file(config) if config else {}
     train_dict = {**file_cfg.get("train", {}), **_given_flags(ctx)}
