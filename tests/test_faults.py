@@ -128,7 +128,7 @@ def _one_write_error(r, target: Path) -> str:
     return errors[0]
 
 
-WRITE_ERRNOS = [errno.ENOSPC, errno.EACCES]
+WRITE_ERRNOS = [errno.ENOSPC, pytest.param(errno.EACCES, marks=pytest.mark.slow)]  # the same path: one in the default run
 
 
 @pytest.mark.parametrize("err", WRITE_ERRNOS)
