@@ -23,9 +23,11 @@ err_console = Console(stderr=True, highlight=False)
 
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``error: message`` (one line, stderr; API keys masked) and return the Exit to raise."""
+    from rich.markup import escape
+
     from hawk_core.secrets import redact
 
-    err_console.print(f"[bold red]error:[/] {redact(message)}", soft_wrap=True, markup=True, emoji=False)
+    err_console.print(f"[bold red]error:[/] {escape(redact(message))}", soft_wrap=True, markup=True, emoji=False)
     return typer.Exit(code)
 
 
@@ -65,6 +67,20 @@ class _FlagsWithoutType:
             option.metavar = ""
         return option
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """A bad option or argument (``--frames 0``, ``--top-p 1.5``, a missing VIDEO) is one
+        ``error:`` line naming it, exit 2, like every other input error (not click's panel)."""
+        click = getattr(typer.core, "_click", None)  # the click typer runs on (typer >= 0.22 vendors its own)
+        if click is None:
+            import click
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.exceptions.UsageError as e:
+            message = " ".join(e.format_message().split())
+            raise fail(f"{message} (see {ctx.command_path} --help)", 2) from None
+
 
 class HawkGroup(_FlagsWithoutType, typer.core.TyperGroup):
     """The `hawk` group's help."""
@@ -91,15 +107,16 @@ def plural(n: int, word: str) -> str:
 _stacks: list[contextlib.ExitStack] = []  # one per running guarded command (innermost last)
 
 
-def lock_output(path: Path, wait: bool = False) -> None:
+def lock_output(path: Path, wait: bool = False, *, is_dir: bool | None = None) -> None:
     """Hold ``path``'s writer lock (:func:`hawk_core.locks.output_lock`) until the command
     returns: a second hawk process writing the same output fails (exit 2) or, with --wait,
-    waits."""
+    waits. An output that cannot be written (under a file; with ``is_dir``, a file where a
+    folder goes or the reverse) fails first, exit 2, naming it."""
     from hawk_core.locks import output_lock
 
     if not _stacks:
         raise RuntimeError("lock_output is called inside a @guarded command")
-    _stacks[-1].enter_context(output_lock(path, wait=wait))
+    _stacks[-1].enter_context(output_lock(path, wait=wait, is_dir=is_dir))
 
 
 def warn(message: str) -> None:

@@ -59,3 +59,7 @@ class OutputLockedError(InputError):
 class OutputWriteError(InputError):
     """An output could not be written (under a file or a missing folder, permission denied, disk
     full); what was complete is kept. Exit 2, as other unusable paths."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason  # the operating system's words ("No space left on device"), when it said any

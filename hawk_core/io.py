@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import io
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -19,12 +21,12 @@ from .errors import ConfigError, DataError, InputError, OutputWriteError
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.EFBIG})
 
 
-def check_output_path(target: Path, *, is_dir: bool = False) -> None:
+def check_output_path(target: Path, *, is_dir: bool | None = False) -> None:
     """Raise :class:`InputError` (naming the path) when ``target`` cannot be written: it is an
-    existing file where a folder is wanted (or a folder where a file is), or one of its
-    parents is a file."""
+    existing file where a folder is wanted (or a folder where a file is; ``is_dir=None``: either
+    will do), or one of its parents is a file."""
     target = Path(target)
-    if target.exists() and target.is_dir() != is_dir:
+    if is_dir is not None and target.exists() and target.is_dir() != is_dir:
         want, found = ("a folder", "an existing file") if is_dir else ("a file", "an existing folder")
         raise InputError(f"output path {target} is {found}; pass {want} path")
     for parent in target.parents:
@@ -32,6 +34,30 @@ def check_output_path(target: Path, *, is_dir: bool = False) -> None:
             if not parent.is_dir():
                 raise InputError(f"output path {target}: {parent} is a file, not a folder")
             break
+
+
+_TEMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")  # atomic_path's: .NAME.XXXXXXXX.tmp
+
+
+def remove_stale_temps(target: Path) -> int:
+    """Remove the temporary siblings :func:`atomic_path` left for ``target`` (and, for a folder,
+    inside it) when its writer was killed and could not; returns how many. Call it only while
+    holding ``target``'s writer lock (:func:`hawk_core.locks.output_lock` does): then no live
+    writer owns them."""
+    target = Path(target)
+    found = [p for p in target.parent.glob(f".{glob.escape(target.name)}.*.tmp") if _TEMP_NAME.match(p.name)]
+    if target.is_dir():
+        found += sorted((p for p in target.rglob(".*.tmp") if _TEMP_NAME.match(p.name)), key=lambda p: len(p.parts))
+    removed = 0
+    for p in found:
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.exists() or p.is_symlink():
+            p.unlink(missing_ok=True)
+        else:
+            continue  # inside one already removed
+        removed += 1
+    return removed
 
 
 def _apply_umask(path: Path) -> None:
@@ -88,9 +114,13 @@ def atomic_path(target: Path, *, is_dir: bool = False) -> Iterator[Path]:
         else:
             tmp.unlink(missing_ok=True)
         if isinstance(e, OSError) and e.errno in _WRITE_ERRNOS:
-            kept = f"the previous {target} is unchanged" if existed else "nothing was written"
-            raise OutputWriteError(f"cannot write {target}: {e.strerror or e}; {kept}") from None
-        raise
+            reason = e.strerror or str(e)
+        elif isinstance(e, OutputWriteError) and e.reason:  # a writer inside failed: named as the target, not the temp path
+            reason = e.reason
+        else:
+            raise
+        kept = f"the previous {target} is unchanged" if existed else "nothing was written"
+        raise OutputWriteError(f"cannot write {target}: {reason}; {kept}", reason=reason) from None
 
 
 def write_json(path: Path, obj: Any, *, indent: int | None = 2) -> None:
@@ -317,7 +347,8 @@ class JsonlAppender:
             os.fsync(self._fh.fileno())
         except OSError as e:
             self._cut_back(end)
-            raise OutputWriteError(f"cannot write {self.path}: {e.strerror or e}; its complete lines are kept, rerun to resume") from None
+            raise OutputWriteError(f"cannot write {self.path}: {e.strerror or e}; its complete lines are kept, rerun to resume",
+                                   reason=e.strerror or str(e)) from None
 
     def _cut_back(self, end: int) -> None:
         """After a failed write: drop the partial line (the file ends at its last complete line)."""

@@ -6,6 +6,10 @@ however it exits (SIGKILL included); the file left behind by a killed writer is 
 next writer takes it over with a :class:`StaleLockWarning`. A second writer on a held output
 fails at once with :class:`~hawk_core.errors.OutputLockedError`, or waits with ``wait=True``.
 
+The holder owns the output: taking the lock removes the temporary files and folders
+:func:`hawk_core.io.atomic_path` left for it when a writer was killed (a half-written checkpoint
+``.step-N.XXXXXXXX.tmp``, a flow output, ``--items``), so a rerun leaves no temp files behind.
+
 Locks are re-entrant within a process (a command and the library code it calls may both lock
 the same output). Where ``fcntl`` is missing (Windows) the lock file is written but not enforced.
 """
@@ -95,13 +99,19 @@ def _open_locked(path: Path, target: Path, wait: bool) -> int:
 
 
 @contextlib.contextmanager
-def output_lock(target: Path, *, wait: bool = False, command: str | None = None) -> Iterator[Path]:
+def output_lock(target: Path, *, wait: bool = False, command: str | None = None, is_dir: bool | None = None) -> Iterator[Path]:
     """Hold the exclusive lock of ``target`` for the ``with`` block; yields the lock file's path.
 
     Raises :class:`OutputLockedError` (``TARGET is being written by another hawk process (pid
     N)``) if another process holds it, unless ``wait`` (then block until it is released).
+    First, a ``target`` that cannot be written (a parent is a file; with ``is_dir``, the wrong
+    kind already there) is an :class:`~hawk_core.errors.InputError` naming it
+    (:func:`hawk_core.io.check_output_path`), before any lock file or work.
     """
+    from .io import check_output_path, remove_stale_temps
+
     target = Path(target)
+    check_output_path(target, is_dir=is_dir)
     path = lock_path(target)
     key = (threading.get_ident(), str(path.resolve()))  # re-entrant per thread, exclusive across
     with _guard:
@@ -134,6 +144,7 @@ def output_lock(target: Path, *, wait: bool = False, command: str | None = None)
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, (json.dumps(owner) + "\n").encode("utf-8"))
         os.fsync(fd)
+        remove_stale_temps(target)  # ours now: what a killed writer left half-written goes
     except BaseException:
         os.close(fd)
         raise

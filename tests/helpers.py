@@ -122,3 +122,73 @@ def drop_mid_response(port: int, request: bytes, *, reset: bool) -> bytes:
         if reset:
             c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     return head
+
+
+def write_small_inputs(folder: Path, video: Path) -> dict:
+    """One-record inputs for the commands that read a file: a split of ``video``, a predictions
+    file, a texts file to parse."""
+    import json
+
+    split = folder / "test.json"
+    split.write_text(json.dumps([{"video": str(video), "description": "a fight", "QA": [{"q": "What?", "a": "A fight."}]}]))
+    preds = folder / "preds.jsonl"
+    preds.write_text(json.dumps({"id": "a", "task": "description", "prediction": "a man runs", "reference": "a man runs away"}) + "\n")
+    texts = folder / "texts.jsonl"
+    texts.write_text(json.dumps({"id": "t", "text": "A man runs."}) + "\n")
+    return {"split": split, "preds": preds, "texts": texts}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServeProcess:
+    """A real `hawk serve ARGS --port P` process, up (its /health answers) inside the block;
+    SIGTERM at the end, its output in :attr:`stdout` / :attr:`stderr` and exit status in
+    :attr:`returncode` (``merge``: stderr into stdout)."""
+
+    def __init__(self, *args: object, env: dict | None = None, cwd: Path | None = None, merge: bool = False) -> None:
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "hawk_cli", "serve", *map(str, args), "--port", str(self.port)]
+        self.proc = subprocess.Popen(cmd, env=env or subprocess_env(), cwd=cwd, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT if merge else subprocess.PIPE, text=True)
+        self.stdout = self.stderr = ""
+        self.returncode: int | None = None
+
+    def __enter__(self) -> ServeProcess:
+        import time
+
+        import httpx
+
+        deadline = time.time() + 180
+        while True:
+            assert self.proc.poll() is None, self.proc.communicate()
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            assert time.time() < deadline, "server did not come up"
+            time.sleep(0.3)
+
+    def __exit__(self, *exc: object) -> None:
+        import signal
+
+        try:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+            self.stdout, self.stderr = self.proc.communicate(timeout=60)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        self.stderr = self.stderr or ""
+        self.returncode = self.proc.returncode

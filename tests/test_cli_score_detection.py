@@ -187,7 +187,7 @@ def test_malformed_annotation_files_are_one_error_line(tmp_path, name, text, ext
     ((), "nothing to score"),
     (("--detection", "{d}", "--gt", "{gt}", "--gt-format", "xml"), "ground-truth format must be one of auto, hawk, ucf, hivau"),
     (("--detection", "{d}", "--gt", "{gt}", "--uncovered", "skip"), "uncovered must be one of nearest, zero"),
-    (("--detection", "{d}", "--gt", "{gt}", "--eval-fps", "0"), "fps must be > 0"),
+    (("--detection", "{d}", "--gt", "{gt}", "--eval-fps", "0"), "Invalid value for '--eval-fps'"),  # the option named
     (("--detection", "{d}", "--gt", "{tmp}/missing.txt"), "no such ground-truth file"),
     (("--detection", "{tmp}/missing.jsonl", "--gt", "{gt}"), "no such file"),
     (("--detection", "{bad}", "--gt", "{gt}"), "no 'windows'"),

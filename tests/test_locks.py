@@ -16,7 +16,7 @@ import pytest
 
 from hawk_core.errors import OutputLockedError
 from hawk_core.locks import StaleLockWarning, lock_path, output_lock
-from tests.helpers import LockHolder, hawk, subprocess_env
+from tests.helpers import LockHolder, hawk, subprocess_env, write_small_inputs
 
 LOCKED = "is being written by another hawk process (pid {pid})"
 
@@ -87,22 +87,32 @@ def test_lock_of_a_killed_process_is_taken_over_with_a_warning(tmp_path):
             pass
 
 
+def test_taking_the_lock_removes_what_a_killed_writer_left(tmp_path):
+    run = tmp_path / "run"
+    half = run / "checkpoints" / ".step-00000002.a1b2c3d4.tmp"  # atomic_path's temp of a killed checkpoint write
+    half.mkdir(parents=True)
+    (half / "model.safetensors").write_bytes(b"half")
+    beside = tmp_path / ".run.e5f6g7h8.tmp"
+    beside.write_text("x")
+    other = tmp_path / ".other.e5f6g7h8.tmp"  # another output's
+    other.write_text("x")
+    keep = run / "notes.tmp"
+    keep.write_text("not a temp of atomic_path")
+    with output_lock(run):
+        assert not half.exists() and not beside.exists()
+    assert other.exists() and keep.exists() and (run / "checkpoints").is_dir()
+
+
 # ---- every writer, through the real CLI ------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory, fighting_video) -> dict:
     d = tmp_path_factory.mktemp("inputs")
-    split = d / "test.json"
-    split.write_text(json.dumps([{"video": str(fighting_video), "description": "a fight", "QA": [{"q": "What?", "a": "A fight."}]}]))
-    preds = d / "preds.jsonl"
-    preds.write_text(json.dumps({"id": "a", "task": "description", "prediction": "a man runs", "reference": "a man runs away"}) + "\n")
-    texts = d / "texts.jsonl"
-    texts.write_text(json.dumps({"id": "t", "text": "A man runs."}) + "\n")
     videos = d / "videos"
     videos.mkdir()
     (videos / "a.mp4").symlink_to(fighting_video)
-    return {"split": split, "preds": preds, "texts": texts, "videos": videos}
+    return {**write_small_inputs(d, fighting_video), "videos": videos}
 
 
 # writer -> (command line given the output path, the locked path)
@@ -144,6 +154,22 @@ def test_score_waits_with_wait_and_warns_on_a_stale_lock(inputs, tmp_path):
     assert r.returncode == 0, r.stderr
     assert "warning: took over the stale lock" in r.stderr and "pid 999999999" in r.stderr
     assert not lock_path(items).exists()
+
+
+def test_detect_waits_with_wait(tmp_path):
+    from tests.helpers import moving_square_frames, write_video
+
+    clip = write_video(tmp_path / "clip.mp4", moving_square_frames(12))
+    split = tmp_path / "test.json"
+    split.write_text(json.dumps([{"video": str(clip), "description": "a square moves"}]))
+    out = tmp_path / "det.jsonl"
+    holder = LockHolder(out)
+    threading.Timer(1.5, holder.release).start()
+    t0 = time.monotonic()
+    r = hawk("detect", split, "--out", out, "--scorer", "motion", "--no-describe", "--wait")
+    assert r.returncode == 0, r.stderr
+    assert time.monotonic() - t0 >= 1.5 and len(out.read_text().splitlines()) == 1
+    assert not lock_path(out).exists()
 
 
 def test_judge_cache_appends_wait_for_the_other_run(tmp_path):

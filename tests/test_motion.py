@@ -229,10 +229,10 @@ def test_motion_config_rejects_each_bad_value_by_name():
                        ({"mask": "hard"}, "unknown mask mode 'hard'; choose one of soft, threshold")]:
         with pytest.raises(ConfigError, match=f"^{needle}$"):
             MotionConfig(**kw)
-    for kw, needle in [({"pyr_scale": 0}, r"pyr_scale must be in \(0, 1\), got 0"), ({"pyr_scale": 1}, r"pyr_scale must be in \(0, 1\), got 1"),
-                       ({"levels": 0}, "levels must be >= 1, got 0"), ({"winsize": 0}, "winsize must be >= 1, got 0"),
-                       ({"iterations": 0}, "iterations must be >= 1, got 0"), ({"poly_n": 0}, "poly_n must be >= 1, got 0"),
-                       ({"poly_sigma": 0}, "poly_sigma must be > 0, got 0")]:
+    for kw, needle in [({"pyr_scale": 0}, r"pyr_scale must be in \(0, 1\), got 0 \(--pyr-scale\)"), ({"pyr_scale": 1}, r"pyr_scale must be in \(0, 1\), got 1 \(--pyr-scale\)"),
+                       ({"levels": 0}, r"levels must be >= 1, got 0 \(--levels\)"), ({"winsize": 0}, r"winsize must be >= 1, got 0 \(--winsize\)"),
+                       ({"iterations": 0}, r"iterations must be >= 1, got 0 \(--iterations\)"), ({"poly_n": 0}, r"poly_n must be >= 1, got 0 \(--poly-n\)"),
+                       ({"poly_sigma": 0}, r"poly_sigma must be > 0, got 0 \(--poly-sigma\)")]:
         with pytest.raises(ConfigError, match=f"^{needle}$"):
             FarnebackParams(**kw)
     # the boundaries themselves are accepted

@@ -75,3 +75,46 @@ def test_annotate_never_writes_the_key(env):
     assert "***" in failed.stdout + failed.stderr + (env / "ds.work.jsonl").read_text()
     assert "***" in fatal.stderr
     assert _leaks(env, failed, fatal) == []
+
+
+def test_serve_never_writes_its_keys(env):
+    """A real `hawk serve --api-key KEY` (with HAWK_API_KEY and OPENAI_API_KEY also set, to other
+    values) and its access log on: good requests, wrong keys, bad bodies; no key in any reply,
+    in stdout, stderr or a file."""
+    httpx = pytest.importorskip("httpx")
+    pytest.importorskip("uvicorn")
+    from tests.helpers import ROOT, ServeProcess, subprocess_env
+
+    served, other = "sk-served-2c7d9e1f4a6b8c0d", "sk-hawk-env-7a1b3c5d9e"
+    sample = ROOT / "examples" / "sample.mp4"
+    good = {"Authorization": f"Bearer {served}"}
+    video = {"type": "video_url", "video_url": {"url": sample.resolve().as_uri()}}
+    chat = {"model": "hawk-tiny", "max_tokens": 2, "messages": [{"role": "user", "content": [video, {"type": "text", "text": "What happens?"}]}]}
+    elsewhere = {"role": "user", "content": [{"type": "video_url", "video_url": {"url": f"file:///etc/{served}.mp4"}}]}
+    calls = [  # (method, path, headers, body, status; None: any error)
+        ("get", "/v1/models", {}, None, 401), ("get", "/v1/models", {"Authorization": "Bearer wrong"}, None, 401),
+        ("get", "/v1/models", {"Authorization": served}, None, 401),  # no 'Bearer'
+        ("get", "/v1/models", {"Authorization": f"Bearer {other}"}, None, 401),  # the environment's key: --api-key rules
+        ("get", "/v1/models", {"Authorization": f"Bearer {KEY}"}, None, 401),
+        ("get", "/v1/models", good, None, 200),
+        ("post", "/v1/chat/completions", good, b"{not json", 400),
+        ("post", "/v1/chat/completions", good, json.dumps({"model": "hawk-tiny", "messages": served}).encode(), 400),
+        ("post", "/v1/chat/completions", good, json.dumps({**chat, "model": served}).encode(), None),  # quoted back, masked
+        ("post", "/v1/chat/completions", good, json.dumps({**chat, "messages": [elsewhere]}).encode(), None),
+        ("post", "/v1/chat/completions", good, b"x" * 20_000, 413),
+        ("post", "/v1/chat/completions", good, json.dumps(chat).encode(), 200),
+    ]
+    replies = []
+    with ServeProcess("--model", "tiny", "--api-key", served, "--allowed-media-path", sample.parent, "--log-level", "debug",
+                      "--max-body-mb", "0.01", env=subprocess_env(HAWK_API_KEY=other), cwd=env) as server:
+        for method, path, headers, body, status in calls:
+            r = httpx.request(method, server.url + path, headers={"Content-Type": "application/json", **headers}, content=body, timeout=120)
+            assert status is None and r.status_code >= 400 or r.status_code == status, (path, headers, body, r.text)
+            replies.append(r.text)
+    out, err = server.stdout, server.stderr
+    assert server.returncode == 0, err
+    assert "Traceback" not in out + err and "GET /v1/models" in out + err  # the access log ran
+    texts = {"stdout": out, "stderr": err, **{f"reply {k}": t for k, t in enumerate(replies)}}
+    leaks = [f"{key[:12]}... in {where}" for key in (KEY, served, other) for where, text in texts.items() if key in text]
+    leaks += [f"{key[:12]}... in {p}" for key in (KEY, served, other) for p in env.rglob("*") if p.is_file() and key.encode() in p.read_bytes()]
+    assert leaks == []

@@ -7,10 +7,7 @@ import json
 import logging
 import os
 import shutil
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -382,39 +379,23 @@ def test_api_key_is_required_and_never_echoed(predictor, caplog):
 
 @pytest.mark.slow
 def test_hawk_serve_subprocess_and_sigterm(tmp_path):
-    port = free_port()
+    from tests.helpers import ServeProcess, subprocess_env
+
     key = "sk-subprocess-9d2c"
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""), "HAWK_API_KEY": key}
-    cmd = [sys.executable, "-m", "hawk_cli", "serve", "--model", "tiny", "--port", str(port), "--allowed-media-path", str(SAMPLE.parent)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.time() + 120
-        while True:
-            assert proc.poll() is None, proc.stdout.read()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.time() < deadline, "server did not come up"
-            time.sleep(0.3)
-        c = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=key, max_retries=0, timeout=60)
+    with ServeProcess("--model", "tiny", "--allowed-media-path", SAMPLE.parent, env=subprocess_env(HAWK_API_KEY=key), merge=True) as server:
+        c = openai.OpenAI(base_url=server.url + "/v1", api_key=key, max_retries=0, timeout=60)
         # a client that hangs up mid-stream (issue 18, defect 9): no traceback, and the next request is answered
         body = json.dumps({"model": MODEL, "messages": [user(file_url(SAMPLE))], "max_tokens": 64, "stream": True}).encode()
-        request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {key}\r\n"
+        request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nAuthorization: Bearer {key}\r\n"
                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
         for reset in (True, False):
-            assert drop_mid_response(port, request, reset=reset).startswith(b"HTTP/1.1 200")
+            assert drop_mid_response(server.port, request, reset=reset).startswith(b"HTTP/1.1 200")
         r = c.chat.completions.create(model=MODEL, messages=[user(file_url(SAMPLE))], max_tokens=4)
         assert r.usage.completion_tokens <= 4
         with pytest.raises(openai.AuthenticationError):
-            openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="bad", max_retries=0).models.list()
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, out
+            openai.OpenAI(base_url=server.url + "/v1", api_key="bad", max_retries=0).models.list()
+    out = server.stdout
+    assert server.returncode == 0, out
     assert "shutting down" in out and "stopped" in out and key not in out
     assert "Traceback" not in out
 

@@ -64,6 +64,7 @@ def annotate(
     from hawk_core.annotate.pipeline import AnnotateConfig, Annotator, resolve_videos, work_path
     from hawk_core.annotate.prompts import AnnotatePrompts
     from hawk_core.errors import InputError, RemoteError
+    from hawk_core.io import check_output_path
 
     if out.suffix.lower() != ".json":
         raise InputError(f"--out must be a .json file, got {out}")
@@ -71,7 +72,9 @@ def annotate(
     cfg = AnnotateConfig(questions=questions, extra_questions=extra_questions, seed=seed, concurrency=concurrency, max_tokens=max_tokens, clips=clip_cfg, folder_fps=folder_fps)
     policy = RetryPolicy(attempts=retries + 1, backoff=backoff)
     video_list = resolve_videos(videos)
-    lock_output(work_path(out), wait)  # before the models load: a second run fails at once
+    check_output_path(out)  # the dataset written at the end, checked before any work
+    lock_output(work_path(out), wait, is_dir=False)  # before the models load: a second run fails at once
+    fresh = not out.exists() and not work_path(out).exists()
     prompts = AnnotatePrompts.load()
     usage = Usage()
     llm, cap = _models(llm_model, caption_model, captioner, captions, base_url=base_url, timeout=timeout, prompts=prompts,
@@ -102,6 +105,9 @@ def annotate(
         _print_summary(summary, usage, cost if price_in or price_out else None)
     if video_list and counts["ok"] + counts["done"] == 0:
         msg = f"no video could be annotated ({counts['skipped']} skipped, {counts['failed']} failed); first: {problems[0].reason if problems else '?'}"
+        if fresh and not counts["failed"]:  # bad input on a first run leaves nothing behind (LLM failures stay logged)
+            out.unlink(missing_ok=True)
+            work_path(out).unlink(missing_ok=True)
         raise (RemoteError(msg) if counts["failed"] else InputError(msg))
 
 

@@ -15,6 +15,7 @@ from hawk_cli._common import (
     ModelOpt,
     Quantize,
     Threads,
+    Wait,
     console,
     err_console,
     guarded,
@@ -50,6 +51,7 @@ def detect(
     threads: Threads = None,
     quantize: Quantize = None,
     json_out: JsonOut = False,
+    wait: Wait = False,
 ) -> None:
     """Find when the anomaly happens: a score in [0, 1] for each sliding window of the video, the anomalous intervals (start, end in seconds, score) and a description of each.
 
@@ -81,9 +83,9 @@ def detect(
         if plot is not None:
             raise ConfigError("--plot draws one video; run `hawk detect VIDEO --plot FILE.png` on a video of the split")
         _run_split(target, out or Path("detections.jsonl"), scorer, config, video_root, limit, overwrite,
-                   model, frames, device, dtype, threads, quantize, max_new_tokens, json_out)
+                   model, frames, device, dtype, threads, quantize, max_new_tokens, json_out, wait)
         return
-    for flag, value in (("--out", out), ("--video-root", video_root), ("--limit", limit)):
+    for flag, value in (("--out", out), ("--video-root", video_root), ("--limit", limit), ("--wait", wait or None)):
         if value is not None:
             raise ConfigError(f"{flag} is for a split (a .json/.jsonl file); for one video use --json")
     _run_video(target, scorer, config, plot, model, frames, device, dtype, threads, quantize, max_new_tokens, json_out)
@@ -198,7 +200,7 @@ def _print_detection(det, scorer_name: str) -> None:
 
 
 def _run_split(data: Path, out: Path, scorer_name, config, video_root, limit, overwrite,
-               model, frames, device, dtype, threads, quantize, max_new_tokens, json_out) -> None:
+               model, frames, device, dtype, threads, quantize, max_new_tokens, json_out, wait=False) -> None:
     import json
 
     from rich.markup import escape
@@ -212,7 +214,7 @@ def _run_split(data: Path, out: Path, scorer_name, config, video_root, limit, ov
         raise InputError(f"--out {out} is a folder; give a .jsonl file path")
     if out.suffix.lower() in _SPLIT_SUFFIXES and out.resolve() == data.resolve():
         raise InputError(f"--out {out} is the split itself")
-    lock_output(out)  # one writer per output (see hawk_core.locks)
+    lock_output(out, wait, is_dir=False)  # one writer per output (see hawk_core.locks)
     records = load_hawk_records(data, video_root=video_root, need=NEED_VIDEO, answers=False)
     if limit is not None:
         records = records[:limit]

@@ -59,7 +59,7 @@ def parse(
     from hawk_core.language.phrases import load_parser
 
     if out is not None:
-        lock_output(out, wait)
+        lock_output(out, wait, is_dir=False)
     nlp = load_parser(model)
     if gold is not None:
         _gold(gold, nlp, json_out)

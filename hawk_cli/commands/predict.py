@@ -112,7 +112,7 @@ def predict(
         raise InputError(f"--out {out} is a folder; give a .jsonl file path")
     if the_shard is not None:
         out = part_path(final_out, the_shard)
-    lock_output(out, wait)  # one writer per output (a shard: its own part file)
+    lock_output(out, wait, is_dir=False)  # one writer per output (a shard: its own part file)
     records = load_split(data)
     if limit is not None:
         records = records[:limit]

@@ -55,8 +55,11 @@ def review(
       hawk review data.json --export data.reviewed.json
       hawk review data.json --export-only --export data.reviewed.json
     """
+    from hawk_core.io import check_output_path
     from hawk_core.review.log import ReviewLog
 
+    if export is not None:
+        check_output_path(export)  # before the review, not after it
     with ReviewLog(dataset, decisions) as log:
         if web and not export_only:
             _serve(log, port, export, open_browser)

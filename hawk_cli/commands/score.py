@@ -51,8 +51,8 @@ def score(
     detection: Annotated[Path | None, typer.Option("--detection", help="Score a detections file (JSONL from `hawk detect`) instead of predictions.", rich_help_panel=_DETECT, show_default=False)] = None,
     gt: Annotated[Path | None, typer.Option("--gt", help="Temporal ground truth: HAWK records with time_span, UCF-Crime Temporal_Anomaly_Annotation txt, or HIVAU-70k raw JSON.", rich_help_panel=_DETECT, show_default=False)] = None,
     gt_format: Annotated[str, typer.Option("--gt-format", help="auto (from the content), hawk, ucf or hivau.", rich_help_panel=_DETECT)] = "auto",
-    fps: Annotated[float | None, typer.Option("--fps", help="Frame rate of ground truth given in frame numbers without its own (UCF-Crime; default 30), and of videos with no known rate.", rich_help_panel=_DETECT, show_default=False)] = None,
-    eval_fps: Annotated[float | None, typer.Option("--eval-fps", help="Evaluate at this fixed frame rate instead of each video's own.", rich_help_panel=_DETECT, show_default=False)] = None,
+    fps: Annotated[float | None, typer.Option("--fps", min=0.001, help="Frame rate of ground truth given in frame numbers without its own (UCF-Crime; default 30), and of videos with no known rate.", rich_help_panel=_DETECT, show_default=False)] = None,
+    eval_fps: Annotated[float | None, typer.Option("--eval-fps", min=0.001, help="Evaluate at this fixed frame rate instead of each video's own.", rich_help_panel=_DETECT, show_default=False)] = None,
     uncovered: Annotated[str, typer.Option("--uncovered", help="Score of a frame no window covers: nearest (the nearest window's) or zero.", rich_help_panel=_DETECT)] = "nearest",
     strict_gt: Annotated[bool, typer.Option("--strict-gt", help="A detection with no ground truth is an error (default: skipped and counted).", rich_help_panel=_DETECT)] = False,
     strict_intervals: Annotated[bool, typer.Option("--strict-intervals", help="A ground-truth interval past the video's end is an error (default: clipped and counted).", rich_help_panel=_DETECT)] = False,
@@ -83,12 +83,14 @@ def score(
     import json
 
     from hawk_core.errors import ConfigError
-    from hawk_core.io import write_json
+    from hawk_core.io import check_output_path, write_json
     from hawk_core.scoring import BleuConfig, ReferenceIndex, load_predictions
     from hawk_core.scoring.captions import CaptionConfig
     from hawk_core.scoring.judge_videochatgpt import protocol_dimensions
     from hawk_core.scoring.report import build_report, run_labels, score_runs, write_item_rows
 
+    if out is not None:
+        check_output_path(out)  # the report is written at the end: an unwritable path fails before the scoring
     if detection is not None:
         if preds:
             raise ConfigError("--detection scores a detections file on its own; score predictions files in another run")
@@ -103,7 +105,7 @@ def score(
     dims = protocol_dimensions(judge_protocol)
     cap_cfg = CaptionConfig(tokenizer=caption_tokenizer, meteor=meteor)
     if items_out:
-        lock_output(items_out, wait)
+        lock_output(items_out, wait, is_dir=False)
     bleu_cfg = BleuConfig(mode="sentence" if sentence_bleu else "corpus", smoothing=smoothing)
     price = _parse_price(judge_price) if judge_price else None
     if price is None and judge_price:

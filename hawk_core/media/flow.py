@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import HawkError, InputError
+from ..errors import HawkError, InputError, OutputWriteError
 from ..io import atomic_path, check_output_path
 from .motion import MotionResult, flow_to_color, load_clip_and_motion
 from .motion_config import MotionConfig
@@ -205,6 +205,8 @@ def _worker_init() -> None:
 def _run_one(video: Path, out_dir: Path, job: FlowJob) -> BatchItem:
     try:
         return BatchItem(video, out_dir, "done", summary=process_video(video, out_dir, job))
+    except OutputWriteError:
+        raise  # a full disk or a lost permission is not one bad video: the batch stops, its complete outputs kept
     except HawkError as e:
         return BatchItem(video, out_dir, "failed", error=str(e))
 
@@ -224,7 +226,8 @@ def plan_batch(root: Path, out_root: Path) -> list[tuple[Path, Path]]:
 
 def run_batch(pairs: list[tuple[Path, Path]], job: FlowJob, workers: int = 1, overwrite: bool = False) -> Iterator[BatchItem]:
     """Process (video, out_dir) pairs, yielding one item per video as it finishes. Complete
-    outputs are skipped unless ``overwrite``; one failing video never stops the batch."""
+    outputs are skipped unless ``overwrite``; one failing video never stops the batch, an output
+    that cannot be written (:class:`OutputWriteError`: disk full, permission) does."""
     todo = []
     for video, out in pairs:
         if not overwrite and is_complete(out):
@@ -242,5 +245,10 @@ def run_batch(pairs: list[tuple[Path, Path]], job: FlowJob, workers: int = 1, ov
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
     with ProcessPoolExecutor(max_workers=workers, initializer=_worker_init, mp_context=ctx) as pool:
         futures = [pool.submit(_run_one, v, o, job) for v, o in todo]
-        for fut in as_completed(futures):
-            yield fut.result()
+        try:
+            for fut in as_completed(futures):
+                yield fut.result()
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise

@@ -25,13 +25,18 @@ class FarnebackParams:
     flags: int = 0
 
     def __post_init__(self) -> None:
+        """Each bad value named as the config field and the `hawk flow` flag (``levels ... (--levels)``)."""
+
+        def flag(field_name: str) -> str:
+            return f"(--{field_name.replace('_', '-')})"
+
         if not 0 < self.pyr_scale < 1:
-            raise ConfigError(f"pyr_scale must be in (0, 1), got {self.pyr_scale}")
+            raise ConfigError(f"pyr_scale must be in (0, 1), got {self.pyr_scale} {flag('pyr_scale')}")
         for name in ("levels", "winsize", "iterations", "poly_n"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)} {flag(name)}")
         if self.poly_sigma <= 0:
-            raise ConfigError(f"poly_sigma must be > 0, got {self.poly_sigma}")
+            raise ConfigError(f"poly_sigma must be > 0, got {self.poly_sigma} {flag('poly_sigma')}")
 
 
 @dataclass(frozen=True)

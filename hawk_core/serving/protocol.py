@@ -40,7 +40,11 @@ class APIError(InputError):
         self.code = code
 
     def body(self) -> dict:
-        return {"error": {"message": self.message, "type": self.type, "param": self.param, "code": self.code}}
+        """The reply (plain or streamed); a request quoting an API key back (``"model": KEY``)
+        gets it masked, as every other message (:func:`hawk_core.secrets.redact`)."""
+        from ..secrets import redact
+
+        return {"error": {"message": redact(self.message), "type": self.type, "param": self.param, "code": self.code}}
 
 
 def bad_request(message: str, param: str | None = None, code: str | None = None) -> APIError:
