@@ -227,3 +227,65 @@ def test_rebuild_with_copies_the_trainable_weights_or_names_the_mismatch(tmp_pat
     wider = cfg.with_overrides({"projection": {"tight_dim": 8}})
     with pytest.raises(CheckpointError, match=r"shape mismatch .*to_tight"):
         rebuild_with(src, wider, "cpu", torch.float32, tmp_path)
+
+
+def _saved(**top) -> dict:
+    """A run.json as the trainer writes it (train config, model config, preset, init)."""
+    from hawk_core.model import HawkConfig
+
+    model = HawkConfig.from_preset("tiny").with_overrides({"video_qformer": {"dropout": 0.1}}, ablate=["ml"]).to_dict()
+    return {"train": TrainConfig(**{**BASE, "cache_dir": "/runs/cache"}).to_dict(), "model": model, "preset": "tiny", "init": None, **top}
+
+
+def test_resume_conflicts_name_each_contradiction_with_both_values(tmp_path):
+    from hawk_core.training.resume import resume_conflicts
+
+    saved = _saved()
+    train = replace(TrainConfig(**{**BASE, "cache_dir": "/tmp/c"}), lr=0.5, batch_size=4, seed=7, steps=9, device="cuda")
+    req = TrainRequest(data=Path("d.json"), out=tmp_path, train=train, preset="embedded", init=tmp_path / "stage1",
+                       model_overrides={"video_qformer": {"dropout": 0.2, "num_layers": 2}, "loss": {"t1": 0.5}, "llm": {"lora": {"rank": 3}},
+                                        "profile": "fast"},
+                       ablate=())
+    explicit = frozenset({"lr", "batch_size", "steps", "device", "cache_dir"})  # seed differs but was not given
+    tiny = saved["model"]
+    assert resume_conflicts(req, saved, explicit) == [
+        "--batch-size 4 differs from the run's saved 2",
+        "--lr 0.5 differs from the run's saved 0.001",
+        "--preset embedded differs from the run's saved tiny",
+        f"--init {tmp_path / 'stage1'} differs from the run's saved None",
+        "model.video_qformer.dropout 0.2 (config) differs from the run's saved 0.1",
+        f"model.loss.t1 0.5 (config) differs from the run's saved {tiny['loss']['t1']}",
+        "model.llm.lora.rank 3 (config) differs from the run's saved None",  # not in the saved config
+        "--profile fast differs from the run's saved paper",
+        "--ablate (none) differs from the run's saved ml",
+    ]
+    assert tiny["video_qformer"]["num_layers"] == 2 and tiny["loss"]["t1"] != 0.5 and tiny["profile"] == "paper"
+    # the same values again: no conflict; the mutable ones (steps, device, cache_dir) may change
+    same = TrainRequest(data=Path("d.json"), out=tmp_path, train=replace(TrainConfig(**{**BASE, "cache_dir": "/tmp/c"}), steps=9, device="cuda"),
+                        preset="tiny", model_overrides={"video_qformer": {"dropout": 0.1}, "profile": "paper", "preset": "tiny"}, ablate=("ml", "ml"))
+    assert resume_conflicts(same, saved, explicit | {"seed", "stage"}) == []
+    assert resume_conflicts(replace(same, preset=None, model_overrides=None, ablate=None), saved, explicit) == []
+
+
+def test_resume_conflicts_read_the_preset_and_init_the_way_the_run_saved_them(tmp_path, monkeypatch):
+    from hawk_core.training.resume import resume_conflicts
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stage1").mkdir()
+    # a run started from --init saved no top-level preset: the model config's preset is the run's
+    saved = _saved(preset=None, init=str(tmp_path / "stage1"))
+    base = TrainRequest(data=Path("d.json"), out=tmp_path, train=TrainConfig(**{**BASE, "cache_dir": "/tmp/c"}))
+    assert resume_conflicts(replace(base, preset="tiny", init=Path("stage1")), saved, frozenset()) == []  # relative, same folder
+    assert resume_conflicts(replace(base, init=Path("./stage1/../stage1")), saved, frozenset()) == []
+    assert resume_conflicts(replace(base, preset="embedded", model_overrides={"preset": "base"}), saved, frozenset()) == [
+        "--preset embedded differs from the run's saved tiny", "model.preset base (config) differs from the run's saved tiny"]
+    (tmp_path / "other").mkdir()
+    assert resume_conflicts(replace(base, init=Path("other")), saved, frozenset()) == [f"--init other differs from the run's saved {tmp_path / 'stage1'}"]
+    # a top-level preset, where saved, rules over the model config's
+    saved = _saved(preset="embedded")
+    assert resume_conflicts(replace(base, preset="embedded", model_overrides={"preset": "embedded"}), saved, frozenset()) == []
+    assert resume_conflicts(replace(base, ablate=("mv",)), saved, frozenset()) == ["--ablate mv differs from the run's saved ml"]
+    saved["model"]["loss"]["ablate"] = []
+    assert resume_conflicts(replace(base, ablate=("mv", "ml", "mv")), saved, frozenset()) == ["--ablate ml,mv differs from the run's saved (none)"]
+    del saved["model"]["loss"]
+    assert resume_conflicts(replace(base, ablate=()), saved, frozenset()) == []
