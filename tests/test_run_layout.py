@@ -186,6 +186,11 @@ def test_a_resumed_run_keeps_its_config(run):
     bs = _req(run, train=replace(TrainConfig(**{**BASE, "cache_dir": "/tmp/c"}), batch_size=4))
     with pytest.raises(ConfigError, match=r"^--batch-size 4 differs from the run's saved 2; a resumed run keeps its config"):
         resumed_train_config(bs, saved, frozenset({"steps", "batch_size"}))
+    both = _req(run, train=replace(TrainConfig(**{**BASE, "cache_dir": "/tmp/c"}), lr=0.5, batch_size=4))
+    with pytest.raises(ConfigError) as e:
+        resumed_train_config(both, saved, frozenset({"lr", "batch_size"}))
+    assert str(e.value) == ("--batch-size 4 differs from the run's saved 2; --lr 0.5 differs from the run's saved 0.001; "
+                            "a resumed run keeps its config (drop or fix these, or start a new --out)")  # all of them, at once
     cfg = resumed_train_config(req, saved, frozenset({"steps"}))  # lr not given: the saved one
     assert cfg.lr == 1e-3 and cfg.steps == 9
     cfg = resumed_train_config(req, saved, frozenset())  # a library caller: the mutable ones may change
@@ -227,6 +232,8 @@ def test_rebuild_with_copies_the_trainable_weights_or_names_the_mismatch(tmp_pat
     wider = cfg.with_overrides({"projection": {"tight_dim": 8}})
     with pytest.raises(CheckpointError, match=r"shape mismatch .*to_tight"):
         rebuild_with(src, wider, "cpu", torch.float32, tmp_path)
+    with pytest.raises(CheckpointError, match=r"does not fit the configured model \(missing [^;]+; shape mismatch [^;]*to_tight[^;]*\)$"):
+        rebuild_with(smaller, wider, "cpu", torch.float32, tmp_path)  # every kind of misfit, named together
 
 
 def _saved(**top) -> dict:
