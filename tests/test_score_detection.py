@@ -356,6 +356,9 @@ def test_all_frames_one_class_is_an_error_naming_the_problem():
         ('{"id": "a", "duration": 3, "windows": [], "events": [{"start": 0, "end": 1}]}', r"events\[0\]: score"),
         ('{"id": "a", "windows": []}\n{"id": "a", "windows": []}', "records 1 and 2 are both 'a'"),
         ("not json", "line 1: invalid JSON"),
+        ('{"id": "a", "duration": 3, "windows": [{"start": 0, "end": "x", "score": 1}]}', r"windows\[0\]: end must be a finite number \(got 'x'\)"),
+        ('{"id": "a", "duration": "long", "windows": []}', r"\(a\): duration must be a finite number \(got 'long'\)"),
+        ('{"video": "", "windows": []}', "needs 'id' or 'video'"),
     ],
 )
 def test_malformed_detections_get_one_line_errors(tmp_path, line, match):
@@ -507,3 +510,25 @@ def test_ucf_half_absent_interval_is_an_error(tmp_path):
     p.write_text("Abuse028_x264.mp4 Abuse 165 -1 -1 -1\n")
     with pytest.raises(DataError, match="frames 165..-1: frame numbers are 1-based"):
         read_ground_truth(p)
+
+
+def test_config_errors_list_the_choices():
+    with pytest.raises(ConfigError) as ei:
+        DetectionConfig(out_of_range="keep")
+    assert str(ei.value) == "out_of_range must be one of clip, error (got 'keep')"
+    with pytest.raises(ConfigError, match=r"IoU thresholds must be in \(0, 1\]"):
+        DetectionConfig(iou_thresholds=(0.5, 1.5))
+    assert DetectionConfig(iou_thresholds=(1.0,)).iou_thresholds == (1.0,)
+
+
+def test_ground_truth_containers_and_a_low_fps(tmp_path):
+    rec = {"video": "a.mp4", "time_span": [1.0, 2.0]}
+    p = tmp_path / "gt.json"
+    p.write_text("\n  " + json.dumps({"annotations": [rec]}))  # a blank line before the JSON
+    assert read_ground_truth(p).lookup("a.mp4").intervals == ((1.0, 2.0),)
+    assert read_ground_truth(p, "hawk").lookup("a.mp4").intervals == ((1.0, 2.0),)
+    p.write_text(json.dumps(rec))  # one record, not in a list
+    assert read_ground_truth(p, "hawk").lookup("a.mp4").intervals == ((1.0, 2.0),)
+    u = tmp_path / "u.txt"
+    u.write_text("Abuse028_x264.mp4 Abuse 2 3 -1 -1\n")
+    assert read_ground_truth(u, "ucf", fps=0.5).lookup("Abuse028_x264").intervals == ((2.0, 6.0),)  # one frame per 2 s
