@@ -173,8 +173,9 @@ def test_new_runs_from_a_preset_or_an_init_checkpoint(run, tmp_path):
     assert start.model_config.preset == "embedded"  # the default
     start = resolve_start(fresh, _req(run, ablate=("ml",)), frozenset())
     assert start.model_config.loss.ablate == ("ml",)
-    start = resolve_start(fresh, _req(run, preset=None, init=run.model, ablate=("mv",), model_overrides={"loss": {"t2": 0.3}}), frozenset())
-    assert start.init_from == run.model and start.checkpoint is None
+    req = _req(run, preset=None, init=run.model, ablate=("mv",), model_overrides={"loss": {"t2": 0.3}})
+    start = resolve_start(fresh, req, frozenset())
+    assert start.init_from == run.model and start.checkpoint is None and start.train_config is req.train  # --init: the request's train config
     assert start.model_config.preset == "tiny" and start.model_config.loss.ablate == ("mv",) and start.model_config.loss.t2 == 0.3
 
 
