@@ -176,6 +176,8 @@ def run_module(name: str, module: dict, pyproject: dict, args) -> dict:
     if args.keep and args.retest:
         names = sorted(k for k, s in statuses(ws, module).items() if s in UNDETECTED or s == "not checked")
         names = sorted(set(names) | set(changed_mutants(ws, module)))  # functions edited since: mutmut resets them
+        if args.sample > 1:  # the sample's only: the mutants it left out are "not checked" too
+            names = sorted(set(names) & set(all_mutants(module)[:: args.sample]))
         if not names:
             print(f"   nothing undetected to retest in {name}", flush=True)
     with open(log, "w", encoding="utf-8") as fh:
@@ -194,6 +196,9 @@ def collect(name: str, module: dict, args, *, rc: int, wall: float) -> dict:
     ws = WORK / name
     env = dict(os.environ)
     st = statuses(ws, module)
+    if args.sample > 1:  # report the sample only (an earlier run of the work folder may have tested others)
+        sample = set(all_mutants(module)[:: args.sample])
+        st = {k: (v if k in sample else "not checked") for k, v in st.items()}
     unchecked = sum(1 for v in st.values() if v == "not checked")  # left out by --sample (or an interrupted run)
     st = {k: v for k, v in st.items() if v != "not checked"}
     summary = summarize(st) | {"wall_s": round(wall, 1), "rc": rc, "not_checked": unchecked}
@@ -239,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--retest", action="store_true", help="with --keep: test the previous run's undetected mutants again (after adding tests)")
     p.add_argument("--report", action="store_true", help="run nothing: report the last run of each module")
     p.add_argument("--quiet", action="store_true", help="name the surviving mutants without their diffs")
-    p.add_argument("--sample", type=int, default=1, metavar="K", help="test every K-th mutant only (a quicker estimate; default 1: all)")
+    p.add_argument("--sample", type=int, default=1, metavar="K",
+                   help="test (with --keep --retest: retest; with --report: report) every K-th mutant only (a quicker estimate; default 1: all)")
     p.add_argument("--jobs", type=int, default=int(os.environ.get("MUTATION_JOBS", "2")), help="mutants tested at once (default 2)")
     p.add_argument("--json", type=Path, help="also write the results to this JSON file")
     args = p.parse_args(argv)

@@ -76,10 +76,34 @@ def test_atomic_file_gets_the_permissions_of_a_normal_file(tmp_path):
             tmp.write_text("{}")
         with atomic_path(tmp_path / "d", is_dir=True) as tmp:
             (tmp / "x").write_text("1")
+            (tmp / "sub").mkdir(mode=0o700)
+            (tmp / "sub" / "w.safetensors").write_text("w")
+            os.chmod(tmp / "sub" / "w.safetensors", 0o600)  # as safetensors writes it
     finally:
         os.umask(old)
-    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o644  # not mkstemp's 0600
-    assert stat.S_IMODE((tmp_path / "d").stat().st_mode) == 0o755
+    mode = lambda p: stat.S_IMODE(p.stat().st_mode)  # noqa: E731
+    assert mode(tmp_path / "a.json") == 0o644  # not mkstemp's 0600
+    assert mode(tmp_path / "d") == 0o755 and mode(tmp_path / "d" / "x") == 0o644
+    assert mode(tmp_path / "d" / "sub") == 0o755 and mode(tmp_path / "d" / "sub" / "w.safetensors") == 0o644  # the whole tree
+
+
+def test_check_output_path_names_what_is_in_the_way(tmp_path):
+    from hawk_core.io import check_output_path
+
+    (tmp_path / "f.json").write_text("{}")
+    (tmp_path / "d").mkdir()
+    check_output_path(tmp_path / "f.json")  # an existing file is overwritten
+    check_output_path(tmp_path / "d", is_dir=True)
+    check_output_path(tmp_path / "new" / "x.json")
+    with pytest.raises(InputError) as e:
+        check_output_path(tmp_path / "d")
+    assert str(e.value) == f"output path {tmp_path / 'd'} is an existing folder; pass a file path"
+    with pytest.raises(InputError) as e:
+        check_output_path(tmp_path / "f.json", is_dir=True)
+    assert str(e.value) == f"output path {tmp_path / 'f.json'} is an existing file; pass a folder path"
+    with pytest.raises(InputError) as e:
+        check_output_path(tmp_path / "f.json" / "x.json")
+    assert str(e.value) == f"output path {tmp_path / 'f.json' / 'x.json'}: {tmp_path / 'f.json'} is a file, not a folder"
 
 
 def test_atomic_folder_replaces_a_whole_folder_or_leaves_it(tmp_path):

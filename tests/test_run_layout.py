@@ -173,8 +173,9 @@ def test_new_runs_from_a_preset_or_an_init_checkpoint(run, tmp_path):
     assert start.model_config.preset == "embedded"  # the default
     start = resolve_start(fresh, _req(run, ablate=("ml",)), frozenset())
     assert start.model_config.loss.ablate == ("ml",)
-    start = resolve_start(fresh, _req(run, preset=None, init=run.model, ablate=("mv",), model_overrides={"loss": {"t2": 0.3}}), frozenset())
-    assert start.init_from == run.model and start.checkpoint is None
+    req = _req(run, preset=None, init=run.model, ablate=("mv",), model_overrides={"loss": {"t2": 0.3}})
+    start = resolve_start(fresh, req, frozenset())
+    assert start.init_from == run.model and start.checkpoint is None and start.train_config is req.train  # --init: the request's train config
     assert start.model_config.preset == "tiny" and start.model_config.loss.ablate == ("mv",) and start.model_config.loss.t2 == 0.3
 
 
@@ -186,6 +187,11 @@ def test_a_resumed_run_keeps_its_config(run):
     bs = _req(run, train=replace(TrainConfig(**{**BASE, "cache_dir": "/tmp/c"}), batch_size=4))
     with pytest.raises(ConfigError, match=r"^--batch-size 4 differs from the run's saved 2; a resumed run keeps its config"):
         resumed_train_config(bs, saved, frozenset({"steps", "batch_size"}))
+    both = _req(run, train=replace(TrainConfig(**{**BASE, "cache_dir": "/tmp/c"}), lr=0.5, batch_size=4))
+    with pytest.raises(ConfigError) as e:
+        resumed_train_config(both, saved, frozenset({"lr", "batch_size"}))
+    assert str(e.value) == ("--batch-size 4 differs from the run's saved 2; --lr 0.5 differs from the run's saved 0.001; "
+                            "a resumed run keeps its config (drop or fix these, or start a new --out)")  # all of them, at once
     cfg = resumed_train_config(req, saved, frozenset({"steps"}))  # lr not given: the saved one
     assert cfg.lr == 1e-3 and cfg.steps == 9
     cfg = resumed_train_config(req, saved, frozenset())  # a library caller: the mutable ones may change
@@ -227,3 +233,67 @@ def test_rebuild_with_copies_the_trainable_weights_or_names_the_mismatch(tmp_pat
     wider = cfg.with_overrides({"projection": {"tight_dim": 8}})
     with pytest.raises(CheckpointError, match=r"shape mismatch .*to_tight"):
         rebuild_with(src, wider, "cpu", torch.float32, tmp_path)
+    with pytest.raises(CheckpointError, match=r"does not fit the configured model \(missing [^;]+; shape mismatch [^;]*to_tight[^;]*\)$"):
+        rebuild_with(smaller, wider, "cpu", torch.float32, tmp_path)  # every kind of misfit, named together
+
+
+def _saved(**top) -> dict:
+    """A run.json as the trainer writes it (train config, model config, preset, init)."""
+    from hawk_core.model import HawkConfig
+
+    model = HawkConfig.from_preset("tiny").with_overrides({"video_qformer": {"dropout": 0.1}}, ablate=["ml"]).to_dict()
+    return {"train": TrainConfig(**{**BASE, "cache_dir": "/runs/cache"}).to_dict(), "model": model, "preset": "tiny", "init": None, **top}
+
+
+def test_resume_conflicts_name_each_contradiction_with_both_values(tmp_path):
+    from hawk_core.training.resume import resume_conflicts
+
+    saved = _saved()
+    train = replace(TrainConfig(**{**BASE, "cache_dir": "/tmp/c"}), lr=0.5, batch_size=4, seed=7, steps=9, device="cuda")
+    req = TrainRequest(data=Path("d.json"), out=tmp_path, train=train, preset="embedded", init=tmp_path / "stage1",
+                       model_overrides={"video_qformer": {"dropout": 0.2, "num_layers": 2}, "loss": {"t1": 0.5}, "llm": {"lora": {"rank": 3}},
+                                        "profile": "fast"},
+                       ablate=())
+    explicit = frozenset({"lr", "batch_size", "steps", "device", "cache_dir"})  # seed differs but was not given
+    tiny = saved["model"]
+    assert resume_conflicts(req, saved, explicit) == [
+        "--batch-size 4 differs from the run's saved 2",
+        "--lr 0.5 differs from the run's saved 0.001",
+        "--preset embedded differs from the run's saved tiny",
+        f"--init {tmp_path / 'stage1'} differs from the run's saved None",
+        "model.video_qformer.dropout 0.2 (config) differs from the run's saved 0.1",
+        f"model.loss.t1 0.5 (config) differs from the run's saved {tiny['loss']['t1']}",
+        "model.llm.lora.rank 3 (config) differs from the run's saved None",  # not in the saved config
+        "--profile fast differs from the run's saved paper",
+        "--ablate (none) differs from the run's saved ml",
+    ]
+    assert tiny["video_qformer"]["num_layers"] == 2 and tiny["loss"]["t1"] != 0.5 and tiny["profile"] == "paper"
+    # the same values again: no conflict; the mutable ones (steps, device, cache_dir) may change
+    same = TrainRequest(data=Path("d.json"), out=tmp_path, train=replace(TrainConfig(**{**BASE, "cache_dir": "/tmp/c"}), steps=9, device="cuda"),
+                        preset="tiny", model_overrides={"video_qformer": {"dropout": 0.1}, "profile": "paper", "preset": "tiny"}, ablate=("ml", "ml"))
+    assert resume_conflicts(same, saved, explicit | {"seed", "stage"}) == []
+    assert resume_conflicts(replace(same, preset=None, model_overrides=None, ablate=None), saved, explicit) == []
+
+
+def test_resume_conflicts_read_the_preset_and_init_the_way_the_run_saved_them(tmp_path, monkeypatch):
+    from hawk_core.training.resume import resume_conflicts
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "stage1").mkdir()
+    # a run started from --init saved no top-level preset: the model config's preset is the run's
+    saved = _saved(preset=None, init=str(tmp_path / "stage1"))
+    base = TrainRequest(data=Path("d.json"), out=tmp_path, train=TrainConfig(**{**BASE, "cache_dir": "/tmp/c"}))
+    assert resume_conflicts(replace(base, preset="tiny", init=Path("stage1")), saved, frozenset()) == []  # relative, same folder
+    assert resume_conflicts(replace(base, init=Path("./stage1/../stage1")), saved, frozenset()) == []
+    assert resume_conflicts(replace(base, preset="embedded", model_overrides={"preset": "base"}), saved, frozenset()) == [
+        "--preset embedded differs from the run's saved tiny", "model.preset base (config) differs from the run's saved tiny"]
+    (tmp_path / "other").mkdir()
+    assert resume_conflicts(replace(base, init=Path("other")), saved, frozenset()) == [f"--init other differs from the run's saved {tmp_path / 'stage1'}"]
+    # a top-level preset, where saved, rules over the model config's
+    saved = _saved(preset="embedded")
+    assert resume_conflicts(replace(base, preset="embedded", model_overrides={"preset": "embedded"}), saved, frozenset()) == []
+    assert resume_conflicts(replace(base, ablate=("mv",)), saved, frozenset()) == ["--ablate mv differs from the run's saved ml"]
+    saved["model"]["loss"]["ablate"] = []
+    assert resume_conflicts(replace(base, ablate=("mv", "ml", "mv")), saved, frozenset()) == ["--ablate ml,mv differs from the run's saved (none)"]
+    del saved["model"]["loss"]
+    assert resume_conflicts(replace(base, ablate=()), saved, frozenset()) == []

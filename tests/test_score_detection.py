@@ -356,6 +356,9 @@ def test_all_frames_one_class_is_an_error_naming_the_problem():
         ('{"id": "a", "duration": 3, "windows": [], "events": [{"start": 0, "end": 1}]}', r"events\[0\]: score"),
         ('{"id": "a", "windows": []}\n{"id": "a", "windows": []}', "records 1 and 2 are both 'a'"),
         ("not json", "line 1: invalid JSON"),
+        ('{"id": "a", "duration": 3, "windows": [{"start": 0, "end": "x", "score": 1}]}', r"windows\[0\]: end must be a finite number \(got 'x'\)"),
+        ('{"id": "a", "duration": "long", "windows": []}', r"\(a\): duration must be a finite number \(got 'long'\)"),
+        ('{"video": "", "windows": []}', "needs 'id' or 'video'"),
     ],
 )
 def test_malformed_detections_get_one_line_errors(tmp_path, line, match):
@@ -378,3 +381,154 @@ def test_detection_errors_in_evaluation():
     for bad in ({"fps": 0}, {"uncovered": "mean"}, {"missing_gt": "normal"}, {"out_of_range": "keep"}, {"iou_thresholds": (0.0,)}):
         with pytest.raises(ConfigError):
             DetectionConfig(**bad)
+
+
+# ---- edges the mutation run found untested ------------------------------------------------
+
+
+def test_an_uncovered_frame_equally_near_takes_the_higher_score_on_either_side():
+    t = np.array([2.0])
+    assert frame_scores([Window(0.5, 1.5, 0.9), Window(2.5, 3.5, 0.2)], t).tolist() == [0.9]  # the higher one before
+    assert frame_scores([Window(0.5, 1.5, 0.2), Window(2.5, 3.5, 0.9)], t).tolist() == [0.9]  # ... or after
+    assert frame_scores([Window(0.5, 1.5, 0.9), Window(2.4, 3.5, 0.2)], t).tolist() == [0.2]  # nearer wins
+
+
+def test_temporal_iou_of_empty_intervals_is_zero_and_iou_at_the_threshold_counts():
+    assert temporal_iou((1.0, 1.0), (1.0, 1.0)) == 0.0  # no union: 0, not a division by zero
+    gt = {"a": [(0.0, 5.0)]}
+    assert temporal_iou((0.0, 10.0), (0.0, 5.0)) == 0.5
+    assert interval_ap([("a", 0.0, 10.0, 0.9)], gt, 0.5) == 1.0  # IoU == threshold is a match
+    assert interval_ap([("a", 0.0, 10.0, 0.9)], gt, 0.51) == 0.0
+    # a prediction for a video without ground truth is a false positive
+    assert interval_ap([("ghost", 0.0, 5.0, 0.9), ("a", 0.0, 5.0, 0.5)], gt, 0.5) == pytest.approx(0.5)
+
+
+def test_interval_ap_ranks_by_score_and_makes_precision_monotone():
+    gt = {"a": [(0.0, 1.0), (2.0, 3.0), (4.0, 5.0)]}
+    tp = [("a", 0.0, 1.0), ("a", 2.0, 3.0), ("a", 4.0, 5.0)]
+    fp = [("a", 7.0, 8.0), ("a", 8.0, 9.0)]
+    # ranked by score: TP, FP, FP, TP, TP -> precision 1, .5, .33, .5, .6 at recall 1/3, 1/3, 1/3, 2/3, 1;
+    # made monotone the .5 at recall 2/3 becomes .6: AP = 1/3 (1 + .6 + .6)
+    preds = [(*fp[1], 0.7), (*tp[2], 0.5), (*tp[1], 0.6), (*fp[0], 0.8), (*tp[0], 0.9)]  # file order is not rank order
+    assert interval_ap(preds, gt, 0.5) == pytest.approx((1 + 0.6 + 0.6) / 3)
+    assert interval_ap([(*tp[0], 0.1), (*fp[0], 0.9)], {"a": [(0.0, 1.0)]}, 0.5) == pytest.approx(0.5)  # the FP ranks first
+
+
+def test_the_report_takes_the_duration_from_the_ground_truth_and_averages_the_map():
+    det = {"id": "a", "windows": [{"start": 0, "end": 2, "score": 0.1}, {"start": 2, "end": 4, "score": 0.9}],
+           "events": [{"start": 2.0, "end": 4.0, "score": 0.9}, {"start": 0.0, "end": 1.4, "score": 0.8}]}
+    truth = ground_truth_from([VideoTruth("a", ((2.0, 4.0), (0.0, 1.0)), duration=4.0)])
+    rep = evaluate_detection(_dets([det]), truth, DetectionConfig(fps=1.0, iou_thresholds=(0.5, 0.8)))
+    assert rep.videos[0].duration == 4.0 and rep.frames == 4  # no duration in the detection: the ground truth's
+    # IoU of the second event 1/1.4 = .71: a match at 0.5, not at 0.8
+    assert rep.event_map == {0.5: pytest.approx(1.0), 0.8: pytest.approx(0.5)} and rep.map_avg == pytest.approx(0.75)
+    assert rep.ground_truth["file"] == "<memory>" and rep.event_note is None
+    normal = evaluate_detection(_dets([_det("a", 4.0, [(0, 2, 0.1), (2, 4, 0.9)], events=[(1.0, 2.0, 0.5)]), _det("b", 2.0, [(0, 2, 0.3)])]),
+                                ground_truth_from([VideoTruth("a", ((2.0, 4.0),)), VideoTruth("b", ())]),
+                                DetectionConfig(fps=1.0))
+    assert normal.map_avg == 0.0 and normal.event_note is None
+
+
+def test_an_interval_ending_exactly_one_millisecond_late_is_not_counted_as_clipped():
+    dets = _dets([_det("a", 8.0, [(0, 4, 0.1), (4, 8, 0.9)])])
+    rep = evaluate_detection(dets, ground_truth_from([VideoTruth("a", ((4.0, 8.001),))]), DetectionConfig(fps=1.0))
+    assert rep.clipped_intervals == 0 and rep.anomalous_frames == 4
+    rep = evaluate_detection(dets, ground_truth_from([VideoTruth("a", ((4.0, 8.0011),))]), DetectionConfig(fps=1.0))
+    assert rep.clipped_intervals == 1
+
+
+def test_describe_states_the_uncovered_rule():
+    assert DetectionConfig().describe()["frame_score"].endswith("uncovered frames: the nearest window's score")
+    assert DetectionConfig(uncovered="zero").describe()["frame_score"].endswith("uncovered frames: 0")
+
+
+def test_ground_truth_lookup_by_a_windows_path_name_or_stem():
+    truth = ground_truth_from([VideoTruth("x/Abuse001.mp4", ()), VideoTruth("y/Abuse001.avi", ()), VideoTruth("z/Arson002.mp4", ())])
+    # the file name matches one video (the stems are ambiguous)
+    assert truth.lookup(None, "D:\\clips\\Abuse001.avi").key == "y/Abuse001.avi"
+    assert truth.lookup(None, "D:\\clips\\Abuse001.mkv") is None  # the stem matches two
+    assert truth.lookup(None, "D:\\clips\\Arson002.avi").key == "z/Arson002.mp4"  # the stem matches one
+
+
+def _gt_file(tmp_path, records, name="gt.json"):
+    p = tmp_path / name
+    p.write_text(json.dumps(records))
+    return read_ground_truth(p)
+
+
+def test_hawk_records_spans_as_pairs_duration_names_and_labels(tmp_path):
+    gt = _gt_file(tmp_path, [
+        {"id": "v1", "video": "clips/a.mp4", "time_span": [[1.0, 2.0], [3.0, 4.5]], "duration": 12.5, "event_type": "Fighting"},
+        {"video": "clips/b.mp4", "time_span": [0.5, 1.5], "num_frames": 50, "fps": 10.0},
+        {"id": 7, "video": "clips/c.mp4", "time_span": None},  # a non-string id is ignored
+        {"video": "clips/d.mp4", "description": "no time span"},
+        {"video": "clips/e.mp4"},
+    ])
+    v1 = gt.lookup(None, "clips/a.mp4")  # by its video path, though its key is the id
+    assert v1.key == "v1" and v1.names == ("clips/a.mp4",) and v1.intervals == ((1.0, 2.0), (3.0, 4.5))
+    assert v1.duration == 12.5 and v1.label == "Fighting"
+    b = gt.lookup("clips/b.mp4")
+    assert b.intervals == ((0.5, 1.5),) and b.duration == 5.0 and b.names == () and b.label is None
+    assert gt.lookup("clips/c.mp4").key == "clips/c.mp4"
+    assert gt.without_time_span == 2
+
+
+@pytest.mark.parametrize(("span", "message"), [
+    ([["x", 2.0]], "record 1 (a.mp4): time_span: start must be a finite number (got 'x')"),
+    ([[1.0, "y"]], "record 1 (a.mp4): time_span: end must be a finite number (got 'y')"),
+    ({"start_s": 1.0, "end_s": None}, "record 1 (a.mp4): time_span: end_s must be a finite number (got None)"),
+    ({"start_frame": 9, "end_frame": 3}, "record 1 (a.mp4): time_span: end_frame 3 is before start_frame 9"),
+    ({"end_frame": 3}, "record 1 (a.mp4): time_span: expected null, {start_s, end_s}, {start_frame, end_frame} or [start_s, end_s] "
+                       '(got {"end_frame": 3})'),
+    ({"note": "x" * 80}, "record 1 (a.mp4): time_span: expected null, {start_s, end_s}, {start_frame, end_frame} or [start_s, end_s] "
+                         f"(got {json.dumps({'note': 'x' * 80})[:60]})"),  # the span quoted to 60 characters
+])
+def test_hawk_span_errors_name_the_record_and_the_field(tmp_path, span, message):
+    with pytest.raises(DataError) as ei:
+        _gt_file(tmp_path, [{"video": "a.mp4", "fps": 30.0, "time_span": span}])
+    assert str(ei.value) == f"{tmp_path / 'gt.json'}: {message}"
+
+
+def test_hivau_fps_from_the_caller_labels_and_errors(tmp_path):
+    p = tmp_path / "h.json"
+    p.write_text(json.dumps({"A": {"n_frames": 50, "label": ["Abuse", "Riot"], "events": [[1.0, 2.0]]},
+                             "B": {"n_frames": 30, "fps": 10.0, "label": "Normal"}}))
+    gt = read_ground_truth(p, "hivau", fps=25.0)
+    assert gt.lookup("A").fps == 25.0 and gt.lookup("A").duration == 2.0 and gt.lookup("A").label == "Abuse,Riot"
+    assert gt.lookup("B").fps == 10.0 and gt.lookup("B").duration == 3.0 and gt.lookup("B").label == "Normal"
+    p.write_text(json.dumps({"A": {"fps": 0, "events": []}}))
+    with pytest.raises(DataError, match=r"video 'A': fps must be > 0 \(got 0\)"):
+        read_ground_truth(p, "hivau")
+    p.write_text("{}")
+    with pytest.raises(DataError) as ei:
+        read_ground_truth(p, "hivau")
+    assert str(ei.value) == f"{p}: no videos in the annotation"
+
+
+def test_ucf_half_absent_interval_is_an_error(tmp_path):
+    p = tmp_path / "u.txt"
+    p.write_text("Abuse028_x264.mp4 Abuse 165 -1 -1 -1\n")
+    with pytest.raises(DataError, match="frames 165..-1: frame numbers are 1-based"):
+        read_ground_truth(p)
+
+
+def test_config_errors_list_the_choices():
+    with pytest.raises(ConfigError) as ei:
+        DetectionConfig(out_of_range="keep")
+    assert str(ei.value) == "out_of_range must be one of clip, error (got 'keep')"
+    with pytest.raises(ConfigError, match=r"IoU thresholds must be in \(0, 1\]"):
+        DetectionConfig(iou_thresholds=(0.5, 1.5))
+    assert DetectionConfig(iou_thresholds=(1.0,)).iou_thresholds == (1.0,)
+
+
+def test_ground_truth_containers_and_a_low_fps(tmp_path):
+    rec = {"video": "a.mp4", "time_span": [1.0, 2.0]}
+    p = tmp_path / "gt.json"
+    p.write_text("\n  " + json.dumps({"annotations": [rec]}))  # a blank line before the JSON
+    assert read_ground_truth(p).lookup("a.mp4").intervals == ((1.0, 2.0),)
+    assert read_ground_truth(p, "hawk").lookup("a.mp4").intervals == ((1.0, 2.0),)
+    p.write_text(json.dumps(rec))  # one record, not in a list
+    assert read_ground_truth(p, "hawk").lookup("a.mp4").intervals == ((1.0, 2.0),)
+    u = tmp_path / "u.txt"
+    u.write_text("Abuse028_x264.mp4 Abuse 2 3 -1 -1\n")
+    assert read_ground_truth(u, "ucf", fps=0.5).lookup("Abuse028_x264").intervals == ((2.0, 6.0),)  # one frame per 2 s

@@ -76,6 +76,7 @@ def test_image_folder_as_video(tmp_path):
     assert clip.indices.tolist() == [1, 3, 5, 7, 9]
     np.testing.assert_allclose(clip.timestamps, [0.1, 0.3, 0.5, 0.7, 0.9])
     np.testing.assert_array_equal(clip.frames[0][..., ::-1], frames[1])  # RGB of the BGR file
+    assert (clip.meta["reader"], clip.meta["reader_why"]) == ("folder", "image files are read directly")  # no seeking in a folder
 
 
 def test_find_videos_mixes_files_and_frame_folders(tmp_path, fighting_video):
