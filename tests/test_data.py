@@ -356,3 +356,27 @@ def test_parser_options_reach_the_file_reader_and_its_messages(tmp_path):
     assert [r.video for r in recs] == ["a.mp4", "b.mp4"] and recs[1].qa == [QAPair("Who?", None)]
     with pytest.raises(DataError, match=r"^r \(a.mp4\): QA item 1 must be an object with a non-empty string 'q' \(and, if any, a string 'a'\)$"):
         parse_record({"video": "a.mp4", "QA": [{"q": " "}]}, "r", need=NEED_VIDEO, answers=False)
+
+
+def test_resolve_video_path_order(tmp_path, monkeypatch):
+    """Absolute as is; relative: under --video-root when given, else beside the data file,
+    else in the working directory; when none holds it, the first base (so errors name it)."""
+    from hawk_core.data.records import resolve_video_path
+
+    data = tmp_path / "data" / "test.json"
+    data.parent.mkdir()
+    data.write_text("[]")
+    cwd = tmp_path / "cwd"
+    (cwd / "videos").mkdir(parents=True)
+    (cwd / "videos" / "only_in_cwd.mp4").write_bytes(b"x")
+    (data.parent / "videos").mkdir()
+    (data.parent / "videos" / "both.mp4").write_bytes(b"x")
+    (cwd / "videos" / "both.mp4").write_bytes(b"x")
+    monkeypatch.chdir(cwd)
+    assert resolve_video_path(str(tmp_path / "abs.mp4"), data) == tmp_path / "abs.mp4"
+    assert resolve_video_path("videos/both.mp4", data) == data.parent / "videos" / "both.mp4"  # the data folder first
+    assert resolve_video_path("videos/only_in_cwd.mp4", data) == cwd / "videos" / "only_in_cwd.mp4"
+    assert resolve_video_path("videos/nowhere.mp4", data) == data.parent / "videos" / "nowhere.mp4"
+    root = tmp_path / "root"
+    assert resolve_video_path("videos/both.mp4", data, root) == root / "videos" / "both.mp4"  # only the root is searched
+    assert resolve_video_path("~/clip.mp4", data) == Path.home() / "clip.mp4"

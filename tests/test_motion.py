@@ -226,7 +226,9 @@ def test_motion_config_rejects_each_bad_value_by_name():
                        ({"soft_percentile": 0}, r"soft_percentile must be in \(0, 100\], got 0"),
                        ({"soft_percentile": 100.5}, r"soft_percentile must be in \(0, 100\], got 100.5"),
                        ({"soft_floor": 0}, "soft_floor must be > 0, got 0"),
-                       ({"mask": "hard"}, "unknown mask mode 'hard'; choose one of soft, threshold")]:
+                       ({"mask": "hard"}, "unknown mask mode 'hard'; choose one of soft, threshold"),
+                       ({"input": "depth"}, "unknown motion input 'depth'; choose one of mask, flow"),
+                       ({"first_frame": "skip"}, "unknown first_frame rule 'skip'; choose one of reverse_pair, as_index_1")]:
         with pytest.raises(ConfigError, match=f"^{needle}$"):
             MotionConfig(**kw)
     for kw, needle in [({"pyr_scale": 0}, r"pyr_scale must be in \(0, 1\), got 0 \(--pyr-scale\)"), ({"pyr_scale": 1}, r"pyr_scale must be in \(0, 1\), got 1 \(--pyr-scale\)"),
@@ -327,3 +329,21 @@ def test_load_clip_and_motion_defaults(tmp_path):
     folder = write_frame_folder(tmp_path / "f", moving_square_frames(6))
     clip, res = load_clip_and_motion(folder)
     assert clip.frames.shape == (32, 224, 224, 3) and res.mask.shape == (32, 224, 224)
+
+
+def test_first_frame_rule_as_index_1_gives_frame_0_the_pair_of_frame_1(tmp_path):
+    """Native frame 0 has no predecessor: `reverse_pair` takes the flow 1 -> 0 and masks
+    frame 0; `as_index_1` (the release's rule) takes 0 -> 1 and masks frame 1. Only frame 0
+    is affected."""
+    v = write_video(tmp_path / "sq.mp4", moving_square_frames(12, 64, 3))
+    clip = sample_clip(v, 12, 64)  # every frame: indices 0..11
+    assert list(clip.indices[:2]) == [0, 1]
+    rev = extract_motion(clip, MotionConfig(mask="threshold", threshold=0.5, first_frame="reverse_pair"))
+    fwd = extract_motion(clip, MotionConfig(mask="threshold", threshold=0.5, first_frame="as_index_1"))
+    assert rev.stats[0]["masked_index"] == 0 and rev.stats[0]["direction"] == "left"  # 1 -> 0: the square goes back
+    assert fwd.stats[0]["masked_index"] == 1 and fwd.stats[0]["direction"] == "right"
+    assert np.array_equal(fwd.motion[0], apply_mask(clip.prev_frames[0], fwd.mask[0]))  # frame 1, masked
+    assert np.array_equal(rev.motion[0], apply_mask(clip.frames[0], rev.mask[0]))
+    for a, b in zip(rev.stats[1:], fwd.stats[1:]):  # the other frames are the same under both rules
+        assert a == b
+    assert np.array_equal(rev.flow[1:], fwd.flow[1:]) and np.array_equal(rev.motion[1:], fwd.motion[1:])
