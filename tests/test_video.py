@@ -435,3 +435,76 @@ def test_a_stream_without_decodable_frames(tmp_path, monkeypatch):
     monkeypatch.setattr(video, "open_source", empty)
     with pytest.raises(VideoError, match=r"f: no decodable frames \(corrupt file or unsupported codec\)$"):
         sample_clip(folder, 2, 16)
+
+
+# ---- edges the 2026-12-02 mutation run found untested ----------------------------------------
+
+from hawk_core.media import video as _video  # noqa: E402
+
+
+def test_short_clip_rule_all_returns_every_frame_and_bad_rules_are_named():
+    assert list(_video.uniform_indices(3, 8, "start", "all")) == [0, 1, 2]
+    assert list(_video.uniform_indices(3, 8, "centre", "all")) == [0, 1, 2]
+    assert len(_video.uniform_indices(3, 8, "start", "repeat")) == 8
+    with pytest.raises(VideoError, match=r"^unknown short-clip rule 'x'; choose one of repeat, all$"):
+        _video.uniform_indices(10, 4, "centre", "x")
+
+
+def test_resize_modes_on_a_wide_textured_frame():
+    import cv2
+
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (100, 200, 3), dtype=np.uint8)  # h 100, w 200
+    want_crop = cv2.resize(frame, (100, 50), interpolation=cv2.INTER_AREA)[:, 25:75]
+    assert np.array_equal(_video.resize_frame(frame, 50, "crop"), want_crop)
+    assert np.array_equal(_video.resize_frame(frame, 50, "squash"), cv2.resize(frame, (50, 50), interpolation=cv2.INTER_AREA))
+    thin = rng.integers(1, 256, (1, 100, 3), dtype=np.uint8)  # one row: padded to a 1-row band
+    padded = _video.resize_frame(thin, 50, "pad")
+    assert (padded.any(axis=(1, 2))).sum() == 1
+
+
+def test_to_model_rgb_reads_bgr_bgra_and_gray():
+    bgr = np.zeros((8, 8, 3), np.uint8)
+    bgr[..., 0] = 200  # blue
+    assert _video.to_model_rgb(bgr, 8)[0, 0].tolist() == [0, 0, 200]
+    bgra = np.concatenate([bgr, np.full((8, 8, 1), 7, np.uint8)], axis=2)
+    assert _video.to_model_rgb(bgra, 8)[0, 0].tolist() == [0, 0, 200]
+    assert _video.to_model_rgb(np.full((8, 8), 90, np.uint8), 8)[0, 0].tolist() == [90, 90, 90]
+
+
+def test_pick_codec_messages_list_the_codecs(monkeypatch):
+    with pytest.raises(VideoError, match=r"^unknown codec 'divx'; choose one of auto, h264, vp9, mp4v$"):
+        _video.pick_codec("divx")
+    monkeypatch.setattr(_video, "can_encode", lambda codec: False)
+    with pytest.raises(VideoError, match=r"cannot encode vp9 into mp4; choose another --codec \(auto, h264, vp9, mp4v\)$"):
+        _video.pick_codec("vp9")
+
+
+def test_text_sniffing(tmp_path):
+    cases = {"notes.mp4": ("plain notes\n\tindented\n".encode(), True),
+             "cut.mp4": (("ok " * 1365 + "é").encode()[:4096], True),  # a character cut at the head's end
+             "bad.mp4": (b"text \xff\xfe then more text", False),
+             "nul.mp4": (b"abc\x00def", False)}
+    for name, (data, want) in cases.items():
+        (tmp_path / name).write_bytes(data)
+        assert _video._looks_like_text(tmp_path / name) is want, name
+
+
+def test_a_one_byte_file_is_not_called_empty(tmp_path):
+    one = tmp_path / "one.mp4"
+    one.write_bytes(b"x")
+    with pytest.raises(VideoError) as e:
+        _video.sample_clip(one, 4, 32)
+    assert "file is empty" not in str(e.value)
+    (tmp_path / "zero.mp4").write_bytes(b"")
+    with pytest.raises(VideoError, match="file is empty"):
+        _video.sample_clip(tmp_path / "zero.mp4", 4, 32)
+
+
+def test_two_frames_are_enough_for_motion_and_one_is_named(tmp_path):
+    two = write_video(tmp_path / "two.mp4", moving_square_frames(2, 32, 3))
+    clip = _video.sample_clip(two, 4, 32, with_prev=True, min_frames=2)
+    assert clip.num_native_frames == 2
+    one = write_video(tmp_path / "one.mp4", moving_square_frames(1, 32, 3))
+    with pytest.raises(VideoError, match=r"has 1 frame; at least 2 are needed for motion$"):
+        _video.sample_clip(one, 4, 32, with_prev=True, min_frames=2)
