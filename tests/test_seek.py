@@ -157,3 +157,13 @@ def test_unknown_reader_is_refused(encoded):
 
     with pytest.raises(VideoError, match="unknown reader"):
         sample_clip(encoded["h264_g300"], 4, 32, reader="fast")
+
+
+def test_reader_stream_is_honoured_and_consecutive_seeking_keeps_the_start(encoded):
+    v = encoded["h264_g10_bframes"]  # auto seeks here (above)
+    streamed = sample_clip(v, 8, 32, reader="stream")
+    assert streamed.meta["reader"] == "stream"
+    window = sample_clip(v, 8, 32, sampling="consecutive", start_frame=100)
+    assert window.meta["reader"] == "seek", window.meta["reader_why"]
+    assert list(window.indices) == list(range(100, 108))
+    _assert_same(window, sample_clip(v, 8, 32, sampling="consecutive", start_frame=100, reader="stream"))

@@ -461,6 +461,10 @@ def test_resize_modes_on_a_wide_textured_frame():
     thin = rng.integers(1, 256, (1, 100, 3), dtype=np.uint8)  # one row: padded to a 1-row band
     padded = _video.resize_frame(thin, 50, "pad")
     assert (padded.any(axis=(1, 2))).sum() == 1
+    tall = rng.integers(0, 256, (150, 60, 3), dtype=np.uint8)  # 1/3 scale: area and linear differ
+    want = np.zeros((50, 50, 3), np.uint8)
+    want[:, 15:35] = cv2.resize(tall, (20, 50), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(_video.resize_frame(tall, 50, "pad"), want)
 
 
 def test_to_model_rgb_reads_bgr_bgra_and_gray():
@@ -508,3 +512,14 @@ def test_two_frames_are_enough_for_motion_and_one_is_named(tmp_path):
     one = write_video(tmp_path / "one.mp4", moving_square_frames(1, 32, 3))
     with pytest.raises(VideoError, match=r"has 1 frame; at least 2 are needed for motion$"):
         _video.sample_clip(one, 4, 32, with_prev=True, min_frames=2)
+
+
+@pytest.mark.parametrize("fps, want", [(1.0, 1.0), (1000.0, 25.0)])
+def test_container_frame_rate_bounds(tmp_path, fps, want):
+    """A rate in (0, 1000) is the video's; 1000 and above is not believed (the folder rate)."""
+    import cv2
+
+    v = write_video(tmp_path / "v.mp4", moving_square_frames(6, 32, 3), fps=fps)
+    if abs(cv2.VideoCapture(str(v)).get(cv2.CAP_PROP_FPS) - fps) > 1e-6:
+        pytest.skip(f"this OpenCV does not store {fps} fps in mp4")
+    assert _video.sample_clip(v, 4, 32, folder_fps=25.0).fps == want
