@@ -523,3 +523,18 @@ def test_container_frame_rate_bounds(tmp_path, fps, want):
     if abs(cv2.VideoCapture(str(v)).get(cv2.CAP_PROP_FPS) - fps) > 1e-6:
         pytest.skip(f"this OpenCV does not store {fps} fps in mp4")
     assert _video.sample_clip(v, 4, 32, folder_fps=25.0).fps == want
+
+
+def test_a_raw_stream_opencv_names_no_codec_is_still_a_video(tmp_path):
+    """OpenCV reports no FourCC for raw video (y4m): only text is refused, not every stream
+    without a codec name."""
+    import subprocess
+
+    ffmpeg = pytest.importorskip("imageio_ffmpeg").get_ffmpeg_exe()
+    frames = np.stack([f[..., ::-1] for f in moving_square_frames(10, 64, 3)])  # BGR
+    y4m = tmp_path / "raw.y4m"
+    subprocess.run([ffmpeg, "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "bgr24", "-s", "64x64", "-r", "10",
+                    "-i", "-", "-pix_fmt", "yuv420p", str(y4m)], input=frames.tobytes(), check=True)
+    assert _video.video_codec(y4m) == ""
+    clip = _video.sample_clip(y4m, 4, 32)
+    assert clip.num_native_frames == 10 and clip.frames.shape == (4, 32, 32, 3)
