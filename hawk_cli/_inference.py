@@ -41,7 +41,7 @@ def load_predictor(
     if predictor.spec.note and not quiet:
         err_console.print(f"[yellow]note:[/] {predictor.spec.note}", soft_wrap=True)
     if predictor.quantize == "int8":
-        err_console.print(f"[yellow]warning:[/] {INT8_CAVEAT}", soft_wrap=True)
+        warn_line(INT8_CAVEAT)
     return predictor
 
 
