@@ -12,9 +12,9 @@ Used by training (:mod:`hawk_core.training`) and inference (:mod:`hawk_core.infe
   overrides the detection), where it measured 2-3x faster than float32; on other CPUs bf16
   is emulated and slower, so ``auto`` stays float32 there. Trainable weights stay float32.
 * Inference weights (:func:`inference_dtypes`): ``auto`` on such a CPU also holds the frozen
-  LLM's weights in bfloat16 (generation measured 1.7x faster, greedy text the same for 62 of
-  64 tokens on the benchmark clip); the frozen encoders keep float32 weights under bf16
-  autocast.
+  LLM's weights in bfloat16 (64 greedy tokens in 2.24 s instead of 3.03 s in
+  benchmarks/infer_bench.py's decode study; 56% of the tokens a common prefix with float32's
+  over its four clips); the frozen encoders keep float32 weights under bf16 autocast.
 """
 
 from __future__ import annotations
