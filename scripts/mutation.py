@@ -135,6 +135,12 @@ def all_mutants(module: dict) -> list[str]:
     return sorted(names, key=lambda k: (re.sub(r"__mutmut_\d+$", "", k), int(k.rsplit("_", 1)[1])))
 
 
+def sampled(module: dict, k: int) -> list[str]:
+    """The mutants a ``--sample K`` run tests, retests and reports: every K-th of
+    :func:`all_mutants` (in its order), the same ones each run."""
+    return all_mutants(module)[::k]
+
+
 def changed_mutants(ws: Path, module: dict) -> list[str]:
     """The mutants of functions whose source changed since the last run (their old verdicts are void)."""
     from mutmut.mutation.file_mutation import mutate_file_contents
@@ -170,14 +176,15 @@ def run_module(name: str, module: dict, pyproject: dict, args) -> dict:
     print(f"== {name}: mutating {', '.join(module['mutate'])}; tests {' '.join(module['tests'])}", flush=True)
     t0 = time.monotonic()
     names: list[str] = []
-    if args.sample > 1:
-        names = all_mutants(module)[:: args.sample]  # every k-th mutant, the same ones each run
+    sample = sampled(module, args.sample) if args.sample > 1 else None
+    if sample is not None:
+        names = sample
         print(f"   sampling {len(names)} mutants (every {args.sample}th)", flush=True)
     if args.keep and args.retest:
         names = sorted(k for k, s in statuses(ws, module).items() if s in UNDETECTED or s == "not checked")
         names = sorted(set(names) | set(changed_mutants(ws, module)))  # functions edited since: mutmut resets them
-        if args.sample > 1:  # the sample's only: the mutants it left out are "not checked" too
-            names = sorted(set(names) & set(all_mutants(module)[:: args.sample]))
+        if sample is not None:  # the sample's only: the mutants it left out are "not checked" too
+            names = sorted(set(names) & set(sample))
         if not names:
             print(f"   nothing undetected to retest in {name}", flush=True)
     with open(log, "w", encoding="utf-8") as fh:
@@ -197,7 +204,7 @@ def collect(name: str, module: dict, args, *, rc: int, wall: float) -> dict:
     env = dict(os.environ)
     st = statuses(ws, module)
     if args.sample > 1:  # report the sample only (an earlier run of the work folder may have tested others)
-        sample = set(all_mutants(module)[:: args.sample])
+        sample = set(sampled(module, args.sample))
         st = {k: (v if k in sample else "not checked") for k, v in st.items()}
     unchecked = sum(1 for v in st.values() if v == "not checked")  # left out by --sample (or an interrupted run)
     st = {k: v for k, v in st.items() if v != "not checked"}
