@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import moving_square_frames, write_video
+from tests.helpers import free_port, moving_square_frames, write_video
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (apt-get install chromium)")
@@ -173,7 +173,6 @@ def test_web_api_guards(tmp_path: Path):
 def test_cli_web_serves_and_stops_on_sigterm(tmp_path: Path):
     import os
     import signal
-    import socket
     import sys
 
     import httpx
@@ -181,9 +180,7 @@ def test_cli_web_serves_and_stops_on_sigterm(tmp_path: Path):
     root = Path(__file__).resolve().parents[1]
     ds = tmp_path / "ds.json"
     ds.write_text(json.dumps([{"video": "v.mp4", "description": "d" * 50, "QA": []}]))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "hawk_cli", "review", str(ds), "--web", "--port", str(port), "--export", str(tmp_path / "e.json")],
                             cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -257,7 +254,6 @@ def test_cli_web_quiet_when_the_browser_hangs_up_mid_video(tmp_path: Path):
     request. The real `hawk review --web` process, its stderr read whole."""
     import os
     import signal
-    import socket
     import sys
 
     import httpx
@@ -271,9 +267,7 @@ def test_cli_web_quiet_when_the_browser_hangs_up_mid_video(tmp_path: Path):
     assert size > 500_000
     ds = tmp_path / "ds.json"
     ds.write_text(json.dumps([{"video": "noise.mp4", "description": "d" * 50, "QA": []}]))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.Popen([sys.executable, "-m", "hawk_cli", "review", str(ds), "--web", "--port", str(port)],
                             cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

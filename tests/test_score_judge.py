@@ -13,7 +13,7 @@ from hawk_core.errors import ConfigError, RemoteError
 from hawk_core.scoring import DIMENSIONS, Judge, JudgeConfig, JudgeTemplates, ScoreItem, ScoreParseError, parse_score
 from hawk_core.scoring.judge import prompts_dir
 from tests.fake_openai import DIM_SCORES, FakeOpenAI
-from tests.helpers import invoke
+from tests.helpers import free_port, invoke
 from tests.scoring_data import build_pairs, write_jsonl
 
 MARKERS = ["good", "fenced", "prose", "flaky", "bad", "err500", "ratelimited"]
@@ -336,11 +336,7 @@ def test_an_unreachable_endpoint_stops_the_run(server, tmp_path, real):
 
 
 def test_connection_refused_is_a_transport_failure(tmp_path, real):
-    import socket
-
-    with socket.socket() as s:  # a port nobody listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()  # a port nobody listens on
     cfg = JudgeConfig(model="m", base_url=f"http://127.0.0.1:{port}/v1", api_key="k", retries=1, backoff=0, cache_path=None, max_consecutive_failures=0)
     outcomes, usage = Judge(cfg).run(_items(real, ["good"], empty=False), dimensions=("detail",))
     o = outcomes[(0, "detail")]

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import threading
 import time
 from pathlib import Path
@@ -24,18 +23,12 @@ from hawk_core.inference.predictor import GenerationOptions, Predictor  # noqa: 
 from hawk_core.serving.app import create_app  # noqa: E402
 from hawk_core.serving.config import ServeConfig, is_loopback  # noqa: E402
 from hawk_core.serving.engine import Engine  # noqa: E402
-from tests.helpers import drop_mid_response  # noqa: E402
+from tests.helpers import drop_mid_response, free_port  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "examples" / "sample.mp4"
 MODEL = "hawk-tiny"
 Q = "What happens in this video?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Running:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from hawk_core.training.config import TrainConfig
 from hawk_core.training.schedule import lr_lambda
 from hawk_core.training.trainer import Trainer, TrainRequest
 from tests.hawk_dataset import write_dataset
-from tests.helpers import invoke
+from tests.helpers import free_port, invoke
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -296,9 +295,7 @@ def test_ddp_two_processes_gloo(data, cache, tmp_path):
     """torchrun with two CPU processes (gloo): the data is sharded, rank 0 alone writes."""
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
            "--master-port", str(port), "-m", "hawk_cli",
            *[str(a) for a in _args(data, cache, out, "--steps", "3", "--batch-size", "1", "--save-every", "2", "--eval-every", "2")], "--json"]
