@@ -60,7 +60,7 @@ def encode_clips(model: Any, clips: Sequence[tuple[SampledClip, MotionResult | N
         vid = torch.stack([model.preprocess(clips[i][0].frames) for i in idx])  # (b, T, 3, S, S)
         mot = None
         if model.use_motion:
-            mot = torch.stack([model.preprocess(clips[i][1].motion) for i in idx])  # (b, T, 3, S, S)
+            mot = torch.stack([model.motion_input(*clips[i]) for i in idx])  # (b, T, 3, S, S), or (b, T, s*s, 5) for flow_cnn
         with torch.no_grad(), torch.autocast(device.type, dtype=amp, enabled=amp is not None):
             fv, fm = model.encode_visual(vid.to(device), None if mot is None else mot.to(device))  # (b, T, N, D) each
         if len(groups) == 1:

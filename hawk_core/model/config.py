@@ -30,7 +30,7 @@ POSITION_EXTEND = ("interpolate", "error")
 MV_MODES = ("per_sample", "flattened")
 ABLATIONS = ("motion", "mv", "ml")
 RESIZE_MODES = ("squash", "crop", "pad")
-MOTION_ENCODERS = ("pretrained", "release")
+MOTION_ENCODERS = ("pretrained", "release", "flow_cnn")
 MOTION_QUERIES = ("shared", "trainable")
 FRAME_INDICES = ("centre", "start")
 SHORT_CLIPS = ("repeat", "all")
@@ -86,6 +86,12 @@ class VisionConfig:
     never seeds its own, so its random Q-Former cannot be rebuilt by anyone: a checkpoint
     trained on it sees other motion features under either choice.
 
+    ``flow_cnn`` (any kind; hawk's own, not the paper's): the motion branch does not use the
+    frozen encoder at all but a small CNN trained with the adapter
+    (:class:`hawk_core.model.motion_encoder.FlowEncoder`) on each frame's RGB and Farneback
+    flow (dx, dy: direction kept) at ``flow_size`` px; ``flow_width`` sets its size. The
+    cached motion "features" are then that input, (T, flow_size^2, 5) per video.
+
     ``motion_queries`` (blip2 with the image Q-Former only): the query tokens of the motion
     branch's image Q-Former. ``shared``: the pretrained BLIP-2 queries, frozen. ``trainable``:
     the motion branch's own queries (``branches.motion.image_queries``, the release's
@@ -113,15 +119,26 @@ class VisionConfig:
     normalize: bool = True
     motion_encoder: str = "pretrained"
     motion_queries: str = "shared"
+    flow_size: int = 112  # motion_encoder flow_cnn: its input's side in pixels
+    flow_width: int = 64  # motion_encoder flow_cnn: channels of its second stage (tokens are 2x wide)
 
     def __post_init__(self) -> None:
         _choice(self, "kind", VISION_KINDS)
         _choice(self, "motion_encoder", MOTION_ENCODERS)
         _choice(self, "motion_queries", MOTION_QUERIES)
         _flag(self, "normalize")
-        if (self.motion_encoder != "pretrained" or self.motion_queries != "shared") and not (self.kind == "blip2" and self.image_qformer):
+        needs_qformer = self.motion_encoder == "release" or self.motion_queries != "shared"
+        if needs_qformer and not (self.kind == "blip2" and self.image_qformer):
             raise ConfigError(f"vision.motion_encoder {self.motion_encoder!r} / vision.motion_queries {self.motion_queries!r} "
                               "need kind 'blip2' with image_qformer (they change the motion branch's image Q-Former)")
+        if self.motion_encoder == "flow_cnn" and self.motion_queries != "shared":
+            raise ConfigError("vision.motion_encoder 'flow_cnn' replaces the motion branch's image path, so it has no image "
+                              f"Q-Former queries: vision.motion_queries must be 'shared', got {self.motion_queries!r}")
+        _positive(self, "flow_size", "flow_width")
+        if self.flow_size % 16:
+            raise ConfigError(f"vision.flow_size must be a multiple of 16 (the flow encoder halves it four times), got {self.flow_size}")
+        if self.flow_width % 16:
+            raise ConfigError(f"vision.flow_width must be a multiple of 16, got {self.flow_width}")
         _positive(self, "image_size", "random_hidden_size", "random_layers", "random_heads", "random_patch_size")
         _positive(self, "random_qformer_hidden_size", "random_qformer_layers", "random_qformer_heads", "random_qformer_queries")
         for name in ("mean", "std"):

@@ -242,10 +242,31 @@ class HawkModel(nn.Module):
     def encode_visual(self, video: torch.Tensor, motion: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Frozen features of both branches: (B, T, N, D) each; motion is None when the motion
         branch is ablated (or no motion input is given). The motion features are the ViT's
-        tokens when the motion branch has its own image queries (``vision.motion_queries``)."""
+        tokens when the motion branch has its own image queries (``vision.motion_queries``),
+        and the motion input itself when it has its own learnt encoder (:meth:`motion_input`)."""
         feats_v = self.encode_frames(video)
-        feats_m = self.encode_frames(motion, motion=True) if (motion is not None and self.use_motion) else None
-        return feats_v, feats_m
+        if motion is None or not self.use_motion:
+            return feats_v, None
+        if self.learnt_motion:  # the motion input itself (B, T, S*S, 5); the branch's own encoder trains on it
+            return feats_v, motion
+        return feats_v, self.encode_frames(motion, motion=True)
+
+    @property
+    def learnt_motion(self) -> bool:
+        """The motion branch has its own trainable frame encoder (``vision.motion_encoder`` ``flow_cnn``)."""
+        return self.config.vision.motion_encoder == "flow_cnn"
+
+    def motion_input(self, clip: Any, res: Any) -> torch.Tensor:
+        """What the motion branch reads for one sampled clip and its motion result: the masked
+        (or flow-image) frames preprocessed for the frozen encoder, (T, 3, s, s); or, with the
+        learnt flow encoder, frames + flow at ``vision.flow_size``, flat (T, flow_size^2, 5)."""
+        if not self.learnt_motion:
+            return self.preprocess(res.motion)
+        from .motion_encoder import flow_encoder_input
+
+        s = self.config.vision.flow_size
+        x = flow_encoder_input(clip.frames, res.flow, s)  # (T, s, s, 5) float16
+        return torch.from_numpy(x).view(x.shape[0], s * s, x.shape[-1])
 
     def _branch(self, name: str, feats) -> tuple[torch.Tensor, torch.Tensor]:
         """One branch on (B, T, N, D) features or a list of (T_i, N, D): (B, Q, llm), (B, Q, tight)."""
@@ -485,13 +506,24 @@ class HawkModel(nn.Module):
 def build_branches(config: HawkConfig, feature_dim: int, llm_dim: int, image_queries: tuple[int, int]) -> nn.ModuleDict:
     """The trainable branches of ``config`` (seeded): one per branch the config keeps; the
     motion one holds its own image queries of shape ``image_queries`` (Q, H) when
-    ``vision.motion_queries`` is ``trainable``."""
+    ``vision.motion_queries`` is ``trainable``, and its learnt frame encoder when
+    ``vision.motion_encoder`` is ``flow_cnn``."""
     own = config.vision.motion_queries == "trainable"
+    learnt = config.vision.motion_encoder == "flow_cnn"
+
+    def encoder(name: str) -> nn.Module | None:
+        if name != "motion" or not learnt:
+            return None
+        from .motion_encoder import FlowEncoder
+
+        return FlowEncoder(width=config.vision.flow_width)
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         names = ["video", "motion"] if config.loss.use_motion else ["video"]
         return nn.ModuleDict({
-            n: Branch(config.video_qformer, config.projection, feature_dim, llm_dim, image_queries if (own and n == "motion") else None)
+            n: Branch(config.video_qformer, config.projection, feature_dim, llm_dim, image_queries if (own and n == "motion") else None,
+                      encoder=encoder(n))
             for n in names
         })
 

@@ -147,11 +147,17 @@ class Projection(nn.Module):
 class Branch(nn.Module):
     """One branch's trainable part: video Q-Former + projection/compression head, and, with
     ``image_queries=(Q, H)``, its own image Q-Former queries (1, Q, H) (the release's
-    ``query_tokens_motion``), which the model feeds to the frozen image Q-Former."""
+    ``query_tokens_motion``), which the model feeds to the frozen image Q-Former; with
+    ``encoder``, a trainable frame encoder run first (its ``dim`` is the Q-Former's input)."""
 
     def __init__(self, qcfg: VideoQFormerConfig, pcfg: ProjectionConfig, feature_dim: int, llm_dim: int,
-                 image_queries: tuple[int, int] | None = None):
+                 image_queries: tuple[int, int] | None = None, encoder: nn.Module | None = None):
         super().__init__()
+        if encoder is not None:  # a trainable frame encoder before the video Q-Former (vision.motion_encoder flow_cnn)
+            self.encoder = encoder
+            feature_dim = encoder.dim
+        else:
+            self.register_module("encoder", None)
         self.video_qformer = VideoQFormer(qcfg, feature_dim)
         self.projection = Projection(pcfg, qcfg.hidden_size, llm_dim)
         if image_queries:
@@ -161,5 +167,7 @@ class Branch(nn.Module):
 
     def forward(self, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, T, N, D) -> LLM tokens (B, Q, llm), tight features (B, Q, tight)."""
+        if self.encoder is not None:
+            feats = self.encoder(feats)
         return self.projection(self.video_qformer(feats))
 
