@@ -185,6 +185,7 @@ def test_cli_synth_writes_resumes_and_prints_rate(tmp_path):
         (("--split", "a/b"), "split name"),
         (("--n", "0"), "--n"),
         (("--frames", "8"), "--frames"),
+        (("--zoom", "8"), "--zoom"),
     ],
 )
 def test_cli_synth_bad_input_one_line(tmp_path, extra, message):
@@ -253,3 +254,21 @@ def test_cli_synth_codec(tmp_path):
         assert video_codec(tmp_path / "vp9.mp4") in BROWSER_FOURCCS
     r = invoke("synth", "--out", tmp_path / "x.mp4", "--codec", "hevc")
     assert r.exit_code == 2 and "unknown codec" in r.output
+
+
+def test_zoom_makes_actors_larger_and_keeps_zoom_1_as_it_was():
+    base = make_video(3, "train", 1, SMALL)
+    same = make_video(3, "train", 1, SynthConfig(frames=32, zoom=1.0))
+    assert np.array_equal(base.frames, same.frames) and base.record == same.record  # zoom 1: every earlier dataset
+    assert "zoom" not in base.record["synth"]
+    near = make_video(3, "train", 1, SynthConfig(frames=32, zoom=2.0))
+    assert near.record["synth"]["zoom"] == 2.0 and near.record["event_type"] == base.record["event_type"]
+    assert near.record["camera"]["ground_width_m"] == pytest.approx(base.record["camera"]["ground_width_m"] / 2, abs=0.01)
+    with pytest.raises(ConfigError, match="zoom"):
+        SynthConfig(zoom=0.1)
+
+
+def test_zoom_is_part_of_the_dataset_identity(tmp_path):
+    synthesize(tmp_path, 2, 0, "train", SynthConfig(frames=16, qa=0))
+    with pytest.raises(InputError):
+        synthesize(tmp_path, 2, 0, "train", SynthConfig(frames=16, qa=0, zoom=2.0))

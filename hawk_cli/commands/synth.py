@@ -26,6 +26,7 @@ def synth(
     events: Annotated[str, typer.Option("--events", help="Comma-separated anomaly types to draw from (default: all).")] = "",
     normal_fraction: Annotated[float, typer.Option("--normal-fraction", min=0.0, max=1.0, help="Share of normal (anomaly-free) videos.")] = 0.2,
     qa: Annotated[int, typer.Option("--qa", min=0, max=16, help="Question-answer pairs per video (paper appendix D questions).")] = 3,
+    zoom: Annotated[float, typer.Option("--zoom", min=0.5, max=4.0, help="Closer cameras: each camera's ground width is divided by this, so people and cars are ZOOM times larger (2: people 25-50 px tall at 224 px instead of 12-25).")] = 1.0,
     workers: Workers = 1,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Delete this split's videos and records in --out first.")] = False,
     json_out: JsonOut = False,
@@ -56,6 +57,7 @@ def synth(
       hawk synth --out data/synth --n 2000 --seed 0 --split train -j 2
       hawk synth --out data/synth --n 200 --seed 1 --split test
       hawk synth --out clip.mp4 --events falling --normal-fraction 0
+      hawk synth --out data/near --n 500 --zoom 2   # closer cameras, larger actors
     """
     import json
 
@@ -71,7 +73,7 @@ def synth(
     if note:
         warn(note)
     wanted = tuple(e.strip() for e in events.split(",") if e.strip())
-    cfg = SynthConfig(frames=frames, fps=fps, size=size, normal_fraction=normal_fraction, qa=qa, **({"events": wanted} if wanted else {}))
+    cfg = SynthConfig(frames=frames, fps=fps, size=size, normal_fraction=normal_fraction, qa=qa, zoom=zoom, **({"events": wanted} if wanted else {}))
     if out.suffix.lower() == ".mp4":
         if n not in (None, 1):
             raise InputError(f"--out {out} is one video; --n must be 1 (got {n}), or give a folder")

@@ -27,8 +27,12 @@ class SynthConfig:
     normal_fraction: float = 0.2
     events: tuple[str, ...] = ANOMALY_TYPES
     qa: int = 3
+    zoom: float = 1.0  # cameras' ground width divided by this: actors zoom x larger in the frame
 
     def __post_init__(self) -> None:
+        if not 0.5 <= float(self.zoom) <= 4.0:
+            raise ConfigError(f"zoom must be in [0.5, 4], got {self.zoom}")
+        object.__setattr__(self, "zoom", float(self.zoom))
         if not 16 <= self.frames <= 256:
             raise ConfigError(f"frames must be in [16, 256], got {self.frames}")
         if not 1.0 <= self.fps <= 60.0:
@@ -50,7 +54,8 @@ class SynthConfig:
 
     def to_dict(self) -> dict:
         return {"frames": self.frames, "fps": self.fps, "size": self.size, "normal_fraction": self.normal_fraction,
-                "events": list(self.events), "qa": self.qa, "generator": GENERATOR_VERSION}
+                "events": list(self.events), "qa": self.qa, "generator": GENERATOR_VERSION,
+                **({"zoom": self.zoom} if self.zoom != 1.0 else {})}  # zoom 1: the identity datasets always had
 
 
 def video_rng(seed: int, split: str, index: int, attempt: int = 0) -> np.random.Generator:
@@ -83,7 +88,7 @@ def build_scene(seed: int, split: str, index: int, cfg: SynthConfig, *, counterf
         kind = scene or EVENTS[ev][index % len(EVENTS[ev])]
     if kind not in EVENTS[ev]:
         raise ConfigError(f"event {ev!r} does not happen in a {kind} scene; choose from {', '.join(EVENTS[ev])}")
-    cam = make_camera(rng, cfg.size, kind)
+    cam = make_camera(rng, cfg.size, kind, cfg.zoom)
     layout = make_layout(rng, kind, cam)
     light = make_lighting(rng)
     agents = populate(rng, cam, layout, cfg.frames, cfg.fps)

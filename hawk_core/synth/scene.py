@@ -85,9 +85,11 @@ class Camera:
         return m <= u <= self.size - m and max(m, self.horizon + m) <= v <= self.size - m
 
 
-def make_camera(rng: np.random.Generator, size: int, kind: str) -> Camera:
-    """A random fixed camera: zoom (ground width), perspective strength, tilt and yaw."""
-    width = float(rng.uniform(16, 26) if kind != "road" else rng.uniform(22, 34))
+def make_camera(rng: np.random.Generator, size: int, kind: str, zoom: float = 1.0) -> Camera:
+    """A random fixed camera: zoom (ground width), perspective strength, tilt and yaw.
+    ``zoom`` > 1 divides the drawn ground width (people and cars ``zoom`` times larger); the
+    random stream is the same, so zoom 1 is the camera every earlier dataset drew."""
+    width = float(rng.uniform(16, 26) if kind != "road" else rng.uniform(22, 34)) / float(zoom)
     depth = width * float(rng.uniform(1.0, 1.6))
     ratio = float(rng.uniform(0.35, 0.85))  # far edge / near edge in the image: perspective strength
     near_extra = float(rng.uniform(0.0, 0.25)) * size
