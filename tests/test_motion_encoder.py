@@ -86,7 +86,8 @@ def test_model_trains_the_encoder_and_saves_it(tmp_path, fighting_video):
     assert any(n.startswith("branches.motion.encoder.") for n in names)
     assert not any(n.startswith("branches.video.encoder.") for n in names)
     shapes = trainable_shapes(model.config)  # from configs alone, as the release mapping reads them
-    assert shapes == {n: tuple(p.shape) for n, p in model.named_parameters() if p.requires_grad}
+    assert shapes == {n: tuple(t.shape) for n, t in model.adapter_tensors().items()}
+    assert "branches.motion.encoder.stages.0.conv.1.running_mean" in shapes  # BatchNorm statistics travel with the adapter
 
     pair = sample_for_model(fighting_video, model.config.data)
     fv, fm = encode_clips(model, [pair], amp=None)
@@ -103,8 +104,15 @@ def test_model_trains_the_encoder_and_saves_it(tmp_path, fighting_video):
     model.save_pretrained(tmp_path / "m")
     again = HawkModel.from_pretrained(tmp_path / "m")
     assert again.config.vision.motion_encoder == "flow_cnn"
-    for (n, p), (_, q) in zip(model.named_parameters(), again.named_parameters()):
-        assert torch.equal(p.detach(), q.detach()), n
+    mine, theirs = model.adapter_tensors(), again.adapter_tensors()
+    assert mine.keys() == theirs.keys()
+    for n in mine:
+        assert torch.equal(mine[n].detach(), theirs[n].detach()), n
+    assert mine["branches.motion.encoder.stages.0.conv.1.num_batches_tracked"] == 1  # the training forward updated them
+    model.eval()
+    again.eval()
+    with torch.no_grad():  # eval uses the saved statistics: the same tokens
+        torch.testing.assert_close(model.branches["motion"](fm)[0], again.branches["motion"](fm)[0])
 
 
 def test_train_and_describe_from_the_cli(tmp_path, fighting_video, hivau_jsonl):

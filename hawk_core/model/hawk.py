@@ -143,8 +143,15 @@ class HawkModel(nn.Module):
     def save_pretrained(self, directory: str | Path) -> Path:
         """Write ``config.json`` and ``adapter.safetensors`` (the trainable weights only; the
         frozen backbones are referenced by the config): :func:`write_checkpoint`."""
-        state = {n: p.detach().to("cpu", copy=True) for n, p in self.named_parameters() if p.requires_grad}
+        state = {n: t.detach().to("cpu", copy=True) for n, t in self.adapter_tensors().items()}
         return write_checkpoint(directory, self.config, state)
+
+    def adapter_tensors(self) -> dict[str, torch.Tensor]:
+        """What an adapter file holds: every trainable parameter, and the buffers of the
+        trainable branches (the learnt motion encoder's BatchNorm statistics; none otherwise)."""
+        out: dict[str, torch.Tensor] = {n: p for n, p in self.named_parameters() if p.requires_grad}
+        out.update({f"branches.{n}": b for n, b in self.branches.named_buffers()})
+        return out
 
     def load_adapter(self, file: str | Path, *, strict: bool = True) -> None:
         """Load trainable weights from a safetensors file; CheckpointError names mismatches."""
@@ -157,7 +164,7 @@ class HawkModel(nn.Module):
         self.load_trainable_state(state, source=str(file), strict=strict)
 
     def load_trainable_state(self, state: dict[str, torch.Tensor], *, source: str = "checkpoint", strict: bool = True) -> None:
-        expected = {n: p for n, p in self.named_parameters() if p.requires_grad}
+        expected = self.adapter_tensors()
         missing = [k for k in expected if k not in state]
         unexpected = [k for k in state if k not in expected]
         shapes = [f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}" for k in expected if k in state and state[k].shape != expected[k].shape]
@@ -529,8 +536,9 @@ def build_branches(config: HawkConfig, feature_dim: int, llm_dim: int, image_que
 
 
 def trainable_shapes(config: HawkConfig) -> dict[str, tuple[int, ...]]:
-    """Name -> shape of every trainable parameter a model of ``config`` has, from the
-    backbones' configs only (no weights are loaded; nothing is allocated)."""
+    """Name -> shape of every tensor an adapter of ``config`` holds (trainable parameters and
+    the branches' buffers), from the backbones' configs only (no weights are loaded; nothing
+    is allocated)."""
     from .backbones import llm_width, vision_dims
 
     if config.llm.lora.enabled:
@@ -538,7 +546,9 @@ def trainable_shapes(config: HawkConfig) -> dict[str, tuple[int, ...]]:
     dims = vision_dims(config.vision)
     with torch.device("meta"):
         branches = build_branches(config, dims["feature_dim"], llm_width(config.llm), (dims["query_tokens"], dims["query_dim"]))
-    return {f"branches.{n}": tuple(p.shape) for n, p in branches.named_parameters()}
+    shapes = {f"branches.{n}": tuple(p.shape) for n, p in branches.named_parameters()}
+    shapes.update({f"branches.{n}": tuple(b.shape) for n, b in branches.named_buffers()})  # as HawkModel.adapter_tensors
+    return shapes
 
 
 def write_checkpoint(directory: str | Path, config: HawkConfig, state: dict[str, torch.Tensor]) -> Path:

@@ -11,8 +11,10 @@ actor that stands still (a loiterer, a fallen person), and a frozen ImageNet enc
 is the frame's RGB and its Farneback flow (dx, dy, sign-kept log scale) at ``size`` px, with
 temporal convolutions between its stages so that a token sees its neighbours in time. Its
 output has the frozen encoder's layout, ``(B, T, N, D)``, so the video Q-Former and the rest
-of the motion branch are unchanged. It trains with the adapter (it is part of the trainable
-state); its input (:func:`flow_encoder_input`) is what the feature cache stores for it.
+of the motion branch are unchanged. It trains with the adapter (its weights and its
+BatchNorm statistics are saved in the adapter file); its input (:func:`flow_encoder_input`)
+is what the feature cache stores for it. BatchNorm, not GroupNorm: on the probe GroupNorm
+barely learnt (train loss 2.42 after two epochs against 2.15 with BatchNorm).
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ class _Stage(nn.Module):
     def __init__(self, cin: int, cout: int, temporal: bool) -> None:
         super().__init__()
         self.conv = nn.Sequential(
-            nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False), nn.GroupNorm(8, cout), nn.ReLU(inplace=True),
-            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.GroupNorm(8, cout), nn.ReLU(inplace=True),
+            nn.Conv2d(cin, cout, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True),
         )
         self.temporal = nn.Conv1d(cout, cout, 3, padding=1, groups=cout // 8) if temporal else None
 

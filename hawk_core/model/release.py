@@ -253,7 +253,7 @@ def map_release_state(
 def import_release_state(model, state: dict[str, torch.Tensor], *, motion_from_appearance: bool = False) -> ConversionReport:
     """Load a release state dict into a built ``model`` (a HawkModel); a
     :class:`CheckpointInputError` names every key that does not fit."""
-    expected = {n: tuple(p.shape) for n, p in model.named_parameters() if p.requires_grad}
+    expected = {n: tuple(t.shape) for n, t in model.adapter_tensors().items()}
     mapped, report = map_release_state(state, expected, motion_from_appearance=motion_from_appearance)
     if not report.ok:
         raise CheckpointInputError(report.error_message())

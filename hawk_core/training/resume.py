@@ -125,8 +125,8 @@ def rebuild_with(model: Any, cfg: Any, device: Any, dtype: Any, init_from: Path)
     from ..model import HawkModel
 
     new = HawkModel.build(cfg, device=str(device), dtype=dtype)
-    src = {n: p for n, p in model.named_parameters() if p.requires_grad}
-    dst = {n: p for n, p in new.named_parameters() if p.requires_grad}
+    src = model.adapter_tensors()
+    dst = new.adapter_tensors()
     missing = sorted(set(dst) - set(src))
     extra = sorted(set(src) - set(dst))
     bad = sorted(n for n in set(src) & set(dst) if src[n].shape != dst[n].shape)
