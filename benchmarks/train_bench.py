@@ -10,6 +10,7 @@ real HIVAU descriptions as answers, exactly as `hawk train` does.
     python benchmarks/train_bench.py --device cuda --precision bf16   # on a GPU
     python benchmarks/train_bench.py --presets embedded --batch-size 2 --frames 16 --precision fp32 --full-logits  # before
     python benchmarks/train_bench.py --presets embedded --batch-size 2 --frames 16                                # after
+    python benchmarks/train_bench.py --presets embedded --batch-size 2 --frames 16 --motion-encoder flow_cnn      # learnt motion encoder
 
 Prints one row per preset: trainable / total parameters, encode s/video, step s (mean of
 the timed steps after one warm-up step), samples/s and peak memory (RSS on CPU, CUDA
@@ -40,14 +41,14 @@ from hawk_core.media.motion import load_clip_and_motion
 from hawk_core.language.prompts import DESCRIBE_PROMPTS, render_instruction
 from hawk_core.training.schedule import lr_lambda
 
-preset, clip, texts, B, steps, device, precision, threads, full_logits, frames = sys.argv[1:11]
+preset, clip, texts, B, steps, device, precision, threads, full_logits, frames, motion_encoder = sys.argv[1:12]
 B, steps, threads, full_logits, frames = int(B), int(steps), int(threads), full_logits == "1", int(frames)
 torch.set_num_threads(threads)
 device = torch.device(device)
 from hawk_core.runtime import autocast_dtype
 amp = autocast_dtype(precision, device)
 t0 = time.perf_counter()
-cfg0 = HawkConfig.from_preset(preset)
+cfg0 = HawkConfig.from_preset(preset, overrides={{"vision": {{"motion_encoder": motion_encoder}}}})
 if frames:
     cfg0 = cfg0.with_overrides({{"data": {{"num_frames": frames}}, "video_qformer": {{"max_frames": max(frames, cfg0.video_qformer.max_frames)}}}})
 model = HawkModel.build(cfg0, device=str(device), dtype=amp if device.type == "cuda" else None)
@@ -58,7 +59,7 @@ c, m = load_clip_and_motion(clip, cfg.data.num_frames, cfg.data.size, cfg.data.m
 sample_s = time.perf_counter() - t0
 t0 = time.perf_counter()
 with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-    fv, fm = model.encode_visual(model.preprocess(c.frames)[None].to(device), model.preprocess(m.motion)[None].to(device))
+    fv, fm = model.encode_visual(model.preprocess(c.frames)[None].to(device), model.motion_input(c, m)[None].to(device))
 if device.type == "cuda": torch.cuda.synchronize()
 encode_s = time.perf_counter() - t0
 answers = []
@@ -105,7 +106,8 @@ print(json.dumps({{
     "total_M": sum(p.numel() for p in model.parameters()) / 1e6, "build_s": build_s, "sample_s": sample_s,
     "encode_s": encode_s, "step_s": step, "samples_per_s": B / step, "peak_mb": peak, "text_tokens": int(batch.attention_mask.sum(1).float().mean()),
     "loss": float(out.loss), "frames": cfg.data.num_frames, "size": cfg.data.size,
-    "precision": "fp32" if amp is None else str(amp).replace("torch.", ""), "full_logits": full_logits, **parts,
+    "precision": "fp32" if amp is None else str(amp).replace("torch.", ""), "full_logits": full_logits,
+    "motion_encoder": motion_encoder, **parts,
 }}))
 """
 
@@ -123,6 +125,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--clip", type=Path, default=CLIP)
     ap.add_argument("--texts", type=Path, default=TEXTS, help="HIVAU-style JSONL whose 'description' answers are the targets")
+    ap.add_argument("--motion-encoder", default="pretrained", choices=["pretrained", "flow_cnn"],
+                    help="vision.motion_encoder (flow_cnn: the learnt motion encoder trains in the step)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     rows = []
@@ -130,7 +134,7 @@ def main() -> None:
         code = CHILD.format(root=str(ROOT))
         p = subprocess.run(
             [sys.executable, "-c", code, preset, str(args.clip), str(args.texts), str(args.batch_size), str(args.steps), args.device, args.precision, str(args.threads),
-             "1" if args.full_logits else "0", str(args.frames)],
+             "1" if args.full_logits else "0", str(args.frames), args.motion_encoder],
             capture_output=True, text=True,
         )
         if p.returncode:
