@@ -131,7 +131,7 @@ class VisionConfig:
         if needs_qformer and not (self.kind == "blip2" and self.image_qformer):
             raise ConfigError(f"vision.motion_encoder {self.motion_encoder!r} / vision.motion_queries {self.motion_queries!r} "
                               "need kind 'blip2' with image_qformer (they change the motion branch's image Q-Former)")
-        if self.motion_encoder == "flow_cnn" and self.motion_queries != "shared":
+        if self.learnt_motion and self.motion_queries != "shared":
             raise ConfigError("vision.motion_encoder 'flow_cnn' replaces the motion branch's image path, so it has no image "
                               f"Q-Former queries: vision.motion_queries must be 'shared', got {self.motion_queries!r}")
         _positive(self, "flow_size", "flow_width")
@@ -155,6 +155,11 @@ class VisionConfig:
             raise ConfigError("vision.image_qformer is only available with kind 'blip2'")
         if self.random_init and self.image_size % self.random_patch_size:
             raise ConfigError(f"vision.image_size {self.image_size} is not a multiple of random_patch_size {self.random_patch_size}")
+
+    @property
+    def learnt_motion(self) -> bool:
+        """The motion branch has its own trainable frame encoder (``motion_encoder`` ``flow_cnn``)."""
+        return self.motion_encoder == "flow_cnn"
 
     @property
     def norm_mean(self) -> tuple[float, float, float]:

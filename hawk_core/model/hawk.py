@@ -261,7 +261,7 @@ class HawkModel(nn.Module):
     @property
     def learnt_motion(self) -> bool:
         """The motion branch has its own trainable frame encoder (``vision.motion_encoder`` ``flow_cnn``)."""
-        return self.config.vision.motion_encoder == "flow_cnn"
+        return self.config.vision.learnt_motion
 
     def motion_input(self, clip: Any, res: Any) -> torch.Tensor:
         """What the motion branch reads for one sampled clip and its motion result: the masked
@@ -516,10 +516,9 @@ def build_branches(config: HawkConfig, feature_dim: int, llm_dim: int, image_que
     ``vision.motion_queries`` is ``trainable``, and its learnt frame encoder when
     ``vision.motion_encoder`` is ``flow_cnn``."""
     own = config.vision.motion_queries == "trainable"
-    learnt = config.vision.motion_encoder == "flow_cnn"
 
     def encoder(name: str) -> nn.Module | None:
-        if name != "motion" or not learnt:
+        if name != "motion" or not config.vision.learnt_motion:
             return None
         from .motion_encoder import FlowEncoder
 

@@ -63,15 +63,14 @@ class _Stage(nn.Module):
 
 
 class FlowEncoder(nn.Module):
-    """(B, T, S, S, C) float frames+flow -> (B, T, N, D) tokens, N = (S / 16)^2, D = ``dim``."""
+    """(B, T, S, S, C) float frames+flow -> (B, T, N, D) tokens, N = (S / 16)^2, D = ``dim`` = 2 x ``width``."""
 
-    def __init__(self, in_channels: int = CHANNELS, width: int = 64, dim: int | None = None) -> None:
+    def __init__(self, in_channels: int = CHANNELS, width: int = 64) -> None:
         super().__init__()
         w = width
         self.stages = nn.ModuleList([_Stage(in_channels, w // 2, False), _Stage(w // 2, w, True), _Stage(w, 2 * w, True),
                                      _Stage(2 * w, 2 * w, True)])
-        self.dim = dim or 2 * w
-        self.proj = nn.Identity() if self.dim == 2 * w else nn.Linear(2 * w, self.dim)
+        self.dim = 2 * w
         self.in_channels = in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -88,4 +87,4 @@ class FlowEncoder(nn.Module):
         for stage in self.stages:
             h = stage(h, T)
         BT, D, H, W = h.shape
-        return self.proj(h.view(B, T, D, H * W).transpose(2, 3))
+        return h.view(B, T, D, H * W).transpose(2, 3)
