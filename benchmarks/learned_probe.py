@@ -26,13 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def _one(args):
+    """One video's encoder input, sampled as the embedded preset samples for its model
+    (:func:`hawk_core.data.features.sample_for_model`, the path training and inference take)."""
     video, frames, size = args
+    from hawk_core.data.features import sample_for_model
+    from hawk_core.model.config import HawkConfig
     from hawk_core.model.motion_encoder import flow_encoder_input
-    from hawk_core.media.motion import MotionConfig, extract_motion
-    from hawk_core.media.video import sample_clip
 
-    clip = sample_clip(video, frames, 224, with_prev=True, min_frames=2)
-    res = extract_motion(clip, MotionConfig())
+    clip, res = sample_for_model(video, HawkConfig.from_preset("embedded").data, num_frames=frames)
     return flow_encoder_input(clip.frames, res.flow, size)
 
 
@@ -92,11 +93,9 @@ def main() -> None:
             recs = recs[: args.limit]
         tag = f"{name}_{len(recs)}_{args.frames}_{args.size}.npy"
         x = extract(recs, path.parent, args.cache / tag, args.frames, args.size, args.workers)
-        y = np.array([EVENT_TYPES.index(r["event_type"]) for r in recs])
-        start = np.array([r["time_span"]["start_s"] if r.get("anomaly") else -1.0 for r in recs], dtype=np.float32)
-        data[name] = (x, y, start, recs)
-    xtr, ytr, _, _ = data["train"]
-    xte, yte, _, _ = data["test"]
+        data[name] = (x, np.array([EVENT_TYPES.index(r["event_type"]) for r in recs]))
+    xtr, ytr = data["train"]
+    xte, yte = data["test"]
     keep = []
     if not args.no_rgb:
         keep += [0, 1, 2]
@@ -127,14 +126,16 @@ def main() -> None:
         pooled = torch.cat([tok.mean(dim=(1, 2)), tok.amax(dim=(1, 2))], dim=-1)
         return head(pooled)
 
-    def evaluate() -> tuple[float, float]:
+    def predict() -> np.ndarray:
+        """The test videos' predicted types (eval mode, batches of 32)."""
         enc.eval()
-        preds = []
         with torch.no_grad():
-            for i in range(0, len(xte), 32):
-                preds.append(logits_of(batch_tensor(xte[i : i + 32])).argmax(-1).numpy())
+            p = np.concatenate([logits_of(batch_tensor(xte[i : i + 32])).argmax(-1).numpy() for i in range(0, len(xte), 32)])
         enc.train()
-        p = np.concatenate(preds)
+        return p
+
+    def evaluate() -> tuple[float, float]:
+        p = predict()
         normal = EVENT_TYPES.index("normal")
         return float((p == yte).mean()), float(((p != normal) == (yte != normal)).mean())
 
@@ -155,9 +156,7 @@ def main() -> None:
         acc, an = evaluate()
         print(f"epoch {epoch + 1}: train loss {tot / len(order):.3f}  test event acc {acc:.3f}  anomaly-vs-normal {an:.3f}"
               f"  ({time.time() - t0:.0f}s)", flush=True)
-    enc.eval()
-    with torch.no_grad():
-        p = np.concatenate([logits_of(batch_tensor(xte[i : i + 32])).argmax(-1).numpy() for i in range(0, len(xte), 32)])
+    p = predict()
     per = {EVENT_TYPES[c]: f"{float((p[yte == c] == c).mean()):.2f}" for c in range(len(EVENT_TYPES)) if (yte == c).any()}
     print("per event:", ", ".join(f"{k} {v}" for k, v in per.items()))
     if args.save:
