@@ -272,3 +272,29 @@ def test_zoom_is_part_of_the_dataset_identity(tmp_path):
     synthesize(tmp_path, 2, 0, "train", SynthConfig(frames=16, qa=0))
     with pytest.raises(InputError):
         synthesize(tmp_path, 2, 0, "train", SynthConfig(frames=16, qa=0, zoom=2.0))
+
+
+def test_start_time_is_read_as_the_grammar_states_it():
+    from hawk_core.synth import start_time_from_text
+
+    assert start_time_from_text("From the beginning of the clip, a car drives the wrong way.") == 0.0
+    assert start_time_from_text("Midway through the video, at about 6.3 seconds, a man falls.") == 6.3
+    assert start_time_from_text("About 2.5 seconds into the clip, two men fight. At 9 s they stop.") == 2.5
+    assert start_time_from_text("Late in the video, at around 11 sec, a cart rolls.") == 11.0
+    assert start_time_from_text("No anomaly occurs: everyone behaves normally.") is None
+
+
+def test_event_eval_reads_type_anomaly_start_and_distinct(tmp_path):
+    from benchmarks.event_eval import evaluate
+
+    recs = [{"video": "videos/a.mp4", "event_type": "falling", "time_span": {"start_s": 3.0}},
+            {"video": "videos/b.mp4", "event_type": "collision", "time_span": {"start_s": 0.0}},
+            {"video": "videos/c.mp4", "event_type": "normal"}]
+    preds = [{"video": "/x/a.mp4", "prediction": "At about 3.8 seconds a man falls to the ground."},
+             {"video": "/x/b.mp4", "prediction": "At about 5.0 seconds a man falls to the ground."},
+             {"video": "/x/c.mp4", "prediction": "No anomaly occurs: everyone behaves normally."},
+             {"video": "/x/unknown.mp4", "prediction": "ignored"}]
+    out = evaluate(preds, recs)
+    assert out["n"] == 3 and out["event_acc"] == 2 / 3 and out["anomaly_acc"] == 1.0
+    assert out["start_within_1s"] == 0.5 and out["distinct"] == 1.0
+    assert out["per_event"]["collision"]["acc"] == 0.0 and out["always_anomaly"] == 2 / 3

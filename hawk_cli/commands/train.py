@@ -18,7 +18,7 @@ _R = "Run"
 _D = TrainConfig()
 #: The options that set TrainConfig fields of the same name; only those given on the command
 #: line override the --config file (and, on --resume, the saved run).
-TRAIN_FLAGS = ("steps", "stage", "batch_size", "grad_accum", "lr", "warmup", "precision", "seed", "eval_every",
+TRAIN_FLAGS = ("steps", "stage", "objective", "freeze_encoder", "batch_size", "grad_accum", "lr", "warmup", "precision", "seed", "eval_every",
                "save_every", "test_fraction", "device", "cache_dir", "fail_missing")
 
 
@@ -31,6 +31,8 @@ def train(
     preset: Annotated[Optional[str], typer.Option("--preset", help=f"Model preset: tiny (random weights, tests), embedded (offline CPU: EfficientNet-Lite0 + SmolLM2-135M), paper (BLIP-2 + LLaMA-2-7B). \\[default: {DEFAULT_PRESET}]", show_default=False)] = None,
     config: Annotated[Optional[Path], typer.Option("--config", "-c", help="JSON/YAML file with 'model' (HawkConfig overrides) and/or 'train' sections; flags override it.")] = None,
     stage: Annotated[int, typer.Option("--stage", min=1, max=2, help="1: general captioned video (WebVid-style records); 2: the anomaly set (HAWK records).")] = _D.stage,
+    objective: Annotated[str, typer.Option("--objective", help="language: the paper's losses through the LLM. words: hawk's alignment stage before it, no LLM forward: the visual tokens predict their description's words (IDF-weighted bag of words) through the LLM's frozen word embeddings, + t1*L_MV; then --init RUN/model for the language stage.")] = _D.objective,
+    freeze_encoder: Annotated[bool, typer.Option("--freeze-encoder", help="Keep the learnt motion encoder (vision.motion_encoder flow_cnn) fixed: no gradient, BatchNorm statistics kept (the language stage on an encoder aligned with --objective words).")] = _D.freeze_encoder,
     profile: Annotated[Optional[str], typer.Option("--profile", help="paper (the default) or release: behave as the authors' code (pixels, frames, motion, prompt, L_MV; README).", show_default=False)] = None,
     init: Annotated[Optional[Path], typer.Option("--init", help="Start from this checkpoint's weights and architecture (e.g. stage 2 from stage 1: RUN1/model).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run in --out from its latest checkpoint, exactly (same next batch).")] = False,
@@ -59,7 +61,7 @@ def train(
     the cached features. Each sample is a description with one of the paper's 20 describe
     prompts drawn at random, or one QA pair (appendix D). The held-out split (--test-fraction,
     by video, seeded) gives the eval loss. Writes OUT/metrics.jsonl (one line per step: loss,
-    loss_vl, loss_mv, loss_ml, lr), OUT/eval.jsonl, atomic checkpoints under OUT/checkpoints/
+    loss_vl, loss_mv, loss_ml, lr; loss, loss_words, loss_mv with --objective words), OUT/eval.jsonl, atomic checkpoints under OUT/checkpoints/
     (trainable weights + config + optimiser/scheduler/RNG/data-order state) and the final
     weights in OUT/model. A NaN loss stops the run and keeps the last good checkpoint.
 
@@ -69,6 +71,8 @@ def train(
       hawk train --preset tiny --data hawk.json --steps 50 --out runs/tiny
       hawk train --preset embedded --data webvid.jsonl --stage 1 --steps 2000 --out runs/s1
       hawk train --init runs/s1/model --data hawk.json --stage 2 --steps 4000 --out runs/s2
+      hawk train --config recipes/embedded_synth_align.yaml --data hawk.json --objective words --out runs/align
+      hawk train --init runs/align/model --data hawk.json --freeze-encoder --out runs/lang
       hawk train --init hawk_release --data hawk.json --steps 500 --out runs/ft
       hawk train --data hawk.json --out runs/s2 --steps 6000 --resume
       hawk train --preset embedded --data hawk.json --ablate motion --out runs/no_motion
@@ -133,6 +137,12 @@ def _given_flags(ctx: typer.Context) -> dict:
     return given
 
 
+def _terms(m: dict, prefix: str = "") -> str:
+    """The loss terms of a step or eval record, short names: "vl 2.1 mv 0.4 ml 3.0" (or "words …")."""
+    names = (("words", "loss_words"), ("vl", "loss_vl"), ("mv", "loss_mv"), ("ml", "loss_ml"))
+    return " ".join(f"{short} {m[prefix + key]:.4f}" for short, key in names if prefix + key in m)
+
+
 class _Reporter:
     """Turns hawk_core.training.trainer events into rich progress bars (stderr-free, on the console)."""
 
@@ -176,12 +186,12 @@ class _Reporter:
             m = p["metrics"]
             self.progress.update(
                 self.tasks["train"], completed=m["step"],
-                description=f"loss {m['loss']:.4f} | vl {m['loss_vl']:.4f} mv {m['loss_mv']:.4f} ml {m['loss_ml']:.4f} | lr {m['lr']:.2e}",
+                description=f"loss {m['loss']:.4f} | {_terms(m)} | lr {m['lr']:.2e}",
             )
         elif kind == "eval" and not self.quiet:
             m = p["metrics"]
             self.progress.console.print(
-                f"step {m['step']}: eval loss {m['eval_loss']:.4f} (vl {m['eval_loss_vl']:.4f}, mv {m['eval_loss_mv']:.4f}, ml {m['eval_loss_ml']:.4f}) on {m['items']} items", soft_wrap=True
+                f"step {m['step']}: eval loss {m['eval_loss']:.4f} ({_terms(m, 'eval_')}) on {m['items']} items", soft_wrap=True
             )
         elif kind == "saved" and not self.quiet:
             self.progress.console.print(f"[dim]checkpoint step {p['step']} -> {p['path']}[/]", soft_wrap=True)

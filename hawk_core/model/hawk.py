@@ -43,7 +43,7 @@ from .config import HawkConfig
 from .losses import IGNORE_INDEX
 from .presets import PRESETS
 from .qformer import Branch
-from .text import MOTION_SLOT, VIDEO_SLOT, TextBatch, TextSample
+from .text import MOTION_SLOT, VIDEO_SLOT, TextBatch, TextSample, WordBatch
 
 #: Seed offset of the motion branch's own image queries when drawn at random (``seed + 5``).
 IMAGE_QUERIES_SEED_OFFSET = 5
@@ -65,6 +65,7 @@ class HawkOutput:
     logits: torch.Tensor | None = None
     tight_v: torch.Tensor | None = None
     tight_m: torch.Tensor | None = None
+    loss_words: torch.Tensor | None = None  # the alignment stage's bag-of-words loss (hawk's, not the paper's)
 
 
 class HawkModel(nn.Module):
@@ -89,6 +90,7 @@ class HawkModel(nn.Module):
                         torch.manual_seed(config.seed + IMAGE_QUERIES_SEED_OFFSET)
                         nn.init.normal_(queries, std=0.02)
         self.chat_format = text.chat_format(tokenizer, config.llm)
+        self.encoder_frozen = False
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -149,7 +151,8 @@ class HawkModel(nn.Module):
     def adapter_tensors(self) -> dict[str, torch.Tensor]:
         """What an adapter file holds: every trainable parameter, and the buffers of the
         trainable branches (the learnt motion encoder's BatchNorm statistics; none otherwise)."""
-        out: dict[str, torch.Tensor] = {n: p for n, p in self.named_parameters() if p.requires_grad}
+        out: dict[str, torch.Tensor] = {f"branches.{n}": p for n, p in self.branches.named_parameters()}
+        out.update({n: p for n, p in self.named_parameters() if p.requires_grad and not n.startswith("branches.")})  # LoRA
         out.update({f"branches.{n}": b for n, b in self.branches.named_buffers()})
         return out
 
@@ -186,11 +189,25 @@ class HawkModel(nn.Module):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
+    def freeze_motion_encoder(self) -> None:
+        """Keep the learnt motion encoder (``vision.motion_encoder: flow_cnn``) as it is: no
+        gradient, BatchNorm in eval mode (``train.freeze_encoder``, the language stage on an
+        encoder aligned before). Its weights stay in the adapter."""
+        enc = self.branches["motion"].encoder if "motion" in self.branches else None
+        if enc is None:
+            raise ConfigError("freeze_encoder: the model has no learnt motion encoder (vision.motion_encoder flow_cnn)")
+        enc.requires_grad_(False)
+        enc.eval()
+        self.encoder_frozen = True
+
     def train(self, mode: bool = True) -> HawkModel:
         """Trainable parts follow ``mode``; the frozen image encoder stays in eval mode, the
-        LLM too unless it carries LoRA adapters or gradient checkpointing."""
+        LLM too unless it carries LoRA adapters or gradient checkpointing, and a frozen motion
+        encoder (:meth:`freeze_motion_encoder`)."""
         super().train(mode)
         self.vision.eval()
+        if getattr(self, "encoder_frozen", False):
+            self.branches["motion"].encoder.eval()
         llm_cfg = self.config.llm
         self.llm.train(mode and (llm_cfg.lora.enabled or llm_cfg.gradient_checkpointing))
         return self
@@ -359,6 +376,8 @@ class HawkModel(nn.Module):
         if _num_videos(feats_v) != len(batch):
             raise InputError(f"features for {_num_videos(feats_v)} videos, text for {len(batch)} samples")
         batch = batch.to(self.device)
+        if isinstance(batch, WordBatch):
+            return self._align_forward(feats_v, feats_m, batch)
         tok_v, tight_v, tok_m, tight_m = self.visual_tokens(feats_v, feats_m)
         embeds = self.embed(batch.input_ids, tok_v, tok_m)
         logits = None
@@ -375,6 +394,25 @@ class HawkModel(nn.Module):
             l_ml = self._answer_loss(m_emb, batch.motion_attention_mask, batch.motion_labels)
         total = losses.total_loss(l_vl, l_mv, l_ml, cfg.t0, cfg.t1, cfg.t2)
         return HawkOutput(loss=total, loss_vl=l_vl, loss_mv=l_mv, loss_ml=l_ml, logits=logits, tight_v=tight_v, tight_m=tight_m)
+
+    def word_logits(self, feats_v, feats_m, word_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """(B, K) logits of the words ``word_ids`` (LLM token ids) from both branches' visual
+        tokens (:func:`losses.word_logits` against the LLM's frozen input embeddings), and the
+        tight features (B, Q, tight) of each branch (motion None when ablated)."""
+        tok_v, tight_v, tok_m, tight_m = self.visual_tokens(feats_v, feats_m)
+        tokens = tok_v if tok_m is None else torch.cat([tok_v, tok_m], dim=1)  # (B, Qv+Qm, llm)
+        words = self.llm.get_input_embeddings().weight[word_ids.to(self.device)].detach()  # (K, llm)
+        return losses.word_logits(tokens, words), tight_v, tight_m
+
+    def _align_forward(self, feats_v, feats_m, batch: WordBatch) -> HawkOutput:
+        """The alignment stage's loss: L_words + t1 * L_MV (no LLM forward)."""
+        cfg = self.config.loss
+        logits, tight_v, tight_m = self.word_logits(feats_v, feats_m, batch.word_ids)
+        l_words = losses.words_loss(logits, batch.targets)
+        zero = l_words.new_zeros(())
+        l_mv = losses.mv_loss(tight_v, tight_m, cfg.mv_mode) if (cfg.use_mv and tight_m is not None) else zero
+        return HawkOutput(loss=l_words + cfg.t1 * l_mv, loss_vl=zero, loss_mv=l_mv, loss_ml=zero, tight_v=tight_v, tight_m=tight_m,
+                          loss_words=l_words)
 
     def _answer_loss(self, embeds: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """:func:`losses.lm_loss` with the LLM's head applied only at the positions whose next

@@ -6,6 +6,8 @@
 * :func:`ml_loss` - L_ML (Eq. 8): cross-entropy of the motion-phrase text given the motion
   tokens alone (the same masked LM loss on another sequence).
 * :func:`total_loss` - L = t0*L_VL + t1*L_MV + t2*L_ML.
+* :func:`words_loss` - hawk's alignment stage (not in the paper): the visual tokens predict
+  the bag of words of the video's description through the LLM's frozen word embeddings.
 """
 
 from __future__ import annotations
@@ -69,3 +71,34 @@ def ml_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 def total_loss(l_vl: torch.Tensor, l_mv: torch.Tensor, l_ml: torch.Tensor, t0: float = 1.0, t1: float = 0.1, t2: float = 0.1) -> torch.Tensor:
     """L = t0*L_VL + t1*L_MV + t2*L_ML (paper appendix C: 1, 0.1, 0.1)."""
     return t0 * l_vl + t1 * l_mv + t2 * l_ml
+
+
+#: Inverse temperature of :func:`word_logits` (cosine similarities in [-1, 1] -> logits in [-20, 20]).
+WORD_LOGIT_SCALE = 20.0
+
+
+def word_logits(tokens: torch.Tensor, word_embeddings: torch.Tensor, scale: float = WORD_LOGIT_SCALE) -> torch.Tensor:
+    """How strongly a video's visual tokens say each word: (B, Q, D) tokens in the LLM's input
+    space and (K, D) word embeddings -> (B, K) logits. Each token is compared with each word by
+    cosine similarity (times ``scale``) and the Q tokens are pooled by a soft maximum
+    (logsumexp - log Q), so one token may carry a word without all of them having to."""
+    if tokens.dim() != 3 or word_embeddings.dim() != 2 or tokens.size(-1) != word_embeddings.size(-1):
+        raise InputError(f"tokens {tuple(tokens.shape)} and word embeddings {tuple(word_embeddings.shape)} do not fit")
+    t = F.normalize(tokens.float(), dim=-1)
+    w = F.normalize(word_embeddings.float(), dim=-1)
+    sims = scale * torch.einsum("bqd,kd->bqk", t, w)  # (B, Q, K)
+    return torch.logsumexp(sims, dim=1) - torch.log(torch.tensor(float(tokens.size(1))))
+
+
+def words_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Bag-of-words cross-entropy (Joulin et al., 2016): (B, K) word logits against (B, K)
+    target distributions (each row sums to 1: the description's words weighted by their
+    inverse document frequency). Rows without any target word are left out; 0 (attached to
+    the graph) when no row has one."""
+    if logits.shape != targets.shape:
+        raise InputError(f"word logits {tuple(logits.shape)} and targets {tuple(targets.shape)} disagree")
+    has = targets.sum(-1) > 0
+    if not bool(has.any()):
+        return logits.sum() * 0.0
+    logp = F.log_softmax(logits[has].float(), dim=-1)
+    return -(targets[has].float() * logp).sum(-1).mean()

@@ -68,6 +68,23 @@ class TextBatch:
         return self.input_ids.size(0)
 
 
+@dataclass
+class WordBatch:
+    """The alignment stage's targets (``train.objective: words``), read by
+    :meth:`HawkModel.forward` in place of a :class:`TextBatch`: the vocabulary's LLM token ids
+    (K,) and each sample's target distribution over them (B, K); built by
+    :class:`hawk_core.data.words.WordVocab`."""
+
+    word_ids: torch.Tensor
+    targets: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.targets.size(0))
+
+    def to(self, device) -> WordBatch:
+        return WordBatch(self.word_ids.to(device), self.targets.to(device))
+
+
 def chat_format(tokenizer, llm: LLMConfig) -> str:
     """How prompts are written: ``release``, ``chat_template`` or ``plain`` (``llm.prompt_format``
     with ``auto`` resolved by whether the tokenizer has a chat template)."""

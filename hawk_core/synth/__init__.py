@@ -16,9 +16,9 @@ incremental resumable writing).
 from .dataset import SynthSummary, SynthVideo, make_video, synthesize, validate_record, video_id, write_single
 from .events import ANOMALY_TYPES, EVENT_TYPES, EVENTS
 from .render import GENERATOR_VERSION, SynthConfig, build_scene, render
-from .text import QUESTION_SLOTS, event_type_from_text, questions
+from .text import QUESTION_SLOTS, event_type_from_text, questions, start_time_from_text
 
 __all__ = [
     "ANOMALY_TYPES", "EVENTS", "EVENT_TYPES", "GENERATOR_VERSION", "QUESTION_SLOTS", "SynthConfig", "SynthSummary", "SynthVideo",
-    "build_scene", "event_type_from_text", "make_video", "questions", "render", "synthesize", "validate_record", "video_id", "write_single",
+    "build_scene", "event_type_from_text", "make_video", "questions", "render", "start_time_from_text", "synthesize", "validate_record", "video_id", "write_single",
 ]

@@ -81,6 +81,26 @@ def event_type_from_text(text: str) -> str:
     return "normal"
 
 
+_START_PATTERNS = (
+    re.compile(r"\bfrom the (?:very )?(?:start|beginning)\b"),
+    re.compile(r"\b(?:at|from) (?:about |around |roughly )?(\d+(?:\.\d+)?) ?(?:s\b|sec\w*)"),
+    re.compile(r"\b(\d+(?:\.\d+)?) ?(?:s\b|sec\w*) into\b"),
+)
+
+
+def start_time_from_text(text: str) -> float | None:
+    """The start time (seconds) a description states, read as :func:`when` writes it ("from the
+    start of the video" -> 0.0, "at about 6.3 seconds", "about 6.3 seconds into the clip"): the
+    first statement in the text, None if it states none."""
+    low = text.lower()
+    found: list[tuple[int, float]] = []
+    for pat in _START_PATTERNS:
+        m = pat.search(low)
+        if m:
+            found.append((m.start(), float(m.group(1)) if m.groups() else 0.0))
+    return min(found)[1] if found else None
+
+
 # --------------------------------------------------------------------------------------
 # phrases read off the scene graph
 

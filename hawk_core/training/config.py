@@ -18,6 +18,11 @@ from ..runtime import check_precision
 RESUME_MUTABLE = frozenset({"steps", "eval_every", "save_every", "keep_checkpoints", "device", "eval_max_items", "feature_ram_items", "cache_dir"})
 
 
+#: ``language``: the paper's L_VL + t1 L_MV + t2 L_ML through the LLM. ``words``: the alignment
+#: stage (:mod:`hawk_core.data.words`): the visual tokens predict their description's words.
+OBJECTIVES = ("language", "words")
+
+
 def default_cache_dir() -> Path:
     base = os.environ.get("HAWK_CACHE") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     sub = "" if os.environ.get("HAWK_CACHE") else "hawk"
@@ -29,6 +34,8 @@ class TrainConfig:
     """Every training hyperparameter (the model's live in :class:`HawkConfig`)."""
 
     stage: int = 2
+    objective: str = "language"  # language: the paper's losses; words: hawk's alignment stage without the LLM
+    freeze_encoder: bool = False  # keep the learnt motion encoder (flow_cnn) fixed: the language stage after words
     steps: int = 1000  # optimiser steps
     batch_size: int = 4  # per process, per micro-step
     grad_accum: int = 1
@@ -74,6 +81,8 @@ class TrainConfig:
                 raise ConfigError(f"{f.name} must be a string, got {v!r}")
         if self.stage not in (1, 2):
             raise ConfigError(f"stage must be 1 or 2, got {self.stage}")
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         for name in ("steps", "batch_size", "grad_accum"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

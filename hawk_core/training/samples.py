@@ -118,6 +118,18 @@ class BatchMaker:
                 self._ram.popitem(last=False)
         return val
 
+    def features_of(self, split: Split, picks: list[tuple[int, int, int]]) -> tuple[Any, Any, list[HawkRecord]]:
+        """The picked items' features on the device (feats_v, feats_m) and their records."""
+        from ..data.features import join_videos
+
+        recs = [split.records[split.items[i].record] for i, _, _ in picks]
+        fv, fm = [], []
+        for rec in recs:
+            v, m, _ = self.features(rec)
+            fv.append(v.to(self.device, self.feat_dtype))
+            fm.append(None if m is None else m.to(self.device, self.feat_dtype))
+        return join_videos(fv), (join_videos(fm) if self.motion else None), recs
+
     def batch(self, split: Split, picks: list[tuple[int, int, int]], name: str) -> tuple[Any, Any, Any]:
         """``picks``: (item index, epoch, position) each -> (feats_v, feats_m, TextBatch) on the device."""
         from ..data.features import join_videos

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.items import build_items
-from ..data.records import HawkRecord, load_hawk_records, split_records
+from ..data.records import TASK_DESCRIPTION, HawkRecord, load_hawk_records, split_records
 from ..errors import ConfigError, DataError, TrainingError
 from ..io import atomic_path, write_json
 from ..model.run_layout import STATE_FILE, RunLayout
@@ -35,8 +35,9 @@ from .schedule import DataOrder, build_scheduler, sync_lr
 from .state import rng_state, seed_all, set_rng_state
 
 Event = Callable[[str, dict], None]
-#: The loss terms logged per step and per evaluation (fields of HawkOutput).
+#: The loss terms logged per step and per evaluation (fields of HawkOutput), per objective.
 LOSS_NAMES = ("loss", "loss_vl", "loss_mv", "loss_ml")
+WORDS_LOSS_NAMES = ("loss", "loss_words", "loss_mv")
 
 
 def _noop(kind: str, payload: dict) -> None:
@@ -56,8 +57,8 @@ class TrainRequest:
     video_root: Path | None = None
 
 
-def _loss_values(out: Any) -> dict[str, float]:
-    return {name: float(getattr(out, name).detach()) for name in LOSS_NAMES}
+def _loss_values(out: Any, names: tuple[str, ...]) -> dict[str, float]:
+    return {name: float(getattr(out, name).detach()) for name in names}
 
 
 def _reduce_mean(dist: Dist, sums: dict[str, float], count: float) -> tuple[dict[str, float], float]:
@@ -134,7 +135,12 @@ class Trainer:
         self.eval_split = Split([], [])
         self.optim: _Optim | None = None
         self.order: DataOrder | None = None
+        self.words: Any = None  # the WordVocab of objective words
         self.step = 0
+
+    @property
+    def loss_names(self) -> tuple[str, ...]:
+        return WORDS_LOSS_NAMES if self.cfg.objective == "words" else LOSS_NAMES
 
     @property
     def out(self) -> Path:
@@ -195,13 +201,27 @@ class Trainer:
         test_recs = [r for r in test_recs if cache.has(r.path)]
         if not train_recs:
             raise DataError("no training video could be read")
-        phrases = prepare_phrases(cache.dir, train_recs + test_recs, self.dist, self._emit) if motion and "ml" not in ablate else None
+        words = self.cfg.objective == "words"
+        phrases = None
+        if motion and "ml" not in ablate and not words:
+            phrases = prepare_phrases(cache.dir, train_recs + test_recs, self.dist, self._emit)
         self.batches = BatchMaker(self.model, cache, phrases, seed=self.cfg.seed, ram_items=self.cfg.feature_ram_items,
                                   device=self.device, feat_dtype=feat_dtype, motion=motion)
-        test_items = build_items(test_recs)
+        items = build_items
+        if words:  # one item per video with a description or caption: its bag of words
+            from ..data.words import WordVocab
+
+            self.words = WordVocab(self.model.tokenizer, [r.text for r in train_recs])
+            self._emit("note", text=f"alignment stage: {len(self.words)} words in the training texts")
+
+            def items(recs):  # noqa: E306
+                return [it for it in build_items(recs) if it.task == TASK_DESCRIPTION]
+        test_items = items(test_recs)
         if self.cfg.eval_max_items:
             test_items = test_items[: self.cfg.eval_max_items]
-        self.train_split = Split(train_recs, build_items(train_recs))
+        self.train_split = Split(train_recs, items(train_recs))
+        if not self.train_split.items:
+            raise DataError("no training record has a description or caption")
         self.eval_split = Split(test_recs, test_items)
         return len(videos)
 
@@ -251,6 +271,8 @@ class Trainer:
         seed_all(self.cfg.seed)
         self._emit("note", text=f"building the model on {self.device}")
         self.model = self._build_model(self.start)
+        if self.cfg.freeze_encoder:
+            self.model.freeze_motion_encoder()
         trainable = list(self.model.trainable_parameters())
         if not trainable:
             raise ConfigError("the model has no trainable parameters")
@@ -274,18 +296,18 @@ class Trainer:
 
         d, cfg = self.dist, self.cfg
         t0 = time.perf_counter()
-        sums = dict.fromkeys(LOSS_NAMES, 0.0)
+        sums = dict.fromkeys(self.loss_names, 0.0)
         self.optim.opt.zero_grad(set_to_none=True)
         for micro in range(cfg.grad_accum):
             picks = self.order.next()
             mine = picks[d.rank * cfg.batch_size : (d.rank + 1) * cfg.batch_size]
-            fv, fm, batch = self.batches.batch(self.train_split, mine, "train")
+            fv, fm, batch = self._batch(self.train_split, mine, "train")
             last = micro == cfg.grad_accum - 1
             with self.net.no_sync() if (d.active and not last) else contextlib.nullcontext():
                 with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
                     out = self.net(fv, fm, batch)
                 self.optim.scaler.scale(out.loss / cfg.grad_accum).backward()
-            for k, v in _loss_values(out).items():
+            for k, v in _loss_values(out, self.loss_names).items():
                 sums[k] += v
         losses, _ = _reduce_mean(d, sums, float(cfg.grad_accum))
         if not math.isfinite(losses["loss"]):
@@ -294,6 +316,13 @@ class Trainer:
         self.step += 1
         return {"step": self.step, **losses, "lr": lr, "grad_norm": gnorm, "epoch": self.order.epoch,
                 "step_time": round(time.perf_counter() - t0, 4)}
+
+    def _batch(self, split: Split, picks: list, name: str) -> tuple[Any, Any, Any]:
+        """(feats_v, feats_m, TextBatch), or a WordBatch for objective words."""
+        if self.words is None:
+            return self.batches.batch(split, picks, name)
+        fv, fm, recs = self.batches.features_of(split, picks)
+        return fv, fm, self.words.batch([r.text for r in recs]).to(self.device)
 
     def _stop_on_nan(self, loss: float) -> None:
         latest = self.run_dir.latest() if self.run_dir.latest_json.is_file() else None
@@ -310,16 +339,16 @@ class Trainer:
             return None
         self.model.eval()
         mine = list(range(len(split.items)))[self.dist.rank :: self.dist.world]
-        sums = dict.fromkeys(LOSS_NAMES, 0.0)
+        sums = dict.fromkeys(self.loss_names, 0.0)
         count = 0.0
         self._emit("phase", name="eval", total=len(mine))
         with torch.no_grad():
             for s in range(0, len(mine), self.cfg.batch_size):
                 picks = [(i, 0, i) for i in mine[s : s + self.cfg.batch_size]]
-                fv, fm, batch = self.batches.batch(split, picks, "eval")
+                fv, fm, batch = self._batch(split, picks, "eval")
                 with torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None):
                     out = self.model(fv, fm, batch)
-                for k, v in _loss_values(out).items():
+                for k, v in _loss_values(out, self.loss_names).items():
                     sums[k] += v * len(picks)
                 count += len(picks)
                 self._emit("advance", name="eval", n=len(picks))

@@ -1,0 +1,77 @@
+"""The word targets of the alignment stage (``train.objective: words``).
+
+Before the language stage, hawk can train the visual side alone to say what the descriptions
+say: each video's visual tokens (both branches, in the LLM's input space) must predict the bag
+of words of its description through the LLM's own frozen word embeddings
+(:func:`hawk_core.model.losses.word_logits` / :func:`~hawk_core.model.losses.words_loss`). No
+LLM forward runs, so a step costs the encoders and Q-Formers only, and the tokens end up near
+the words the LLM already knows, which is what the language stage then reads.
+
+A *word* is one token of the LLM's tokenizer that holds a letter (digits and punctuation
+carry no content a bag can place). The vocabulary is every such token of the training texts;
+a text's target spreads its mass over its distinct words by inverse document frequency, and
+words in more than ``max_df`` of the texts (the template every description shares) get none.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import DataError
+
+#: Words in more than this share of the training texts carry no target mass.
+MAX_DF = 0.5
+
+
+class WordVocab:
+    """The training texts' words and their inverse document frequencies."""
+
+    def __init__(self, tokenizer: Any, texts: Sequence[str], *, max_df: float = MAX_DF) -> None:
+        self.tokenizer = tokenizer
+        docs = [self._words(t) for t in texts if t]
+        if not docs:
+            raise DataError("the alignment stage (objective words) needs descriptions or captions; no record has one")
+        df = Counter(w for d in docs for w in d)
+        self.ids = sorted(df)
+        self.index = {w: i for i, w in enumerate(self.ids)}
+        n = len(docs)
+        self.idf = [math.log((1 + n) / (1 + df[w])) + 1.0 if df[w] <= max_df * n else 0.0 for w in self.ids]
+        if not any(self.idf):
+            raise DataError(f"every word of the training texts is in more than {max_df:.0%} of them: nothing to align on")
+        self._cache: dict[str, list[tuple[int, float]]] = {}
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def _words(self, text: str) -> set[int]:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return {i for i in ids if any(ch.isalpha() for ch in self.tokenizer.decode([i]))}
+
+    def target(self, text: str | None) -> list[tuple[int, float]]:
+        """(vocabulary index, weight) of ``text``'s words; weights sum to 1 (empty: no target)."""
+        if not text:
+            return []
+        hit = self._cache.get(text)
+        if hit is None:
+            ws = [(self.index[w], self.idf[self.index[w]]) for w in sorted(self._words(text)) if w in self.index]
+            total = sum(v for _, v in ws)
+            hit = [(k, v / total) for k, v in ws if v > 0] if total > 0 else []
+            self._cache[text] = hit
+        return hit
+
+    def batch(self, texts: Sequence[str | None]) -> WordBatch:
+        import torch
+
+        from ..model.text import WordBatch
+
+        targets = torch.zeros(len(texts), len(self.ids))
+        for row, text in enumerate(texts):
+            for k, v in self.target(text):
+                targets[row, k] = v
+        return WordBatch(torch.tensor(self.ids, dtype=torch.long), targets)
+
+
+__all__ = ["MAX_DF", "WordVocab"]

@@ -1,0 +1,154 @@
+"""The alignment stage (``train.objective: words``) and the language stage on a frozen learnt
+encoder (``train.freeze_encoder``): the bag-of-words loss, the vocabulary and its targets, the
+model's forward on a WordBatch, and both stages from the CLI on the tiny preset over real clips."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hawk_core.data.words import WordVocab
+from hawk_core.errors import ConfigError, DataError
+from hawk_core.model import losses
+from hawk_core.model.config import HawkConfig
+from hawk_core.model.hawk import HawkModel
+from hawk_core.model.text import WordBatch
+from hawk_core.training.config import TrainConfig
+from tests.helpers import invoke
+
+FLOW = {"vision": {"motion_encoder": "flow_cnn", "flow_size": 32, "flow_width": 16}}
+
+
+class _WordTokenizer:
+    """One token per whitespace word (ids by first sight), enough to check the vocabulary."""
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {}
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict:
+        return {"input_ids": [self.vocab.setdefault(w, len(self.vocab)) for w in text.split()]}
+
+    def decode(self, ids: list[int]) -> str:
+        inv = {v: k for k, v in self.vocab.items()}
+        return " ".join(inv[i] for i in ids)
+
+
+def test_word_logits_pool_tokens_by_a_soft_maximum():
+    words = torch.eye(3)  # three orthogonal words
+    tokens = torch.zeros(1, 2, 3)
+    tokens[0, 0, 1] = 5.0  # one token says word 1 (its norm does not matter: cosine)
+    tokens[0, 1] = torch.tensor([1.0, 0.0, 1.0])
+    logits = losses.word_logits(tokens, words)
+    s = losses.WORD_LOGIT_SCALE
+    expect1 = math.log((math.exp(s) + math.exp(0.0)) / 2)
+    assert logits.shape == (1, 3)
+    assert logits[0, 1].item() == pytest.approx(expect1, rel=1e-5)
+    assert logits[0, 1] > logits[0, 0] == pytest.approx(logits[0, 2].item())
+
+
+def test_words_loss_is_the_soft_target_cross_entropy_and_skips_empty_rows():
+    logits = torch.randn(3, 5, requires_grad=True)
+    targets = torch.tensor([[0.5, 0.5, 0, 0, 0], [0, 0, 0, 0, 0], [0, 0, 0, 0.25, 0.75]])
+    got = losses.words_loss(logits, targets)
+    rows = [0, 2]
+    want = -(targets[rows] * F.log_softmax(logits[rows], -1)).sum(-1).mean()
+    torch.testing.assert_close(got, want)
+    got.backward()
+    assert logits.grad[1].abs().sum() == 0 and logits.grad[0].abs().sum() > 0
+    none = losses.words_loss(logits, torch.zeros(3, 5))
+    assert none.item() == 0 and none.requires_grad
+
+
+def test_vocabulary_weights_rare_words_and_drops_the_template():
+    texts = ["a camera watches . a man falls at 3", "a camera watches . a car turns", "a camera watches . a man runs",
+             "a camera watches . a dog sits"]
+    v = WordVocab(_WordTokenizer(), texts)
+    tok = v.tokenizer
+    assert "3" not in tok.decode(v.ids).split() and "." not in tok.decode(v.ids).split()  # no letter: not a word
+    t = dict(v.target(texts[0]))
+    names = {tok.decode([v.ids[k]]): w for k, w in t.items()}
+    assert set(names) == {"man", "falls", "at"}  # "a camera watches" is in every text: no mass (nor above MAX_DF)
+    assert sum(t.values()) == pytest.approx(1.0)
+    assert names["falls"] > names["man"]  # in one text vs two
+    assert v.target("an unseen sentence") == [] and v.target(None) == []
+    b = v.batch([texts[1], None])
+    assert isinstance(b, WordBatch) and b.targets.shape == (2, len(v)) and b.word_ids.tolist() == v.ids
+    assert b.targets[0].sum().item() == pytest.approx(1.0) and b.targets[1].sum() == 0
+
+
+def test_vocabulary_errors():
+    with pytest.raises(DataError, match="needs descriptions"):
+        WordVocab(_WordTokenizer(), ["", None])
+    with pytest.raises(DataError, match="nothing to align on"):
+        WordVocab(_WordTokenizer(), ["same words", "same words"])
+
+
+def test_config_names_the_objective():
+    with pytest.raises(ConfigError, match="objective must be one of language, words"):
+        TrainConfig(objective="contrastive")
+    with pytest.raises(ConfigError, match="freeze_encoder must be true or false"):
+        TrainConfig(freeze_encoder="yes")
+
+
+def test_forward_on_a_word_batch_trains_the_visual_side_only():
+    model = HawkModel.build(HawkConfig.from_preset("tiny", overrides=FLOW))
+    model.train()
+    T, s = model.config.data.num_frames, model.config.vision.flow_size
+    fv = torch.randn(2, T, 4, model.vision.feature_dim)
+    fm = torch.randn(2, T, s * s, 5)
+    ids = torch.tensor([3, 5, 7, 9])
+    batch = WordBatch(ids, torch.tensor([[0.5, 0.5, 0, 0], [0, 0, 0, 1.0]]))
+    out = model(fv, fm, batch)
+    assert out.loss_words is not None and out.loss_vl.item() == 0 and out.loss_ml.item() == 0
+    torch.testing.assert_close(out.loss, out.loss_words + model.config.loss.t1 * out.loss_mv)
+    out.loss.backward()
+    assert model.branches["motion"].encoder.stages[0].conv[0].weight.grad.abs().sum() > 0
+    assert model.llm.get_input_embeddings().weight.grad is None  # the word embeddings stay the LLM's
+
+
+def test_freeze_keeps_the_encoder_in_the_adapter_and_in_eval_mode():
+    model = HawkModel.build(HawkConfig.from_preset("tiny", overrides=FLOW))
+    before = set(model.adapter_tensors())
+    model.freeze_motion_encoder()
+    model.train()
+    enc = model.branches["motion"].encoder
+    assert not enc.training and not any(p.requires_grad for p in enc.parameters())
+    assert set(model.adapter_tensors()) == before  # still saved: a frozen encoder is part of the model
+    assert all(not n.startswith("branches.motion.encoder.") for n, p in model.named_parameters() if p.requires_grad)
+    plain = HawkModel.build(HawkConfig.from_preset("tiny"))
+    with pytest.raises(ConfigError, match="no learnt motion encoder"):
+        plain.freeze_motion_encoder()
+
+
+def test_align_then_language_stage_from_the_cli(tmp_path, fighting_video, hivau_jsonl):
+    from safetensors.torch import load_file
+
+    from tests.hawk_dataset import write_dataset
+
+    data = write_dataset(tmp_path / "hawk.json", fighting_video.parent, hivau_jsonl)
+    (tmp_path / "cfg.json").write_text(json.dumps({"model": FLOW}))
+    common = ["--data", data, "--cache-dir", tmp_path / "cache", "--batch-size", "2", "--eval-every", "0", "--device", "cpu"]
+    r = invoke("train", "--preset", "tiny", "--config", tmp_path / "cfg.json", "--out", tmp_path / "align",
+               "--objective", "words", "--steps", "2", *common)
+    assert r.exit_code == 0, r.output
+    rec = json.loads((tmp_path / "align" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert {"loss", "loss_words", "loss_mv"} <= rec.keys() and "loss_vl" not in rec and rec["loss_words"] > 0
+    assert json.loads((tmp_path / "align" / "run.json").read_text())["train"]["objective"] == "words"
+
+    r = invoke("train", "--init", tmp_path / "align" / "model", "--out", tmp_path / "lang", "--freeze-encoder", "--steps", "2", *common)
+    assert r.exit_code == 0, r.output
+    a = load_file(str(tmp_path / "align" / "model" / "adapter.safetensors"))
+    b = load_file(str(tmp_path / "lang" / "model" / "adapter.safetensors"))
+    assert a.keys() == b.keys()
+    enc = [k for k in a if k.startswith("branches.motion.encoder.")]
+    assert enc and all(torch.equal(a[k], b[k]) for k in enc)  # weights and BatchNorm statistics kept
+    assert any(not torch.equal(a[k], b[k]) for k in a if k not in enc)  # the rest trained
+    r = invoke("describe", fighting_video, "--model", tmp_path / "lang", "--max-new-tokens", "4", "--json")
+    assert r.exit_code == 0, r.output
+
+    r = invoke("train", "--preset", "tiny", "--out", tmp_path / "bad", "--freeze-encoder", "--steps", "1", *common)
+    assert r.exit_code != 0 and "error:" in r.output and "no learnt motion encoder" in r.output and "Traceback" not in r.output
