@@ -25,6 +25,7 @@ def _state():
 
 def test_shipped_adapter_is_the_default_and_fits_the_embedded_adapter():
     from hawk_core.model.config import HawkConfig
+    from hawk_core.model.hawk import trainable_shapes
     from hawk_core.model.qformer import Branch
 
     assert inference.is_checkpoint_dir(SHIPPED), f"no shipped adapter under {SHIPPED}"
@@ -34,14 +35,13 @@ def test_shipped_adapter_is_the_default_and_fits_the_embedded_adapter():
     assert cfg.preset == "embedded" and cfg.vision.kind == "efficientnet_lite0" and cfg.llm.kind == "smollm2"
     assert cfg.loss.use_motion and cfg.loss.use_mv and cfg.loss.use_ml  # the full model, not an ablation
     assert not cfg.llm.lora.enabled
-    # the same trainable parameters, names and shapes, as the model this config builds
-    expected = {}
-    for name in ("video", "motion"):
-        branch = Branch(cfg.video_qformer, cfg.projection, VISION_DIM, LLM_DIM)
-        expected.update({f"branches.{name}.{k}": tuple(p.shape) for k, p in branch.named_parameters()})
+    # the same tensors, names and shapes, as the model this config builds (from configs alone)
+    expected = trainable_shapes(cfg)
     state = _state()
     assert {k: tuple(v.shape) for k, v in state.items()} == expected
-    assert all(v.dtype == torch.float16 for v in state.values())  # stored compact
+    video = Branch(cfg.video_qformer, cfg.projection, VISION_DIM, LLM_DIM)  # the appearance branch at the backbones' widths
+    assert all(expected[f"branches.video.{k}"] == tuple(p.shape) for k, p in video.named_parameters())
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())  # stored compact
     assert all(torch.isfinite(v).all() for v in state.values())
     size = (SHIPPED / "adapter.safetensors").stat().st_size
     assert size < 20 * 2**20, f"the shipped adapter grew to {size / 2**20:.1f} MiB"

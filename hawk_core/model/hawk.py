@@ -581,8 +581,9 @@ def trainable_shapes(config: HawkConfig) -> dict[str, tuple[int, ...]]:
     if config.llm.lora.enabled:
         raise ConfigError("llm.lora: the trainable-parameter list without building the LLM does not cover LoRA adapters")
     dims = vision_dims(config.vision)
+    width = llm_width(config.llm)  # outside the meta context: the embedded LLM's width is read by loading it
     with torch.device("meta"):
-        branches = build_branches(config, dims["feature_dim"], llm_width(config.llm), (dims["query_tokens"], dims["query_dim"]))
+        branches = build_branches(config, dims["feature_dim"], width, (dims["query_tokens"], dims["query_dim"]))
     shapes = {f"branches.{n}": tuple(p.shape) for n, p in branches.named_parameters()}
     shapes.update({f"branches.{n}": tuple(b.shape) for n, b in branches.named_buffers()})  # as HawkModel.adapter_tensors
     return shapes
