@@ -71,7 +71,7 @@ def train(
       hawk train --preset tiny --data hawk.json --steps 50 --out runs/tiny
       hawk train --preset embedded --data webvid.jsonl --stage 1 --steps 2000 --out runs/s1
       hawk train --init runs/s1/model --data hawk.json --stage 2 --steps 4000 --out runs/s2
-      hawk train --config recipes/embedded_synth_align.yaml --data hawk.json --objective words --out runs/align
+      hawk train --config recipes/embedded_synth_align.yaml --data hawk.json --out runs/align
       hawk train --init runs/align/model --data hawk.json --freeze-encoder --out runs/lang
       hawk train --init hawk_release --data hawk.json --steps 500 --out runs/ft
       hawk train --data hawk.json --out runs/s2 --steps 6000 --resume
