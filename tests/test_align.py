@@ -152,3 +152,24 @@ def test_align_then_language_stage_from_the_cli(tmp_path, fighting_video, hivau_
 
     r = invoke("train", "--preset", "tiny", "--out", tmp_path / "bad", "--freeze-encoder", "--steps", "1", *common)
     assert r.exit_code != 0 and "error:" in r.output and "no learnt motion encoder" in r.output and "Traceback" not in r.output
+
+
+def test_merge_records_keeps_every_video_reachable(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    for name in ("a", "b"):
+        (tmp_path / name / "videos").mkdir(parents=True)
+        (tmp_path / name / "train.json").write_text(json.dumps([{"id": f"{name}1", "video": "videos/x.mp4", "description": "d"}]))
+    out = tmp_path / "merged" / "train.json"
+    script = str(ROOT / "recipes" / "merge_records.py")
+    r = subprocess.run([sys.executable, script, str(out), str(tmp_path / "a" / "train.json"), str(tmp_path / "b" / "train.json")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    recs = json.loads(out.read_text())
+    assert [(out.parent / x["video"]).resolve() for x in recs] == [(tmp_path / n / "videos" / "x.mp4").resolve() for n in "ab"]
+    r = subprocess.run([sys.executable, script, str(tmp_path / "dup.json"), str(tmp_path / "a" / "train.json"), str(tmp_path / "a" / "train.json")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "already in an earlier file" in r.stderr and not (tmp_path / "dup.json").exists()
