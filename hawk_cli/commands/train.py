@@ -10,7 +10,7 @@ import typer
 from hawk_cli._common import JsonOut, Wait, console, guarded, lock_output, set_torch_threads
 
 from hawk_core.model.checkpoints import DEFAULT_PRESET
-from hawk_core.training.config import TrainConfig
+from hawk_core.training.config import OBJECTIVES, TrainConfig
 
 _P = "Optimisation"
 _R = "Run"
@@ -88,6 +88,8 @@ def train(
     if int(os.environ.get("RANK", "0")) == 0:
         lock_output(out, wait)  # the run folder has one writer (under torchrun: rank 0 writes)
     set_torch_threads(threads)
+    if objective not in OBJECTIVES:
+        raise InputError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     file_cfg = read_config_file(config) if config else {}
     train_dict = {**file_cfg.get("train", {}), **_given_flags(ctx)}
     tcfg = TrainConfig.from_dict(train_dict)
