@@ -206,7 +206,7 @@ class HawkModel(nn.Module):
         encoder (:meth:`freeze_motion_encoder`)."""
         super().train(mode)
         self.vision.eval()
-        if getattr(self, "encoder_frozen", False):
+        if self.encoder_frozen:
             self.branches["motion"].encoder.eval()
         llm_cfg = self.config.llm
         self.llm.train(mode and (llm_cfg.lora.enabled or llm_cfg.gradient_checkpointing))

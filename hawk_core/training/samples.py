@@ -118,38 +118,35 @@ class BatchMaker:
                 self._ram.popitem(last=False)
         return val
 
-    def features_of(self, split: Split, picks: list[tuple[int, int, int]]) -> tuple[Any, Any, list[HawkRecord]]:
-        """The picked items' features on the device (feats_v, feats_m) and their records."""
+    def features_of(self, split: Split, picks: list[tuple[int, int, int]]) -> tuple[Any, Any, list[HawkRecord], list]:
+        """The picked items' features on the device: feats_v (B, T, N, D), or a list when frame
+        counts differ; feats_m likewise, or None without a motion branch), their records and
+        their frames' seconds (None each where the cache has none)."""
         from ..data.features import join_videos
 
         recs = [split.records[split.items[i].record] for i, _, _ in picks]
-        fv, fm = [], []
+        fv, fm, times = [], [], []
         for rec in recs:
-            v, m, _ = self.features(rec)
+            v, m, t = self.features(rec)
             fv.append(v.to(self.device, self.feat_dtype))
             fm.append(None if m is None else m.to(self.device, self.feat_dtype))
-        return join_videos(fv), (join_videos(fm) if self.motion else None), recs
+            times.append(t)
+        return join_videos(fv), (join_videos(fm) if self.motion else None), recs, times
 
     def batch(self, split: Split, picks: list[tuple[int, int, int]], name: str) -> tuple[Any, Any, Any]:
         """``picks``: (item index, epoch, position) each -> (feats_v, feats_m, TextBatch) on the device."""
-        from ..data.features import join_videos
         from ..model import TextSample
 
-        fv, fm, samples = [], [], []
-        for item_idx, epoch, pos in picks:
+        feats_v, feats_m, recs, times = self.features_of(split, picks)
+        samples = []
+        for (item_idx, epoch, pos), rec, frame_times in zip(picks, recs, times):
             it = split.items[item_idx]
-            rec = split.records[it.record]
             rng = item_rng(self.seed, name, epoch, pos, item_idx)
             prompts = self.caption if (it.task == TASK_DESCRIPTION and not rec.description) else self.describe
             question, answer = question_and_answer(rec, it, rng, describe=prompts, caption=prompts)
             mt = self.phrases.get(answer) if self.phrases is not None else None
-            v, m, times = self.features(rec)
             # the model renders its prompt format around the question (the paper's instruction, or the release's)
-            samples.append(TextSample(instruction=question, answer=answer, motion_text=mt or None, frame_times=times))
-            fv.append(v.to(self.device, self.feat_dtype))
-            fm.append(None if m is None else m.to(self.device, self.feat_dtype))
-        feats_v = join_videos(fv)  # (B, T, N, D), or a list when frame counts differ
-        feats_m = join_videos(fm) if self.motion else None
+            samples.append(TextSample(instruction=question, answer=answer, motion_text=mt or None, frame_times=frame_times))
         return feats_v, feats_m, to_device(self.model.collate(samples), self.device)
 
 

@@ -207,23 +207,25 @@ class Trainer:
             phrases = prepare_phrases(cache.dir, train_recs + test_recs, self.dist, self._emit)
         self.batches = BatchMaker(self.model, cache, phrases, seed=self.cfg.seed, ram_items=self.cfg.feature_ram_items,
                                   device=self.device, feat_dtype=feat_dtype, motion=motion)
-        items = build_items
-        if words:  # one item per video with a description or caption: its bag of words
+        if words:
             from ..data.words import WordVocab
 
             self.words = WordVocab(self.model.tokenizer, [r.text for r in train_recs])
             self._emit("note", text=f"alignment stage: {len(self.words)} words in the training texts")
-
-            def items(recs):  # noqa: E306
-                return [it for it in build_items(recs) if it.task == TASK_DESCRIPTION]
-        test_items = items(test_recs)
+        test_items = self._items(test_recs)
         if self.cfg.eval_max_items:
             test_items = test_items[: self.cfg.eval_max_items]
-        self.train_split = Split(train_recs, items(train_recs))
+        self.train_split = Split(train_recs, self._items(train_recs))
         if not self.train_split.items:
             raise DataError("no training record has a description or caption")
         self.eval_split = Split(test_recs, test_items)
         return len(videos)
+
+    def _items(self, records: list[HawkRecord]) -> list:
+        """The records' training items; for objective words only the description (or caption)
+        items, one per video: its bag of words."""
+        items = build_items(records)
+        return [it for it in items if it.task == TASK_DESCRIPTION] if self.cfg.objective == "words" else items
 
     def _restore(self, ckpt: Path | None) -> None:
         """Optimiser, schedule, data order and RNG from ``ckpt`` (or fresh seeds)."""
@@ -321,7 +323,7 @@ class Trainer:
         """(feats_v, feats_m, TextBatch), or a WordBatch for objective words."""
         if self.words is None:
             return self.batches.batch(split, picks, name)
-        fv, fm, recs = self.batches.features_of(split, picks)
+        fv, fm, recs, _ = self.batches.features_of(split, picks)
         return fv, fm, self.words.batch([r.text for r in recs]).to(self.device)
 
     def _stop_on_nan(self, loss: float) -> None:
