@@ -110,12 +110,26 @@ def load_smollm2(source: str | None = None, *, torch_dtype=None):
         except (OSError, ValueError) as e:
             raise DependencyError(f"cannot load LLM {source!r}: {str(e).splitlines()[0]}") from None
         return model.eval(), tok
-    cached = _smollm2_cache()
-    if not smollm2_is_cached():
-        convert_smollm2(cached)
+    cached = ensure_smollm2_cached()
     tok = AutoTokenizer.from_pretrained(cached)
     model = AutoModelForCausalLM.from_pretrained(cached, dtype=dtype)
     return model.eval(), tok
+
+
+def ensure_smollm2_cached() -> Path:
+    """The converted embedded LLM's folder, converting it first if the cache lacks it.
+
+    Several processes (torchrun ranks, commands run side by side) may start on a fresh
+    cache: the first converts under the folder's writer lock, the others wait for it and
+    then find the folder, so none loads a folder another is still writing."""
+    from .locks import output_lock
+
+    cached = _smollm2_cache()
+    if not smollm2_is_cached():
+        with output_lock(cached, wait=True, is_dir=True):
+            if not smollm2_is_cached():
+                convert_smollm2(cached)
+    return cached
 
 
 def convert_smollm2(target: Path) -> Path:

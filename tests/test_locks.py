@@ -223,3 +223,34 @@ def test_two_real_hawk_processes_on_one_output(writer, inputs, tmp_path):
         assert len(ids) == 2 and len(set(ids)) == 2
     else:
         assert [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+_CONVERT_ONCE = r"""
+import sys, time
+from pathlib import Path
+import hawk_core.embedded as emb
+
+def fake_convert(target):  # a slow conversion that writes the folder, as convert_smollm2 does
+    log = Path(sys.argv[1])
+    with log.open("a") as f:
+        f.write("convert\n")
+    time.sleep(1.0)
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "config.json").write_text("{}")
+    return target
+
+emb.convert_smollm2 = fake_convert
+folder = emb.ensure_smollm2_cached()
+assert (folder / "config.json").is_file(), "returned before the folder was complete"
+"""
+
+
+def test_processes_starting_on_a_fresh_cache_convert_the_llm_once(tmp_path):
+    """torchrun's ranks start on an empty cache together: one converts the embedded LLM, the
+    others wait for its folder instead of loading it half-written (a real crash once)."""
+    log = tmp_path / "converted.log"
+    env = {**subprocess_env(), "HAWK_CACHE": str(tmp_path / "cache")}
+    procs = [subprocess.Popen([sys.executable, "-c", _CONVERT_ONCE, str(log)], env=env) for _ in range(3)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    assert log.read_text().splitlines() == ["convert"]
+    assert not lock_path(tmp_path / "cache" / "smollm2-135m-instruct").exists()

@@ -41,7 +41,7 @@ def train(
     grad_accum: Annotated[int, typer.Option("--grad-accum", min=1, help="Micro-steps accumulated per optimiser step.", rich_help_panel=_P)] = _D.grad_accum,
     lr: Annotated[float, typer.Option("--lr", min=0.0, help="Peak learning rate (AdamW).", rich_help_panel=_P)] = _D.lr,
     warmup: Annotated[int, typer.Option("--warmup", min=0, help="Linear warm-up steps, then cosine decay to lr x min_lr_ratio.", rich_help_panel=_P)] = _D.warmup,
-    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on CUDA, fp16 if no bf16; fp32 on CPU), fp32, bf16, fp16.", rich_help_panel=_P)] = _D.precision,
+    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 autocast on CUDA, fp16 if no bf16; on a CPU bf16 where it computes bf16 natively (AVX-512 BF16 or AMX, HAWK_CPU_BF16=0/1 overrides), else fp32), fp32, bf16, fp16.", rich_help_panel=_P)] = _D.precision,
     seed: Annotated[int, typer.Option("--seed", help="Seeds the split, the data order, the prompt draws and dropout (the init: model.seed in --config).", rich_help_panel=_P)] = _D.seed,
     eval_every: Annotated[int, typer.Option("--eval-every", min=0, help="Held-out loss every N steps (0: only at the end).", rich_help_panel=_R)] = _D.eval_every,
     save_every: Annotated[int, typer.Option("--save-every", min=0, help="Checkpoint every N steps (0: only at the end).", rich_help_panel=_R)] = _D.save_every,

@@ -52,7 +52,7 @@ class TrainConfig:
     keep_checkpoints: int = 2  # newest step-* folders kept
     test_fraction: float = 0.1
     seed: int = 0
-    precision: str = "auto"  # auto: bf16 (fp16 without bf16) on CUDA, fp32 on CPU
+    precision: str = "auto"  # auto: bf16 (fp16 without bf16) on CUDA; on CPU bf16 where native (runtime.cpu_supports_bf16), else fp32
     device: str = "auto"
     cache_dir: str = ""  # "" -> $HAWK_CACHE/features or ~/.cache/hawk/features
     cache_dtype: str = "float16"
