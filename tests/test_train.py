@@ -238,6 +238,31 @@ def test_init_from_another_architecture_names_the_keys(data, cache, tmp_path):
         Trainer(req).run()
 
 
+def test_init_then_lora_keeps_the_adapter_and_trains_lora(data, cache, tmp_path):
+    """A later stage may turn on LoRA over an --init checkpoint without it: the checkpoint's
+    adapter weights are taken, the new LoRA tensors start fresh (B = 0) and train."""
+    import torch
+
+    from hawk_core.model import HawkConfig, HawkModel
+
+    base = HawkModel.build(HawkConfig.from_preset("tiny"))
+    base.save_pretrained(tmp_path / "stage_a")
+    req = _request(data, cache, tmp_path / "run", steps=2)
+    req.preset = None
+    req.init = tmp_path / "stage_a"
+    req.model_overrides = {"llm": {"lora": {"enabled": True}}}
+    Trainer(req).run()
+    tuned = HawkModel.from_pretrained(tmp_path / "run" / "model")
+    assert tuned.config.llm.lora.enabled
+    after, before = tuned.adapter_tensors(), base.adapter_tensors()
+    lora_b = [n for n in after if "lora_B" in n]
+    assert lora_b and all(n not in before for n in lora_b)
+    assert any(float(after[n].detach().abs().max()) > 0 for n in lora_b)  # LoRA trained away from its zero start
+    shared = [n for n in before if n in after and before[n].is_floating_point()]
+    assert shared and len(shared) == len(before)  # every adapter tensor of the checkpoint is in the new model
+    assert any(not torch.equal(before[n], after[n]) for n in shared)
+
+
 def test_yaml_config_and_grad_accumulation(data, cache, tmp_path):
     (tmp_path / "c.yaml").write_text("model:\n  loss:\n    t1: 0.5\ntrain:\n  grad_accum: 2\n  weight_decay: 0.0\n  min_lr_ratio: 0.5\n")
     r = invoke(*_args(data, cache, tmp_path / "run", "--steps", "2", "--batch-size", "1", "--config", tmp_path / "c.yaml"))

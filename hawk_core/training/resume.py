@@ -119,7 +119,9 @@ def _lookup(d: dict, dotted: str) -> Any:
 
 def rebuild_with(model: Any, cfg: Any, device: Any, dtype: Any, init_from: Path) -> Any:
     """--init with overrides (e.g. ablations for stage 2): a fresh model of ``cfg`` taking the
-    init checkpoint's trainable weights, strictly (mismatched keys are named)."""
+    init checkpoint's trainable weights, strictly (mismatched keys are named). LoRA adapters
+    the checkpoint lacks (``llm.lora.enabled`` turned on for a later stage) keep their fresh
+    initialisation, which leaves the LLM unchanged until they train (LoRA's B starts at zero)."""
     import torch
 
     from ..model import HawkModel
@@ -127,7 +129,8 @@ def rebuild_with(model: Any, cfg: Any, device: Any, dtype: Any, init_from: Path)
     new = HawkModel.build(cfg, device=str(device), dtype=dtype)
     src = model.adapter_tensors()
     dst = new.adapter_tensors()
-    missing = sorted(set(dst) - set(src))
+    added_lora = cfg.llm.lora.enabled and not model.config.llm.lora.enabled
+    missing = sorted(n for n in set(dst) - set(src) if not (added_lora and "lora_" in n))
     extra = sorted(set(src) - set(dst))
     bad = sorted(n for n in set(src) & set(dst) if src[n].shape != dst[n].shape)
     parts = [f"{what} {', '.join(names[:3])}" for what, names in (("missing", missing), ("unexpected", extra), ("shape mismatch", bad)) if names]
@@ -135,5 +138,6 @@ def rebuild_with(model: Any, cfg: Any, device: Any, dtype: Any, init_from: Path)
         raise CheckpointError(f"--init {init_from}: checkpoint does not fit the configured model ({'; '.join(parts)})")
     with torch.no_grad():
         for n, p in dst.items():
-            p.copy_(src[n])
+            if n in src:
+                p.copy_(src[n])
     return new
