@@ -429,3 +429,58 @@ def test_resume_accepts_the_original_command_line(data, cache, tmp_path):
     cfg.write_text(json.dumps({"model": {"video_qformer": {"dropout": 0.2}}}))
     r = invoke(*original, "--steps", "3", "--resume")
     assert r.exit_code == 2 and "model.video_qformer.dropout 0.2 (config) differs from the run's saved 0.1" in r.output
+
+
+_SKEWED_RANK = r"""
+import os, sys, time
+from pathlib import Path
+import torch
+import hawk_core.training.samples as samples
+from hawk_core.data.cache import FeatureCache
+from hawk_core.training.distributed import init_distributed
+
+class Clip:
+    frame_times = [0.0, 0.5]
+
+class Model:
+    use_motion = False
+    config = type("C", (), {"data": None})()
+    def eval(self):
+        return self
+
+def slow_sample(v, data_cfg, with_motion=True):
+    time.sleep(0.05)
+    return Clip(), None
+
+samples.sample_for_model = slow_sample
+samples.encode_clips = lambda model, pairs, amp=None: (torch.zeros(1, 2, 3, 4), None)
+d = init_distributed("cpu")
+if d.rank == 1:
+    time.sleep(1.5)  # this rank arrives late, as one waiting for the LLM's conversion does
+videos = [Path(p) for p in sys.argv[2:]]
+cache = FeatureCache(Path(sys.argv[1]), {"test": 1})
+samples.prepare_features(Model(), cache, videos, d, None, lambda *a, **k: None)
+missing = [v for v in videos if not cache.has(v)]
+assert not missing, f"rank {d.rank}: {len(missing)} of {len(videos)} videos have no features"
+"""
+
+
+def test_feature_extraction_splits_the_same_list_when_a_rank_starts_late(tmp_path):
+    """Two torchrun-style processes, the second late: every video is extracted (the ranks
+    split one agreed list of uncached videos; before, the late rank's list was already
+    shorter and half the videos were left to nobody, so training silently saw half the data)."""
+    from tests.helpers import subprocess_env
+
+    videos = []
+    for i in range(40):
+        v = tmp_path / f"v{i:02d}.mp4"
+        v.write_bytes(b"x" * (i + 1))
+        videos.append(str(v))
+    port = str(free_port())
+    procs = []
+    for rank in (0, 1):
+        env = subprocess_env(WORLD_SIZE="2", RANK=str(rank), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=port)
+        procs.append(subprocess.Popen([sys.executable, "-c", _SKEWED_RANK, str(tmp_path / "cache"), *videos], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outs = [p.communicate(timeout=120)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs

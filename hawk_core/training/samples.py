@@ -44,26 +44,37 @@ def feature_cache(model: Any, directory: Path, dtype: str, *, motion_branch: boo
 
 def prepare_features(model: Any, cache: FeatureCache, videos: list[Path], dist: Dist, amp: Any, emit: Emit) -> list[str]:
     """Encode (this process's share of) the videos not cached yet; returns every process's
-    unreadable videos (their errors)."""
+    unreadable videos (their errors).
+
+    Every process lists the uncached videos only once all have arrived here, before any
+    writes: a process that starts late (e.g. one that waited for another to convert the
+    embedded LLM) would otherwise see the first one's new entries, split a shorter list
+    and leave videos to nobody. Afterwards, a video neither cached nor failed is an error."""
+    dist.barrier()
     todo = [v for v in videos if not cache.has(v)]
     if cache.corrupt and dist.main:
         emit("note", text=f"feature cache: {len(cache.corrupt)} corrupt file(s) removed and recomputed (first: {cache.corrupt[0]})")
     mine = todo[dist.rank :: dist.world]
     emit("phase", name="features", total=len(mine))  # rank 0 reports its own share
-    failed: list[str] = []
+    failed: list[tuple[str, str]] = []  # (video, error)
     model.eval()
     for v in mine:
         try:
             pair = sample_for_model(v, model.config.data, with_motion=bool(model.use_motion))
         except VideoError as e:
-            failed.append(str(e))
+            failed.append((str(v), str(e)))
         else:
             fv, fm = encode_clips(model, [pair], amp=amp)  # (1, T, N, D) each; fm None without a motion branch
             cache.store(v, fv[0], None if fm is None else fm[0], times=pair[0].frame_times)
         emit("advance", name="features", n=1)
     all_failed = [f for part in dist.gather_objects(failed) for f in part]
     dist.barrier()
-    return all_failed
+    unreadable = {v for v, _ in all_failed}
+    lost = [v for v in todo if str(v) not in unreadable and not cache.has(v)]
+    if lost:
+        raise DataError(f"feature extraction left {len(lost)} of {len(todo)} videos without features (first: {lost[0]}); "
+                        f"check that {cache.dir} is writable and shared by every process")
+    return [e for _, e in all_failed]
 
 
 def prepare_phrases(cache_dir: Path, records: list[HawkRecord], dist: Dist, emit: Emit) -> MotionTextCache:
