@@ -11,7 +11,7 @@ import torch
 
 from hawk_core.errors import CheckpointError, ConfigError, InputError
 from hawk_core.model.config import HawkConfig
-from hawk_core.model.hawk import HawkModel
+from hawk_core.model.hawk import HawkModel, trainable_shapes
 from hawk_core.model.losses import IGNORE_INDEX
 from hawk_core.model.text import MOTION_SLOT, VIDEO_SLOT, TextSample
 
@@ -278,6 +278,8 @@ def test_lora_and_gradient_checkpointing(tmp_path):
              video_qformer={"gradient_checkpointing": True}).train()
     lora = [n for n, p in m.named_parameters() if p.requires_grad and "lora_" in n]
     assert lora
+    # the adapter's tensors from configs alone (what the shipped-adapter test and the release mapping read)
+    assert trainable_shapes(m.config) == {n: tuple(t.shape) for n, t in m.adapter_tensors().items()}
     fv, fm = feats()
     batch = m.collate(samples())
     m(fv, fm, batch).loss.backward()

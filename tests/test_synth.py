@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -298,3 +299,26 @@ def test_event_eval_reads_type_anomaly_start_and_distinct(tmp_path):
     assert out["n"] == 3 and out["event_acc"] == 2 / 3 and out["anomaly_acc"] == 1.0
     assert out["start_within_1s"] == 0.5 and out["distinct"] == 1.0
     assert out["per_event"]["collision"]["acc"] == 0.0 and out["always_anomaly"] == 2 / 3
+
+
+def test_event_eval_states_the_constant_start_baseline_and_rejects_bad_files(tmp_path):
+    import subprocess
+    import sys
+
+    from benchmarks.event_eval import best_constant_start
+
+    # starts 1.0, 1.5, 2.2 lie within 1 s of one guess; 6.0 does not
+    out = best_constant_start([1.0, 1.5, 2.2, 6.0])
+    assert out["share"] == 0.75 and abs(out["guess"] - 1.5) <= 0.5 + 1e-9
+    assert best_constant_start([0.0, 10.0, 20.0])["share"] == 1 / 3
+    assert best_constant_start([]) == {"guess": None, "share": 0.0}
+    data = tmp_path / "test.json"
+    data.write_text("[]")
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "event_eval.py"
+    for preds, says in ((tmp_path / "absent.jsonl", "cannot read"), (data, None)):
+        if says is None:
+            preds = tmp_path / "bad.jsonl"
+            preds.write_text("{not json\n")
+            says = "not valid JSON lines"
+        r = subprocess.run([sys.executable, str(script), str(preds), str(data)], capture_output=True, text=True)
+        assert r.returncode != 0 and says in r.stderr and "Traceback" not in r.stderr, r.stderr

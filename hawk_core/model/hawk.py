@@ -28,6 +28,7 @@ reads either, one group of equal T at a time.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -578,15 +579,34 @@ def trainable_shapes(config: HawkConfig) -> dict[str, tuple[int, ...]]:
     is allocated)."""
     from .backbones import llm_width, vision_dims
 
-    if config.llm.lora.enabled:
-        raise ConfigError("llm.lora: the trainable-parameter list without building the LLM does not cover LoRA adapters")
     dims = vision_dims(config.vision)
     width = llm_width(config.llm)  # outside the meta context: the embedded LLM's width is read by loading it
     with torch.device("meta"):
         branches = build_branches(config, dims["feature_dim"], width, (dims["query_tokens"], dims["query_dim"]))
     shapes = {f"branches.{n}": tuple(p.shape) for n, p in branches.named_parameters()}
     shapes.update({f"branches.{n}": tuple(b.shape) for n, b in branches.named_buffers()})  # as HawkModel.adapter_tensors
+    if config.llm.lora.enabled:
+        shapes.update(_lora_shapes(config))
     return shapes
+
+
+def _lora_shapes(config: HawkConfig) -> dict[str, tuple[int, ...]]:
+    """The LoRA tensors an adapter of ``config`` holds, named as ``HawkModel.adapter_tensors``
+    names them: peft applied to a weightless (meta-device) copy of the LLM built from its config."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from .backbones import _config_file, build_llm
+
+    if config.llm.kind == "hf":
+        try:
+            llm_config = AutoConfig.from_pretrained(_config_file(config.llm.source).parent)
+        except (OSError, ValueError) as e:
+            raise CheckpointError(f"{config.llm.source}: not a transformers LLM config: {str(e).splitlines()[0]}") from None
+    else:  # the embedded LLM (a local file) or the tiny random one: cheap to build
+        llm_config = build_llm(config.llm, seed=config.seed)[0].config
+    with torch.device("meta"):
+        skeleton = _apply_lora(AutoModelForCausalLM.from_config(llm_config), config)
+    return {f"llm.{n}": tuple(p.shape) for n, p in skeleton.named_parameters() if p.requires_grad}
 
 
 def write_checkpoint(directory: str | Path, config: HawkConfig, state: dict[str, torch.Tensor]) -> Path:
@@ -625,6 +645,8 @@ def _apply_lora(llm: nn.Module, config: HawkConfig) -> nn.Module:
     if absent:
         raise ConfigError(f"llm.lora.target_modules: the LLM has no module named {', '.join(absent)}")
     peft_cfg = LoraConfig(r=lc.r, lora_alpha=lc.alpha, lora_dropout=lc.dropout, target_modules=list(lc.target_modules), task_type="CAUSAL_LM")
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+        # peft asks transformers a renamed question; the FutureWarning is theirs, not the user's
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
         torch.manual_seed(config.seed + 3)
         return get_peft_model(llm, peft_cfg)
