@@ -1,0 +1,121 @@
+"""What a trained model's visual tokens carry of the event, before any language is read.
+
+    python benchmarks/encoder_probe.py --model runs/align/model --train data/train.json \
+        --test data/t2/test.json --cache-dir runs/cache [--limit-train 800] [--json]
+
+For each video, the model's two branches (frozen or learnt encoder, video Q-Former,
+projection: exactly what the LLM is given) turn the cached features into tokens; their mean
+and max over the query tokens, both branches side by side, feed a standardised logistic
+regression fit on the training records' event types and scored on the test records (a
+`hawk synth` split from an unseen seed). It prints event-type accuracy and anomaly vs normal
+with 95% Wilson intervals, beside the majority-class baseline.
+
+Use it to choose a stage-A checkpoint before the (much dearer) language stage, or to tell
+whether a model that names the wrong event fails in its visual side or in its language side.
+Features missing from the cache are computed (as `hawk train` would) and stored there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.ablation import wilson  # noqa: E402
+
+
+def pooled_tokens(model, cache, records, amp, progress: str) -> "np.ndarray":  # noqa: F821
+    import numpy as np
+    import torch
+
+    from hawk_core.data.features import encode_clips, sample_for_model
+
+    out = []
+    model.eval()
+    t0 = time.time()
+    for i, rec in enumerate(records):
+        if not cache.has(rec.path):
+            pair = sample_for_model(rec.path, model.config.data, with_motion=bool(model.use_motion))
+            fv, fm = encode_clips(model, [pair], amp=amp)
+            cache.store(rec.path, fv[0], None if fm is None else fm[0], times=pair[0].frame_times)
+        fv, fm = cache.load(rec.path)
+        with torch.no_grad(), torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
+            _, tight_v, _, tight_m = model.visual_tokens(fv[None].float(), None if fm is None else fm[None].float())
+        parts = [t.float()[0] for t in (tight_v, tight_m) if t is not None]  # (Q, tight) each
+        out.append(torch.cat([torch.cat([p.mean(0), p.amax(0)]) for p in parts]).numpy())
+        if (i + 1) % 200 == 0:
+            print(f"  {progress}: {i + 1}/{len(records)} videos, {time.time() - t0:.0f} s", file=sys.stderr)
+    return np.stack(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", type=Path, required=True, help="a hawk checkpoint folder (config.json + adapter)")
+    ap.add_argument("--train", type=Path, required=True, help="hawk synth records the probe is fit on")
+    ap.add_argument("--test", type=Path, required=True, help="hawk synth records from an unseen seed")
+    ap.add_argument("--cache-dir", type=Path, required=True, help="hawk train's feature cache (missing entries are added)")
+    ap.add_argument("--limit-train", type=int, default=800, help="the first N training records (0: all)")
+    ap.add_argument("--limit-test", type=int, default=0, help="the first N test records (0: all)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", action="store_true")
+    a = ap.parse_args()
+
+    import numpy as np
+    import torch
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    from hawk_core.data.records import load_hawk_records
+    from hawk_core.errors import HawkError
+    from hawk_core.model.hawk import HawkModel
+    from hawk_core.runtime import autocast_dtype, set_threads
+    from hawk_core.training.samples import feature_cache
+
+    set_threads(a.threads)
+    try:
+        train = [r for r in load_hawk_records(a.train) if r.extra.get("event_type")]
+        test = [r for r in load_hawk_records(a.test) if r.extra.get("event_type")]
+        if a.limit_train:
+            train = train[: a.limit_train]
+        if a.limit_test:
+            test = test[: a.limit_test]
+        if not train or not test:
+            raise SystemExit("error: the records hold no event_type (a hawk synth split is needed)")
+        model = HawkModel.from_pretrained(a.model)
+        amp = autocast_dtype("auto", torch.device("cpu"))
+        cache = feature_cache(model, a.cache_dir, "float16", motion_branch=bool(model.use_motion), amp=amp)
+        x_train = pooled_tokens(model, cache, train, amp, "train")
+        x_test = pooled_tokens(model, cache, test, amp, "test")
+    except HawkError as e:
+        raise SystemExit(f"error: {e}") from None
+    y_train = [r.extra["event_type"] for r in train]
+    y_test = [r.extra["event_type"] for r in test]
+    scaler = StandardScaler().fit(x_train)
+    clf = LogisticRegression(C=0.1, max_iter=2000).fit(scaler.transform(x_train), y_train)
+    pred = clf.predict(scaler.transform(x_test))
+    n = len(y_test)
+    k_event = int(sum(p == g for p, g in zip(pred, y_test)))
+    k_anom = int(sum((p == "normal") == (g == "normal") for p, g in zip(pred, y_test)))
+    per = {e: round(float(np.mean([p == e for p, g in zip(pred, y_test) if g == e])), 3) for e in sorted(set(y_test))}
+    out = {"model": str(a.model), "train": len(train), "test": n, "event_acc": k_event / n, "event_ci": wilson(k_event, n),
+           "anomaly_acc": k_anom / n, "anomaly_ci": wilson(k_anom, n),
+           "majority": Counter(y_test).most_common(1)[0][1] / n,
+           "always_anomaly": sum(g != "normal" for g in y_test) / n, "per_event": per}
+    if a.json:
+        print(json.dumps(out, indent=2))
+        return
+    print(f"{a.model}: linear probe on the visual tokens, {len(train)} training / {n} test videos")
+    print(f"  event-type accuracy {out['event_acc']:.3f} [{out['event_ci'][0]:.3f}, {out['event_ci'][1]:.3f}]"
+          f"   (majority class {out['majority']:.3f})")
+    print(f"  anomaly vs normal   {out['anomaly_acc']:.3f} [{out['anomaly_ci'][0]:.3f}, {out['anomaly_ci'][1]:.3f}]"
+          f"   (always anomaly {out['always_anomaly']:.3f})")
+    print("  per event: " + ", ".join(f"{e} {v:.2f}" for e, v in per.items()))
+
+
+if __name__ == "__main__":
+    main()
