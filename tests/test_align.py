@@ -94,6 +94,35 @@ def test_config_names_the_objective():
         TrainConfig(freeze_encoder="yes")
 
 
+def test_config_names_the_words_source():
+    assert TrainConfig().words_from == "description"
+    with pytest.raises(ConfigError, match="words_from must be one of description, motion"):
+        TrainConfig(words_from="verbs")
+
+
+def test_motion_words_align_on_the_motion_language_alone(tmp_path, fighting_video, hivau_jsonl):
+    """--words-from motion: the bag is the description's motion language (the L_ML target),
+    so it holds fewer words than the descriptions and none the parser dropped."""
+    import re
+
+    from tests.hawk_dataset import write_dataset
+
+    data = write_dataset(tmp_path / "hawk.json", fighting_video.parent, hivau_jsonl)
+    common = ["--preset", "tiny", "--data", data, "--cache-dir", tmp_path / "cache", "--batch-size", "2", "--eval-every", "0",
+              "--device", "cpu", "--objective", "words", "--steps", "1"]
+    counts = {}
+    for src in ("description", "motion"):
+        r = invoke("train", "--out", tmp_path / src, "--words-from", src, *common)
+        assert r.exit_code == 0, r.output
+        m = re.search(r"alignment stage: (\d+) words in the (motion language|training texts)", r.output)
+        assert m and m.group(2) == ("motion language" if src == "motion" else "training texts"), r.output
+        counts[src] = int(m.group(1))
+        assert json.loads((tmp_path / src / "run.json").read_text())["train"]["words_from"] == src
+    assert 0 < counts["motion"] < counts["description"]
+    r = invoke("train", "--out", tmp_path / "bad", "--words-from", "verbs", *common)
+    assert r.exit_code != 0 and "--words-from must be one of description, motion" in r.output and "Traceback" not in r.output
+
+
 def test_forward_on_a_word_batch_trains_the_visual_side_only():
     model = HawkModel.build(HawkConfig.from_preset("tiny", overrides=FLOW))
     model.train()

@@ -22,6 +22,12 @@ RESUME_MUTABLE = frozenset({"steps", "eval_every", "save_every", "keep_checkpoin
 #: stage (:mod:`hawk_core.data.words`): the visual tokens predict their description's words.
 OBJECTIVES = ("language", "words")
 
+#: What the alignment stage's bag of words is made of. ``description``: every word of the
+#: description (or caption). ``motion``: the words of its motion-related language Y_m (the
+#: verbs with their subjects and objects, :mod:`hawk_core.language.phrases`, the target of
+#: L_ML): the event's words, without the colours and clothes that share the description.
+WORDS_FROM = ("description", "motion")
+
 
 def default_cache_dir() -> Path:
     base = os.environ.get("HAWK_CACHE") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -35,6 +41,7 @@ class TrainConfig:
 
     stage: int = 2
     objective: str = "language"  # language: the paper's losses; words: hawk's alignment stage without the LLM
+    words_from: str = "description"  # objective words: the bag of the description, or of its motion language (WORDS_FROM)
     freeze_encoder: bool = False  # keep the learnt motion encoder (flow_cnn) fixed: the language stage after words
     steps: int = 1000  # optimiser steps
     batch_size: int = 4  # per process, per micro-step
@@ -83,6 +90,8 @@ class TrainConfig:
             raise ConfigError(f"stage must be 1 or 2, got {self.stage}")
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.words_from not in WORDS_FROM:
+            raise ConfigError(f"words_from must be one of {', '.join(WORDS_FROM)}, got {self.words_from!r}")
         for name in ("steps", "batch_size", "grad_accum"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

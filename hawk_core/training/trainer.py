@@ -136,6 +136,7 @@ class Trainer:
         self.optim: _Optim | None = None
         self.order: DataOrder | None = None
         self.words: Any = None  # the WordVocab of objective words
+        self._word_text: Any = None  # record -> the text its bag of words is made of
         self.step = 0
 
     @property
@@ -202,16 +203,19 @@ class Trainer:
         if not train_recs:
             raise DataError("no training video could be read")
         words = self.cfg.objective == "words"
+        motion_words = words and self.cfg.words_from == "motion"
         phrases = None
-        if motion and "ml" not in ablate and not words:
+        if (motion and "ml" not in ablate and not words) or motion_words:
             phrases = prepare_phrases(cache.dir, train_recs + test_recs, self.dist, self._emit)
-        self.batches = BatchMaker(self.model, cache, phrases, seed=self.cfg.seed, ram_items=self.cfg.feature_ram_items,
-                                  device=self.device, feat_dtype=feat_dtype, motion=motion)
+        self.batches = BatchMaker(self.model, cache, None if words else phrases, seed=self.cfg.seed,
+                                  ram_items=self.cfg.feature_ram_items, device=self.device, feat_dtype=feat_dtype, motion=motion)
         if words:
             from ..data.words import WordVocab
 
-            self.words = WordVocab(self.model.tokenizer, [r.text for r in train_recs])
-            self._emit("note", text=f"alignment stage: {len(self.words)} words in the training texts")
+            self._word_text = (lambda r: phrases.get(r.text) if r.text else None) if motion_words else (lambda r: r.text)
+            self.words = WordVocab(self.model.tokenizer, [self._word_text(r) for r in train_recs])
+            what = "motion language" if motion_words else "training texts"
+            self._emit("note", text=f"alignment stage: {len(self.words)} words in the {what}")
         test_items = self._items(test_recs)
         if self.cfg.eval_max_items:
             test_items = test_items[: self.cfg.eval_max_items]
@@ -324,7 +328,7 @@ class Trainer:
         if self.words is None:
             return self.batches.batch(split, picks, name)
         fv, fm, recs, _ = self.batches.features_of(split, picks)
-        return fv, fm, self.words.batch([r.text for r in recs]).to(self.device)
+        return fv, fm, self.words.batch([self._word_text(r) for r in recs]).to(self.device)
 
     def _stop_on_nan(self, loss: float) -> None:
         latest = self.run_dir.latest() if self.run_dir.latest_json.is_file() else None
