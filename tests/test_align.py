@@ -102,7 +102,7 @@ def test_config_names_the_words_source():
 
 def test_motion_words_align_on_the_motion_language_alone(tmp_path, fighting_video, hivau_jsonl):
     """--words-from motion: the bag is the description's motion language (the L_ML target),
-    so it holds fewer words than the descriptions and none the parser dropped."""
+    so it holds fewer words than the descriptions; run.json keeps the choice."""
     import re
 
     from tests.hawk_dataset import write_dataset

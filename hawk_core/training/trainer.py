@@ -204,9 +204,9 @@ class Trainer:
             raise DataError("no training video could be read")
         words = self.cfg.objective == "words"
         motion_words = words and self.cfg.words_from == "motion"
-        phrases = None
-        if (motion and "ml" not in ablate and not words) or motion_words:
-            phrases = prepare_phrases(cache.dir, train_recs + test_recs, self.dist, self._emit)
+        # the motion phrases: L_ML's targets in the language stage; with --words-from motion, the bag's text
+        needs_phrases = motion_words if words else motion and "ml" not in ablate
+        phrases = prepare_phrases(cache.dir, train_recs + test_recs, self.dist, self._emit) if needs_phrases else None
         self.batches = BatchMaker(self.model, cache, None if words else phrases, seed=self.cfg.seed,
                                   ram_items=self.cfg.feature_ram_items, device=self.device, feat_dtype=feat_dtype, motion=motion)
         if words:
