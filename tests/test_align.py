@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from hawk_core.data.words import WordVocab
-from hawk_core.errors import ConfigError, DataError
+from hawk_core.errors import ConfigError, DataError, InputError
 from hawk_core.model import losses
 from hawk_core.model.config import HawkConfig
 from hawk_core.model.hawk import HawkModel
@@ -63,6 +63,42 @@ def test_words_loss_is_the_soft_target_cross_entropy_and_skips_empty_rows():
     assert none.item() == 0 and none.requires_grad
 
 
+def test_tags_loss_is_a_binary_cross_entropy_per_active_word_from_the_prior():
+    logits = torch.randn(3, 4, requires_grad=True)
+    targets = torch.tensor([[0.5, 0.5, 0, 0], [0, 0, 0, 1.0], [0, 0, 0, 0]])
+    log_odds = torch.tensor([-1.0, 0.5, -2.0, 3.0])
+    active = torch.tensor([True, True, True, False])  # word 3 is the template: no tag
+    got = losses.tags_loss(logits, targets, log_odds, active)
+    # row 1's only word is inactive and row 2 has none: only row 0 counts, over words 0-2, per yes
+    x = logits[0, :3] + log_odds[:3]
+    want = F.binary_cross_entropy_with_logits(x, torch.tensor([1.0, 1.0, 0.0]), reduction="sum") / 2
+    torch.testing.assert_close(got, want)
+    got.backward()
+    assert logits.grad[1:].abs().sum() == 0 and logits.grad[0, 3] == 0 and logits.grad[0, :3].abs().min() > 0
+    # the words do not share one unit of mass: raising one yes leaves the others' terms alone
+    base = losses.tags_loss(torch.zeros(1, 3), torch.tensor([[1.0, 0, 0]]), torch.zeros(3), torch.ones(3, dtype=torch.bool))
+    assert base.item() == pytest.approx(3 * math.log(2))
+    none = losses.tags_loss(logits, torch.zeros(3, 4), log_odds, active)
+    assert none.item() == 0 and none.requires_grad
+    with pytest.raises(InputError, match="disagree"):
+        losses.tags_loss(logits, targets, log_odds[:3], active[:3])
+
+
+def test_vocabulary_tags_carry_the_prior_log_odds():
+    texts = ["a camera watches . a man falls", "a camera watches . a car turns", "a camera watches . a man runs",
+             "a camera watches . a dog sits"]
+    v = WordVocab(_WordTokenizer(), texts)
+    b = v.batch([texts[0], None], tags=True)
+    assert b.log_odds is not None and b.active is not None and b.log_odds.shape == b.active.shape == (len(v),)
+    names = v.tokenizer.decode(v.ids).split()
+    odds = dict(zip(names, b.log_odds.tolist()))
+    assert odds["man"] == pytest.approx(math.log(2.5 / 2.5)) and odds["falls"] == pytest.approx(math.log(1.5 / 3.5))
+    assert not b.active[names.index("camera")] and b.active[names.index("falls")]  # the template is no tag
+    assert v.batch([texts[0]]).log_odds is None  # bag: no priors
+    moved = b.to("cpu")
+    assert torch.equal(moved.active, b.active) and torch.equal(moved.log_odds, b.log_odds)
+
+
 def test_vocabulary_weights_rare_words_and_drops_the_template():
     texts = ["a camera watches . a man falls at 3", "a camera watches . a car turns", "a camera watches . a man runs",
              "a camera watches . a dog sits"]
@@ -83,6 +119,8 @@ def test_vocabulary_weights_rare_words_and_drops_the_template():
 def test_vocabulary_errors():
     with pytest.raises(DataError, match="needs descriptions"):
         WordVocab(_WordTokenizer(), ["", None])
+    with pytest.raises(DataError, match="needs motion language"):
+        WordVocab(_WordTokenizer(), [None], needs="motion language")
     with pytest.raises(DataError, match="nothing to align on"):
         WordVocab(_WordTokenizer(), ["same words", "same words"])
 
@@ -98,6 +136,9 @@ def test_config_names_the_words_source():
     assert TrainConfig().words_from == "description"
     with pytest.raises(ConfigError, match="words_from must be one of description, motion"):
         TrainConfig(words_from="verbs")
+    assert TrainConfig().words_loss == "bag"
+    with pytest.raises(ConfigError, match="words_loss must be one of bag, tags"):
+        TrainConfig(words_loss="softmax")
 
 
 def test_motion_words_align_on_the_motion_language_alone(tmp_path, fighting_video, hivau_jsonl):
@@ -121,6 +162,26 @@ def test_motion_words_align_on_the_motion_language_alone(tmp_path, fighting_vide
     assert 0 < counts["motion"] < counts["description"]
     r = invoke("train", "--out", tmp_path / "bad", "--words-from", "verbs", *common)
     assert r.exit_code != 0 and "--words-from must be one of description, motion" in r.output and "Traceback" not in r.output
+
+
+def test_word_tags_train_from_the_cli_and_lower_their_loss(tmp_path, fighting_video, hivau_jsonl):
+    """--words-loss tags: the alignment stage scores each word as a yes/no; the run records it,
+    and twelve steps on one fixed batch lower the loss; a bad value is one error line."""
+    from tests.hawk_dataset import write_dataset
+
+    data = write_dataset(tmp_path / "hawk.json", fighting_video.parent, hivau_jsonl)
+    r = invoke("train", "--out", tmp_path / "tags", "--preset", "tiny", "--data", data, "--cache-dir", tmp_path / "cache",
+               "--batch-size", "3", "--eval-every", "0", "--device", "cpu", "--objective", "words", "--words-loss", "tags",
+               "--steps", "12", "--lr", "0.003", "--warmup", "0", "--test-fraction", "0")
+    assert r.exit_code == 0, r.output
+    assert "each a yes/no tag" in r.output
+    assert json.loads((tmp_path / "tags" / "run.json").read_text())["train"]["words_loss"] == "tags"
+    rows = [json.loads(line) for line in (tmp_path / "tags" / "metrics.jsonl").read_text().splitlines()]
+    words = [row["loss_words"] for row in rows if "loss_words" in row]
+    assert len(words) == 12 and all(math.isfinite(w) for w in words)
+    assert sum(words[-3:]) / 3 < sum(words[:3]) / 3
+    r = invoke("train", "--out", tmp_path / "bad", "--preset", "tiny", "--data", data, "--objective", "words", "--words-loss", "softmax")
+    assert r.exit_code != 0 and "--words-loss must be one of bag, tags" in r.output and "Traceback" not in r.output
 
 
 def test_forward_on_a_word_batch_trains_the_visual_side_only():

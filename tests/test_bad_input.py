@@ -163,7 +163,7 @@ BAD_OPTIONS = [
     ("synth", "--normal-fraction", "2"), ("synth", "--qa", "-1"), ("synth", "--workers", "0"),
     ("split", "--test-fraction", "1.5"), ("split", "--test-fraction", "-0.1"),
     ("train", "--steps", "0"), ("train", "--batch-size", "0"), ("train", "--grad-accum", "0"), ("train", "--lr", "-1"),
-    ("train", "--test-fraction", "2"), ("train", "--objective", "contrastive"),
+    ("train", "--test-fraction", "2"), ("train", "--objective", "contrastive"), ("train", "--words-from", "verbs"), ("train", "--words-loss", "softmax"),
     ("parse", "--batch-size", "0"), ("parse", "--n-process", "0"),
     ("score", "--smoothing", "9"), ("score", "--judge-workers", "0"), ("score", "--judge-timeout", "0"),
     ("score-detection", "--fps", "0"), ("score-detection", "--eval-fps", "-1"),

@@ -10,7 +10,7 @@ import typer
 from hawk_cli._common import JsonOut, Wait, console, guarded, lock_output, set_torch_threads
 
 from hawk_core.model.checkpoints import DEFAULT_PRESET
-from hawk_core.training.config import OBJECTIVES, WORDS_FROM, TrainConfig
+from hawk_core.training.config import OBJECTIVES, WORDS_FROM, WORDS_LOSSES, TrainConfig
 
 _P = "Optimisation"
 _R = "Run"
@@ -18,7 +18,7 @@ _R = "Run"
 _D = TrainConfig()
 #: The options that set TrainConfig fields of the same name; only those given on the command
 #: line override the --config file (and, on --resume, the saved run).
-TRAIN_FLAGS = ("steps", "stage", "objective", "words_from", "freeze_encoder", "batch_size", "grad_accum", "lr", "warmup", "precision", "seed", "eval_every",
+TRAIN_FLAGS = ("steps", "stage", "objective", "words_from", "words_loss", "freeze_encoder", "batch_size", "grad_accum", "lr", "warmup", "precision", "seed", "eval_every",
                "save_every", "test_fraction", "device", "cache_dir", "fail_missing")
 
 
@@ -33,6 +33,7 @@ def train(
     stage: Annotated[int, typer.Option("--stage", min=1, max=2, help="1: general captioned video (WebVid-style records); 2: the anomaly set (HAWK records).")] = _D.stage,
     objective: Annotated[str, typer.Option("--objective", help="language: the paper's losses. words: alignment without the LLM (tokens predict their description's words; README); then --init RUN/model.")] = _D.objective,
     words_from: Annotated[str, typer.Option("--words-from", help="With --objective words, the bag of words: description (all its words) or motion (its motion language, the verbs with their subjects and objects that L_ML targets: the event, without colours and clothes).")] = _D.words_from,
+    words_loss: Annotated[str, typer.Option("--words-loss", help="With --objective words, how the bag is scored: bag (one softmax over the vocabulary, the words share the target's mass) or tags (a yes/no per word against its frequency in the training texts: the word that tells two events apart gets a loss of its own).")] = _D.words_loss,
     freeze_encoder: Annotated[bool, typer.Option("--freeze-encoder/--train-encoder", help="Keep the learnt motion encoder (flow_cnn) fixed: no gradient, BatchNorm statistics kept.")] = _D.freeze_encoder,
     profile: Annotated[Optional[str], typer.Option("--profile", help="paper (the default) or release: behave as the authors' code (pixels, frames, motion, prompt, L_MV; README).", show_default=False)] = None,
     init: Annotated[Optional[Path], typer.Option("--init", help="Start from this checkpoint's weights and architecture (e.g. stage 2 from stage 1: RUN1/model).")] = None,
@@ -93,6 +94,8 @@ def train(
         raise InputError(f"--objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}")
     if words_from not in WORDS_FROM:
         raise InputError(f"--words-from must be one of {', '.join(WORDS_FROM)}, got {words_from!r}")
+    if words_loss not in WORDS_LOSSES:
+        raise InputError(f"--words-loss must be one of {', '.join(WORDS_LOSSES)}, got {words_loss!r}")
     file_cfg = read_config_file(config) if config else {}
     train_dict = {**file_cfg.get("train", {}), **_given_flags(ctx)}
     tcfg = TrainConfig.from_dict(train_dict)

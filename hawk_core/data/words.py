@@ -11,6 +11,10 @@ A *word* is one token of the LLM's tokenizer that holds a letter (digits and pun
 carry no content a bag can place). The vocabulary is every such token of the training texts;
 a text's target spreads its mass over its distinct words by inverse document frequency, and
 words in more than ``max_df`` of the texts (the template every description shares) get none.
+
+Scored as tags (``train.words_loss: tags``), the same words with a non-zero IDF are each a
+yes/no of their own: a text says yes to its words, no to the others, and each word's logit is
+offset by the log-odds of its document frequency, ``log((df + 0.5) / (n - df + 0.5))``.
 """
 
 from __future__ import annotations
@@ -29,15 +33,18 @@ MAX_DF = 0.5
 class WordVocab:
     """The training texts' words and their inverse document frequencies."""
 
-    def __init__(self, tokenizer: Any, texts: Sequence[str], *, max_df: float = MAX_DF) -> None:
+    def __init__(self, tokenizer: Any, texts: Sequence[str], *, max_df: float = MAX_DF,
+                 needs: str = "descriptions or captions; no record has one") -> None:
+        """``needs`` ends the error raised when no text is given: what was looked for, and where."""
         self.tokenizer = tokenizer
         docs = [self._words(t) for t in texts if t]
         if not docs:
-            raise DataError("the alignment stage (objective words) needs descriptions or captions; no record has one")
+            raise DataError(f"the alignment stage (objective words) needs {needs}")
         df = Counter(w for d in docs for w in d)
         self.ids = sorted(df)
         self.index = {w: i for i, w in enumerate(self.ids)}
         n = len(docs)
+        self.log_odds = [math.log((df[w] + 0.5) / (n - df[w] + 0.5)) for w in self.ids]
         self.idf = [math.log((1 + n) / (1 + df[w])) + 1.0 if df[w] <= max_df * n else 0.0 for w in self.ids]
         if not any(self.idf):
             raise DataError(f"every word of the training texts is in more than {max_df:.0%} of them: nothing to align on")
@@ -62,7 +69,9 @@ class WordVocab:
             self._cache[text] = hit
         return hit
 
-    def batch(self, texts: Sequence[str | None]) -> WordBatch:
+    def batch(self, texts: Sequence[str | None], *, tags: bool = False) -> WordBatch:
+        """The texts' targets; ``tags`` adds the words' prior log-odds and which words are
+        tags (those with a non-zero IDF), for :func:`hawk_core.model.losses.tags_loss`."""
         import torch
 
         from ..model.text import WordBatch
@@ -71,7 +80,10 @@ class WordVocab:
         for row, text in enumerate(texts):
             for k, v in self.target(text):
                 targets[row, k] = v
-        return WordBatch(torch.tensor(self.ids, dtype=torch.long), targets)
+        ids = torch.tensor(self.ids, dtype=torch.long)
+        if not tags:
+            return WordBatch(ids, targets)
+        return WordBatch(ids, targets, torch.tensor(self.log_odds), torch.tensor([v > 0 for v in self.idf]))
 
 
 __all__ = ["MAX_DF", "WordVocab"]

@@ -409,7 +409,10 @@ class HawkModel(nn.Module):
         """The alignment stage's loss: L_words + t1 * L_MV (no LLM forward)."""
         cfg = self.config.loss
         logits, tight_v, tight_m = self.word_logits(feats_v, feats_m, batch.word_ids)
-        l_words = losses.words_loss(logits, batch.targets)
+        if batch.log_odds is None:
+            l_words = losses.words_loss(logits, batch.targets)
+        else:
+            l_words = losses.tags_loss(logits, batch.targets, batch.log_odds, batch.active)
         zero = l_words.new_zeros(())
         l_mv = losses.mv_loss(tight_v, tight_m, cfg.mv_mode) if (cfg.use_mv and tight_m is not None) else zero
         return HawkOutput(loss=l_words + cfg.t1 * l_mv, loss_vl=zero, loss_mv=l_mv, loss_ml=zero, tight_v=tight_v, tight_m=tight_m,

@@ -102,3 +102,23 @@ def words_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return logits.sum() * 0.0
     logp = F.log_softmax(logits[has].float(), dim=-1)
     return -(targets[has].float() * logp).sum(-1).mean()
+
+
+def tags_loss(logits: torch.Tensor, targets: torch.Tensor, log_odds: torch.Tensor, active: torch.Tensor) -> torch.Tensor:
+    """Multi-label word tagging: each ``active`` word (K,) bool is a yes/no of its own. A row's
+    yes are the words its target (B, K) gives mass; the logit of word k is ``logits[:, k] +
+    log_odds[k]`` (its prior log-odds in the training texts, so an untrained model starts at
+    the prior), scored by binary cross-entropy, summed over the active words and divided by the
+    row's number of yes (one unit per described word, as the bag's one unit per text spread
+    over them). Rows without any active target word are left out; 0 (attached to the graph)
+    when no row has one."""
+    if logits.shape != targets.shape or log_odds.shape != active.shape or log_odds.size(0) != logits.size(-1):
+        raise InputError(f"word logits {tuple(logits.shape)}, targets {tuple(targets.shape)} and priors {tuple(log_odds.shape)} disagree")
+    yes = (targets > 0) & active
+    has = yes.any(-1)
+    if not bool(has.any()):
+        return logits.sum() * 0.0
+    x = logits[has][:, active].float() + log_odds[active].float()
+    y = yes[has][:, active].float()
+    per_row = F.binary_cross_entropy_with_logits(x, y, reduction="none").sum(-1) / y.sum(-1)
+    return per_row.mean()

@@ -73,16 +73,21 @@ class WordBatch:
     """The alignment stage's targets (``train.objective: words``), read by
     :meth:`HawkModel.forward` in place of a :class:`TextBatch`: the vocabulary's LLM token ids
     (K,) and each sample's target distribution over them (B, K); built by
-    :class:`hawk_core.data.words.WordVocab`."""
+    :class:`hawk_core.data.words.WordVocab`. With ``log_odds`` (K,) the words are scored as
+    tags (``train.words_loss: tags``, :func:`hawk_core.model.losses.tags_loss`): each word of
+    ``active`` (K,) bool is a yes/no of its own, offset by its prior log-odds; without, as one
+    bag (:func:`~hawk_core.model.losses.words_loss`)."""
 
     word_ids: torch.Tensor
     targets: torch.Tensor
+    log_odds: torch.Tensor | None = None
+    active: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.targets.size(0))
 
     def to(self, device) -> WordBatch:
-        return WordBatch(self.word_ids.to(device), self.targets.to(device))
+        return WordBatch(**{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name).to(device)) for f in fields(self)})
 
 
 def chat_format(tokenizer, llm: LLMConfig) -> str:

@@ -28,6 +28,13 @@ OBJECTIVES = ("language", "words")
 #: L_ML): the event's words, without the colours and clothes that share the description.
 WORDS_FROM = ("description", "motion")
 
+#: How the alignment stage scores a bag of words (:mod:`hawk_core.data.words`). ``bag``: one
+#: softmax over the vocabulary against the text's IDF-weighted words (Joulin et al., 2016): the
+#: words share one unit of mass, so an event's verb weighs a thirtieth of the target. ``tags``:
+#: each word is its own yes/no (multi-label sigmoid over the prior's log-odds): the verb that
+#: tells two events apart gets a whole binary loss of its own.
+WORDS_LOSSES = ("bag", "tags")
+
 
 def default_cache_dir() -> Path:
     base = os.environ.get("HAWK_CACHE") or os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -42,6 +49,7 @@ class TrainConfig:
     stage: int = 2
     objective: str = "language"  # language: the paper's losses; words: hawk's alignment stage without the LLM
     words_from: str = "description"  # objective words: the bag of the description, or of its motion language (WORDS_FROM)
+    words_loss: str = "bag"  # objective words: one softmax over the words (bag) or a yes/no per word (tags; WORDS_LOSSES)
     freeze_encoder: bool = False  # keep the learnt motion encoder (flow_cnn) fixed: the language stage after words
     steps: int = 1000  # optimiser steps
     batch_size: int = 4  # per process, per micro-step
@@ -92,6 +100,8 @@ class TrainConfig:
             raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if self.words_from not in WORDS_FROM:
             raise ConfigError(f"words_from must be one of {', '.join(WORDS_FROM)}, got {self.words_from!r}")
+        if self.words_loss not in WORDS_LOSSES:
+            raise ConfigError(f"words_loss must be one of {', '.join(WORDS_LOSSES)}, got {self.words_loss!r}")
         for name in ("steps", "batch_size", "grad_accum"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -213,9 +213,12 @@ class Trainer:
             from ..data.words import WordVocab
 
             self._word_text = (lambda r: phrases.get(r.text) if r.text else None) if motion_words else (lambda r: r.text)
-            self.words = WordVocab(self.model.tokenizer, [self._word_text(r) for r in train_recs])
+            needs = ("motion language (--words-from motion), and no training description has a motion phrase (a verb with its subject or object)"
+                     if motion_words else "descriptions or captions; no record has one")
+            self.words = WordVocab(self.model.tokenizer, [self._word_text(r) for r in train_recs], needs=needs)
             what = "motion language" if motion_words else "training texts"
-            self._emit("note", text=f"alignment stage: {len(self.words)} words in the {what}")
+            scored = "each a yes/no tag" if self.cfg.words_loss == "tags" else "one bag"
+            self._emit("note", text=f"alignment stage: {len(self.words)} words in the {what}, {scored}")
         test_items = self._items(test_recs)
         if self.cfg.eval_max_items:
             test_items = test_items[: self.cfg.eval_max_items]
@@ -328,7 +331,7 @@ class Trainer:
         if self.words is None:
             return self.batches.batch(split, picks, name)
         fv, fm, recs, _ = self.batches.features_of(split, picks)
-        return fv, fm, self.words.batch([self._word_text(r) for r in recs]).to(self.device)
+        return fv, fm, self.words.batch([self._word_text(r) for r in recs], tags=self.cfg.words_loss == "tags").to(self.device)
 
     def _stop_on_nan(self, loss: float) -> None:
         latest = self.run_dir.latest() if self.run_dir.latest_json.is_file() else None
