@@ -84,11 +84,33 @@ def test_tags_loss_is_a_binary_cross_entropy_per_active_word_from_the_prior():
         losses.tags_loss(logits, targets, log_odds[:3], active[:3])
 
 
+def test_contrastive_loss_tells_each_video_its_own_text_from_the_batch():
+    words = torch.eye(4)  # four orthogonal words
+    targets = torch.tensor([[1.0, 0, 0, 0], [0, 0.5, 0.5, 0], [0, 0, 0, 0], [0, 0, 0, 1.0]])
+    tokens = torch.randn(4, 3, 4, requires_grad=True)
+    got = losses.contrastive_loss(tokens, words, targets)
+    rows = [0, 1, 3]  # row 2 has no words: left out of both sides
+    texts = F.normalize(targets[rows], dim=-1)
+    sims = losses.word_logits(tokens[rows], texts)
+    labels = torch.arange(3)
+    want = 0.5 * (F.cross_entropy(sims, labels) + F.cross_entropy(sims.t(), labels))
+    torch.testing.assert_close(got, want)
+    got.backward()
+    assert tokens.grad[2].abs().sum() == 0 and tokens.grad[0].abs().sum() > 0
+    # tokens that point at their own text score lower than tokens that point at another's
+    own = torch.stack([torch.eye(4)[0], F.normalize(torch.tensor([0, 1.0, 1.0, 0]), dim=0), torch.zeros(4), torch.eye(4)[3]])[:, None]
+    assert losses.contrastive_loss(own, words, targets) < losses.contrastive_loss(own.roll(1, 0), words, targets)
+    alone = losses.contrastive_loss(tokens, words, torch.tensor([[1.0, 0, 0, 0]] + [[0.0] * 4] * 3))
+    assert alone.item() == 0 and alone.requires_grad  # one video: no negative
+    with pytest.raises(InputError, match="disagree"):
+        losses.contrastive_loss(tokens, words, targets[:, :3])
+
+
 def test_vocabulary_tags_carry_the_prior_log_odds():
     texts = ["a camera watches . a man falls", "a camera watches . a car turns", "a camera watches . a man runs",
              "a camera watches . a dog sits"]
     v = WordVocab(_WordTokenizer(), texts)
-    b = v.batch([texts[0], None], tags=True)
+    b = v.batch([texts[0], None], mode="tags")
     assert b.log_odds is not None and b.active is not None and b.log_odds.shape == b.active.shape == (len(v),)
     names = v.tokenizer.decode(v.ids).split()
     odds = dict(zip(names, b.log_odds.tolist()))
@@ -137,7 +159,7 @@ def test_config_names_the_words_source():
     with pytest.raises(ConfigError, match="words_from must be one of description, motion"):
         TrainConfig(words_from="verbs")
     assert TrainConfig().words_loss == "bag"
-    with pytest.raises(ConfigError, match="words_loss must be one of bag, tags"):
+    with pytest.raises(ConfigError, match="words_loss must be one of bag, tags, contrastive"):
         TrainConfig(words_loss="softmax")
 
 
@@ -164,24 +186,26 @@ def test_motion_words_align_on_the_motion_language_alone(tmp_path, fighting_vide
     assert r.exit_code != 0 and "--words-from must be one of description, motion" in r.output and "Traceback" not in r.output
 
 
-def test_word_tags_train_from_the_cli_and_lower_their_loss(tmp_path, fighting_video, hivau_jsonl):
-    """--words-loss tags: the alignment stage scores each word as a yes/no; the run records it,
-    and twelve steps on one fixed batch lower the loss; a bad value is one error line."""
+@pytest.mark.parametrize(("mode", "note"), [("tags", "each a yes/no tag"), ("contrastive", "each text against the batch's others")])
+def test_word_losses_train_from_the_cli_and_lower_their_loss(tmp_path, fighting_video, hivau_jsonl, mode, note):
+    """--words-loss tags / contrastive: the alignment stage scores the words as the flag says;
+    the run records it, and twelve steps on one fixed batch lower the loss; a bad value is one
+    error line."""
     from tests.hawk_dataset import write_dataset
 
     data = write_dataset(tmp_path / "hawk.json", fighting_video.parent, hivau_jsonl)
     r = invoke("train", "--out", tmp_path / "tags", "--preset", "tiny", "--data", data, "--cache-dir", tmp_path / "cache",
-               "--batch-size", "3", "--eval-every", "0", "--device", "cpu", "--objective", "words", "--words-loss", "tags",
+               "--batch-size", "3", "--eval-every", "0", "--device", "cpu", "--objective", "words", "--words-loss", mode,
                "--steps", "12", "--lr", "0.003", "--warmup", "0", "--test-fraction", "0")
     assert r.exit_code == 0, r.output
-    assert "each a yes/no tag" in r.output
-    assert json.loads((tmp_path / "tags" / "run.json").read_text())["train"]["words_loss"] == "tags"
+    assert note in r.output
+    assert json.loads((tmp_path / "tags" / "run.json").read_text())["train"]["words_loss"] == mode
     rows = [json.loads(line) for line in (tmp_path / "tags" / "metrics.jsonl").read_text().splitlines()]
     words = [row["loss_words"] for row in rows if "loss_words" in row]
     assert len(words) == 12 and all(math.isfinite(w) for w in words)
     assert sum(words[-3:]) / 3 < sum(words[:3]) / 3
     r = invoke("train", "--out", tmp_path / "bad", "--preset", "tiny", "--data", data, "--objective", "words", "--words-loss", "softmax")
-    assert r.exit_code != 0 and "--words-loss must be one of bag, tags" in r.output and "Traceback" not in r.output
+    assert r.exit_code != 0 and "--words-loss must be one of bag, tags, contrastive" in r.output and "Traceback" not in r.output
 
 
 def test_forward_on_a_word_batch_trains_the_visual_side_only():

@@ -69,9 +69,10 @@ class WordVocab:
             self._cache[text] = hit
         return hit
 
-    def batch(self, texts: Sequence[str | None], *, tags: bool = False) -> WordBatch:
-        """The texts' targets; ``tags`` adds the words' prior log-odds and which words are
-        tags (those with a non-zero IDF), for :func:`hawk_core.model.losses.tags_loss`."""
+    def batch(self, texts: Sequence[str | None], *, mode: str = "bag") -> WordBatch:
+        """The texts' targets, to be scored as ``mode`` (``train.words_loss``); ``tags`` adds
+        the words' prior log-odds and which words are tags (those with a non-zero IDF), for
+        :func:`hawk_core.model.losses.tags_loss`."""
         import torch
 
         from ..model.text import WordBatch
@@ -81,9 +82,9 @@ class WordVocab:
             for k, v in self.target(text):
                 targets[row, k] = v
         ids = torch.tensor(self.ids, dtype=torch.long)
-        if not tags:
-            return WordBatch(ids, targets)
-        return WordBatch(ids, targets, torch.tensor(self.log_odds), torch.tensor([v > 0 for v in self.idf]))
+        if mode != "tags":
+            return WordBatch(ids, targets, mode=mode)
+        return WordBatch(ids, targets, torch.tensor(self.log_odds), torch.tensor([v > 0 for v in self.idf]), mode=mode)
 
 
 __all__ = ["MAX_DF", "WordVocab"]

@@ -396,23 +396,33 @@ class HawkModel(nn.Module):
         total = losses.total_loss(l_vl, l_mv, l_ml, cfg.t0, cfg.t1, cfg.t2)
         return HawkOutput(loss=total, loss_vl=l_vl, loss_mv=l_mv, loss_ml=l_ml, logits=logits, tight_v=tight_v, tight_m=tight_m)
 
+    def word_tokens(self, feats_v, feats_m, word_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Both branches' visual tokens side by side (B, Qv+Qm, llm), the LLM's frozen input
+        embeddings of ``word_ids`` (K, llm), and the tight features (B, Q, tight) of each branch
+        (motion None when ablated)."""
+        tok_v, tight_v, tok_m, tight_m = self.visual_tokens(feats_v, feats_m)
+        tokens = tok_v if tok_m is None else torch.cat([tok_v, tok_m], dim=1)  # (B, Qv+Qm, llm)
+        words = self.llm.get_input_embeddings().weight[word_ids.to(self.device)].detach()  # (K, llm)
+        return tokens, words, tight_v, tight_m
+
     def word_logits(self, feats_v, feats_m, word_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """(B, K) logits of the words ``word_ids`` (LLM token ids) from both branches' visual
         tokens (:func:`losses.word_logits` against the LLM's frozen input embeddings), and the
         tight features (B, Q, tight) of each branch (motion None when ablated)."""
-        tok_v, tight_v, tok_m, tight_m = self.visual_tokens(feats_v, feats_m)
-        tokens = tok_v if tok_m is None else torch.cat([tok_v, tok_m], dim=1)  # (B, Qv+Qm, llm)
-        words = self.llm.get_input_embeddings().weight[word_ids.to(self.device)].detach()  # (K, llm)
+        tokens, words, tight_v, tight_m = self.word_tokens(feats_v, feats_m, word_ids)
         return losses.word_logits(tokens, words), tight_v, tight_m
 
     def _align_forward(self, feats_v, feats_m, batch: WordBatch) -> HawkOutput:
-        """The alignment stage's loss: L_words + t1 * L_MV (no LLM forward)."""
+        """The alignment stage's loss: L_words (as the batch's ``mode`` scores it) + t1 * L_MV
+        (no LLM forward)."""
         cfg = self.config.loss
-        logits, tight_v, tight_m = self.word_logits(feats_v, feats_m, batch.word_ids)
-        if batch.log_odds is None:
-            l_words = losses.words_loss(logits, batch.targets)
+        tokens, words, tight_v, tight_m = self.word_tokens(feats_v, feats_m, batch.word_ids)
+        if batch.mode == "contrastive":
+            l_words = losses.contrastive_loss(tokens, words, batch.targets)
+        elif batch.mode == "tags":
+            l_words = losses.tags_loss(losses.word_logits(tokens, words), batch.targets, batch.log_odds, batch.active)
         else:
-            l_words = losses.tags_loss(logits, batch.targets, batch.log_odds, batch.active)
+            l_words = losses.words_loss(losses.word_logits(tokens, words), batch.targets)
         zero = l_words.new_zeros(())
         l_mv = losses.mv_loss(tight_v, tight_m, cfg.mv_mode) if (cfg.use_mv and tight_m is not None) else zero
         return HawkOutput(loss=l_words + cfg.t1 * l_mv, loss_vl=zero, loss_mv=l_mv, loss_ml=zero, tight_v=tight_v, tight_m=tight_m,

@@ -122,3 +122,24 @@ def tags_loss(logits: torch.Tensor, targets: torch.Tensor, log_odds: torch.Tenso
     y = yes[has][:, active].float()
     per_row = F.binary_cross_entropy_with_logits(x, y, reduction="none").sum(-1) / y.sum(-1)
     return per_row.mean()
+
+
+def contrastive_loss(tokens: torch.Tensor, word_embeddings: torch.Tensor, targets: torch.Tensor,
+                     scale: float = WORD_LOGIT_SCALE) -> torch.Tensor:
+    """Video-text contrast within the batch (BLIP-2's image-text contrastive loss, with the
+    LLM's frozen word embeddings as the text side): each text is the unit vector of its
+    words' embeddings (each normalised) weighted by its target (B, K), the bag's IDF weights;
+    a video's similarity to a text is :func:`word_logits` of its tokens (B, Q, D) against that
+    vector (cosine x ``scale``, soft maximum over the tokens); the loss is the symmetric
+    cross-entropy of the (B, B) similarities against the diagonal (each video with its own
+    text, the others in the batch the negatives). Videos without target words are left out;
+    0 (attached to the graph) with fewer than two left."""
+    if targets.dim() != 2 or targets.size(0) != tokens.size(0) or targets.size(1) != word_embeddings.size(0):
+        raise InputError(f"tokens {tuple(tokens.shape)}, word embeddings {tuple(word_embeddings.shape)} and targets {tuple(targets.shape)} disagree")
+    has = targets.sum(-1) > 0
+    if int(has.sum()) < 2:
+        return tokens.sum() * 0.0
+    texts = F.normalize(targets[has].float() @ F.normalize(word_embeddings.float(), dim=-1), dim=-1)  # (B', D)
+    sims = word_logits(tokens[has], texts, scale)  # (B' videos, B' texts)
+    labels = torch.arange(sims.size(0), device=sims.device)
+    return 0.5 * (F.cross_entropy(sims, labels) + F.cross_entropy(sims.t(), labels))

@@ -42,6 +42,11 @@ class TextSample:
     frame_times: list[float] | None = None
 
 
+def _moved(batch, device):
+    """A copy of the dataclass ``batch`` with each of its tensors on ``device`` (other fields kept)."""
+    return type(batch)(**{f.name: (v.to(device) if isinstance(v := getattr(batch, f.name), torch.Tensor) else v) for f in fields(batch)})
+
+
 @dataclass
 class TextBatch:
     """Tokenised batch. Shapes: B samples, L text+visual positions, Bm samples with motion
@@ -62,7 +67,7 @@ class TextBatch:
     motion_index: torch.Tensor | None = None
 
     def to(self, device) -> TextBatch:
-        return TextBatch(**{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name).to(device)) for f in fields(self)})
+        return _moved(self, device)
 
     def __len__(self) -> int:
         return self.input_ids.size(0)
@@ -73,21 +78,23 @@ class WordBatch:
     """The alignment stage's targets (``train.objective: words``), read by
     :meth:`HawkModel.forward` in place of a :class:`TextBatch`: the vocabulary's LLM token ids
     (K,) and each sample's target distribution over them (B, K); built by
-    :class:`hawk_core.data.words.WordVocab`. With ``log_odds`` (K,) the words are scored as
-    tags (``train.words_loss: tags``, :func:`hawk_core.model.losses.tags_loss`): each word of
-    ``active`` (K,) bool is a yes/no of its own, offset by its prior log-odds; without, as one
-    bag (:func:`~hawk_core.model.losses.words_loss`)."""
+    :class:`hawk_core.data.words.WordVocab`. ``mode`` is ``train.words_loss``: ``bag`` scores
+    the targets as one softmax (:func:`hawk_core.model.losses.words_loss`), ``tags`` each word
+    of ``active`` (K,) bool as a yes/no offset by its prior ``log_odds`` (K,)
+    (:func:`~hawk_core.model.losses.tags_loss`), ``contrastive`` each target row as one text
+    against the batch's others (:func:`~hawk_core.model.losses.contrastive_loss`)."""
 
     word_ids: torch.Tensor
     targets: torch.Tensor
     log_odds: torch.Tensor | None = None
     active: torch.Tensor | None = None
+    mode: str = "bag"
 
     def __len__(self) -> int:
         return int(self.targets.size(0))
 
     def to(self, device) -> WordBatch:
-        return WordBatch(**{f.name: (None if getattr(self, f.name) is None else getattr(self, f.name).to(device)) for f in fields(self)})
+        return _moved(self, device)
 
 
 def chat_format(tokenizer, llm: LLMConfig) -> str:

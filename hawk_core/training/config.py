@@ -32,8 +32,11 @@ WORDS_FROM = ("description", "motion")
 #: softmax over the vocabulary against the text's IDF-weighted words (Joulin et al., 2016): the
 #: words share one unit of mass, so an event's verb weighs a thirtieth of the target. ``tags``:
 #: each word is its own yes/no (multi-label sigmoid over the prior's log-odds): the verb that
-#: tells two events apart gets a whole binary loss of its own.
-WORDS_LOSSES = ("bag", "tags")
+#: tells two events apart gets a whole binary loss of its own. ``contrastive``: each text (its
+#: IDF-weighted words as one vector) against the other texts of the batch (BLIP-2's
+#: image-text contrast with in-batch negatives): the tokens must tell their video's text from
+#: the others', not only say common words.
+WORDS_LOSSES = ("bag", "tags", "contrastive")
 
 
 def default_cache_dir() -> Path:
@@ -49,7 +52,7 @@ class TrainConfig:
     stage: int = 2
     objective: str = "language"  # language: the paper's losses; words: hawk's alignment stage without the LLM
     words_from: str = "description"  # objective words: the bag of the description, or of its motion language (WORDS_FROM)
-    words_loss: str = "bag"  # objective words: one softmax over the words (bag) or a yes/no per word (tags; WORDS_LOSSES)
+    words_loss: str = "bag"  # objective words: one softmax over the words (bag), a yes/no per word (tags), in-batch contrast (contrastive; WORDS_LOSSES)
     freeze_encoder: bool = False  # keep the learnt motion encoder (flow_cnn) fixed: the language stage after words
     steps: int = 1000  # optimiser steps
     batch_size: int = 4  # per process, per micro-step

@@ -217,7 +217,7 @@ class Trainer:
                      if motion_words else "descriptions or captions; no record has one")
             self.words = WordVocab(self.model.tokenizer, [self._word_text(r) for r in train_recs], needs=needs)
             what = "motion language" if motion_words else "training texts"
-            scored = "each a yes/no tag" if self.cfg.words_loss == "tags" else "one bag"
+            scored = {"tags": "each a yes/no tag", "contrastive": "each text against the batch's others"}.get(self.cfg.words_loss, "one bag")
             self._emit("note", text=f"alignment stage: {len(self.words)} words in the {what}, {scored}")
         test_items = self._items(test_recs)
         if self.cfg.eval_max_items:
@@ -331,7 +331,7 @@ class Trainer:
         if self.words is None:
             return self.batches.batch(split, picks, name)
         fv, fm, recs, _ = self.batches.features_of(split, picks)
-        return fv, fm, self.words.batch([self._word_text(r) for r in recs], tags=self.cfg.words_loss == "tags").to(self.device)
+        return fv, fm, self.words.batch([self._word_text(r) for r in recs], mode=self.cfg.words_loss).to(self.device)
 
     def _stop_on_nan(self, loss: float) -> None:
         latest = self.run_dir.latest() if self.run_dir.latest_json.is_file() else None
