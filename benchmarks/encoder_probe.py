@@ -12,6 +12,9 @@ with 95% Wilson intervals, beside the majority-class baseline.
 
 Use it to choose a stage-A checkpoint before the (much dearer) language stage, or to tell
 whether a model that names the wrong event fails in its visual side or in its language side.
+Fit it on videos the model did not train on (a fresh `hawk synth` seed): fit on its own
+training videos, it reads tokens that may be fit to those very descriptions and can show a
+decline with training that an unseen fit does not (`benchmarks/feature_probe.md`).
 Features missing from the cache are computed (as `hawk train` would) and stored there.
 """
 
