@@ -161,6 +161,9 @@ def test_config_names_the_words_source():
     assert TrainConfig().words_loss == "bag"
     with pytest.raises(ConfigError, match="words_loss must be one of bag, tags, contrastive"):
         TrainConfig(words_loss="softmax")
+    with pytest.raises(ConfigError, match="contrastive needs batch_size >= 2"):
+        TrainConfig(objective="words", words_loss="contrastive", batch_size=1)
+    TrainConfig(words_loss="contrastive", batch_size=1)  # the language stage ignores words_loss
 
 
 def test_motion_words_align_on_the_motion_language_alone(tmp_path, fighting_video, hivau_jsonl):

@@ -105,6 +105,8 @@ class TrainConfig:
             raise ConfigError(f"words_from must be one of {', '.join(WORDS_FROM)}, got {self.words_from!r}")
         if self.words_loss not in WORDS_LOSSES:
             raise ConfigError(f"words_loss must be one of {', '.join(WORDS_LOSSES)}, got {self.words_loss!r}")
+        if self.objective == "words" and self.words_loss == "contrastive" and int(self.batch_size) < 2:
+            raise ConfigError("words_loss contrastive needs batch_size >= 2: a video's only negatives are the other texts of its batch")
         for name in ("steps", "batch_size", "grad_accum"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
