@@ -213,9 +213,9 @@ class Trainer:
             from ..data.words import WordVocab
 
             self._word_text = (lambda r: phrases.get(r.text) if r.text else None) if motion_words else (lambda r: r.text)
-            needs = ("motion language (--words-from motion), and no training description has a motion phrase (a verb with its subject or object)"
-                     if motion_words else "descriptions or captions; no record has one")
-            self.words = WordVocab(self.model.tokenizer, [self._word_text(r) for r in train_recs], needs=needs)
+            # WordVocab's own message covers the descriptions; the motion language says what it looked for
+            needs = {"needs": "motion language (--words-from motion), and no training description has a motion phrase (a verb with its subject or object)"} if motion_words else {}
+            self.words = WordVocab(self.model.tokenizer, [self._word_text(r) for r in train_recs], **needs)
             what = "motion language" if motion_words else "training texts"
             scored = {"tags": "each a yes/no tag", "contrastive": "each text against the batch's others"}.get(self.cfg.words_loss, "one bag")
             self._emit("note", text=f"alignment stage: {len(self.words)} words in the {what}, {scored}")
