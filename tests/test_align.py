@@ -159,8 +159,10 @@ def test_config_names_the_words_source():
     with pytest.raises(ConfigError, match="words_from must be one of description, motion"):
         TrainConfig(words_from="verbs")
     assert TrainConfig().words_loss == "bag"
-    with pytest.raises(ConfigError, match="words_loss must be one of bag, tags, contrastive"):
+    with pytest.raises(ConfigError, match="words_loss must be one of bag, tags, contrastive, clusters"):
         TrainConfig(words_loss="softmax")
+    with pytest.raises(ConfigError, match="word_clusters must be >= 2"):
+        TrainConfig(words_loss="clusters", word_clusters=1)
     with pytest.raises(ConfigError, match="contrastive needs batch_size >= 2"):
         TrainConfig(objective="words", words_loss="contrastive", batch_size=1)
     TrainConfig(words_loss="contrastive", batch_size=1)  # the language stage ignores words_loss
@@ -189,9 +191,10 @@ def test_motion_words_align_on_the_motion_language_alone(tmp_path, fighting_vide
     assert r.exit_code != 0 and "--words-from must be one of description, motion" in r.output and "Traceback" not in r.output
 
 
-@pytest.mark.parametrize(("mode", "note"), [("tags", "each a yes/no tag"), ("contrastive", "each text against the batch's others")])
+@pytest.mark.parametrize(("mode", "note"), [("tags", "each a yes/no tag"), ("contrastive", "each text against the batch's others"),
+                                            ("clusters", "text clusters")])
 def test_word_losses_train_from_the_cli_and_lower_their_loss(tmp_path, fighting_video, hivau_jsonl, mode, note):
-    """--words-loss tags / contrastive: the alignment stage scores the words as the flag says;
+    """--words-loss tags / contrastive / clusters: the alignment stage scores the words as the flag says;
     the run records it, and twelve steps on one fixed batch lower the loss; a bad value is one
     error line."""
     from tests.hawk_dataset import write_dataset
@@ -207,8 +210,65 @@ def test_word_losses_train_from_the_cli_and_lower_their_loss(tmp_path, fighting_
     words = [row["loss_words"] for row in rows if "loss_words" in row]
     assert len(words) == 12 and all(math.isfinite(w) for w in words)
     assert sum(words[-3:]) / 3 < sum(words[:3]) / 3
+    if mode == "clusters":  # the head is the stage's scaffold: not in the adapter, but in the checkpoint a resume reads
+        from safetensors.torch import load_file
+
+        assert not any(k.startswith("cluster_head.") for k in load_file(str(tmp_path / "tags" / "model" / "adapter.safetensors")))
+        r = invoke("train", "--out", tmp_path / "tags", "--resume", "--steps", "14", "--data", data, "--cache-dir", tmp_path / "cache")
+        assert r.exit_code == 0, r.output
+        assert len((tmp_path / "tags" / "metrics.jsonl").read_text().splitlines()) == 14
     r = invoke("train", "--out", tmp_path / "bad", "--preset", "tiny", "--data", data, "--objective", "words", "--words-loss", "softmax")
-    assert r.exit_code != 0 and "--words-loss must be one of bag, tags, contrastive" in r.output and "Traceback" not in r.output
+    assert r.exit_code != 0 and "--words-loss must be one of bag, tags, contrastive, clusters" in r.output and "Traceback" not in r.output
+
+
+def test_clusters_loss_is_the_cross_entropy_of_the_labelled_rows():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 1.0, 0.0], [5.0, 5.0, 5.0]], requires_grad=True)
+    got = losses.clusters_loss(logits, torch.tensor([0, 2, -1]))
+    want = -(F.log_softmax(logits[0], -1)[0] + F.log_softmax(logits[1], -1)[2]) / 2
+    torch.testing.assert_close(got, want)
+    none = losses.clusters_loss(logits, torch.tensor([-1, -1, -1]))
+    assert none.item() == 0 and none.requires_grad
+    with pytest.raises(InputError, match="disagree"):
+        losses.clusters_loss(logits, torch.tensor([0, 1]))
+    with pytest.raises(InputError, match="beyond the head's 3 clusters"):
+        losses.clusters_loss(logits, torch.tensor([0, 3, 1]))
+
+
+def test_vocab_clusters_group_texts_that_say_the_same_and_assign_new_ones():
+    texts = ["a man falls down on the street", "a woman falls down near the street", "an old man falls down on a street",
+             "a red car drives the wrong way", "a blue car drives the wrong way fast", "a car drives the wrong way on the road",
+             "two men fight on the square", "two women fight near the square", "three men fight in the square"] * 2
+    vocab = WordVocab(_WordTokenizer(), texts, clusters=3, seed=0)
+    assert vocab.clusters == 3
+    labels = [vocab.cluster(t) for t in texts[:9]]
+    assert len({labels[0], labels[3], labels[6]}) == 3  # three events, three clusters
+    assert labels[:3] == [labels[0]] * 3 and labels[3:6] == [labels[3]] * 3 and labels[6:9] == [labels[6]] * 3
+    assert vocab.cluster("a boy falls down on the street") == labels[0]  # unseen: the nearest centre
+    assert vocab.cluster("") == -1
+    b = vocab.batch([texts[0], None, texts[4]], mode="clusters")
+    assert b.labels.tolist() == [labels[0], -1, labels[3]] and b.mode == "clusters"
+    assert WordVocab(_WordTokenizer(), texts[:4], clusters=32).clusters == 4  # at most one per distinct text
+    with pytest.raises(DataError, match="at least 2 distinct training texts"):
+        WordVocab(_WordTokenizer(), ["a man falls down"] * 3, clusters=4, max_df=1.0)
+    with pytest.raises(DataError, match="no clusters"):
+        WordVocab(_WordTokenizer(), texts).cluster(texts[0])
+
+
+def test_cluster_head_trains_with_the_tokens_and_stays_out_of_the_adapter():
+    model = HawkModel.build(HawkConfig.from_preset("tiny"))
+    model.train()
+    T = model.config.data.num_frames
+    fv, fm = torch.randn(2, T, 4, model.vision.feature_dim), torch.randn(2, T, 4, model.vision.feature_dim)
+    batch = WordBatch(torch.tensor([3, 5]), torch.tensor([[1.0, 0.0], [0.0, 1.0]]), mode="clusters", labels=torch.tensor([0, 2]))
+    with pytest.raises(ConfigError, match="cluster head"):
+        model(fv, fm, batch)
+    before = set(model.adapter_tensors())
+    head = model.add_cluster_head(3)
+    out = model(fv, fm, batch)
+    assert out.loss_words.item() == pytest.approx(math.log(3), rel=1e-5)  # a zero head: uniform
+    out.loss.backward()
+    assert head.weight.grad.abs().sum() > 0
+    assert set(model.adapter_tensors()) == before
 
 
 def test_forward_on_a_word_batch_trains_the_visual_side_only():

@@ -15,6 +15,18 @@ words in more than ``max_df`` of the texts (the template every description share
 Scored as tags (``train.words_loss: tags``), the same words with a non-zero IDF are each a
 yes/no of their own: a text says yes to its words, no to the others, and each word's logit is
 offset by the log-odds of its document frequency, ``log((df + 0.5) / (n - df + 0.5))``.
+
+Scored as clusters (``train.words_loss: clusters``), the training texts are first grouped by
+k-means on their IDF-weighted bags (unit length, so close in cosine), and a video must name its
+own text's cluster (DeepCluster-style pseudo-labels, from the text instead of the image; the
+model reads them with a linear head of the alignment stage, :meth:`HawkModel.add_cluster_head`).
+On templated descriptions the clusters follow the event types (on 2,000 ``hawk synth``
+descriptions, each of 32 clusters holds a single event type, but normal videos alone fill ten
+of them; 12 clusters are 86% pure); on free text they are groups of descriptions that say
+similar things. The default (``train.word_clusters``), 12, is about the number of kinds of
+event anomaly sets name (UCF-Crime 13 and normal, ``hawk synth`` 11 and normal): more
+clusters split an event by what else its texts say, and a head then learns those splits
+(measured: ``benchmarks/feature_probe.md``).
 """
 
 from __future__ import annotations
@@ -34,8 +46,10 @@ class WordVocab:
     """The training texts' words and their inverse document frequencies."""
 
     def __init__(self, tokenizer: Any, texts: Sequence[str], *, max_df: float = MAX_DF,
-                 needs: str = "descriptions or captions; no record has one") -> None:
-        """``needs`` ends the error raised when no text is given: what was looked for, and where."""
+                 needs: str = "descriptions or captions; no record has one", clusters: int = 0, seed: int = 0) -> None:
+        """``needs`` ends the error raised when no text is given: what was looked for, and where.
+        ``clusters`` > 0 also groups the texts into that many clusters (at most one per
+        distinct text) by k-means seeded with ``seed``, for ``mode="clusters"``."""
         self.tokenizer = tokenizer
         docs = [self._words(t) for t in texts if t]
         if not docs:
@@ -49,6 +63,10 @@ class WordVocab:
         if not any(self.idf):
             raise DataError(f"every word of the training texts is in more than {max_df:.0%} of them: nothing to align on")
         self._cache: dict[str, list[tuple[int, float]]] = {}
+        self.centroids: Any = None  # (C, K) k-means centres, for assigning a text; None without clusters
+        self._cluster: dict[str, int] = {}
+        if clusters > 0:
+            self._fit_clusters([t for t in texts if t], clusters, seed)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -69,10 +87,55 @@ class WordVocab:
             self._cache[text] = hit
         return hit
 
+    def _vectors(self, texts: Sequence[str]) -> Any:
+        """The texts' targets as unit-length rows of a sparse (N, K) matrix."""
+        import numpy as np
+        from scipy.sparse import csr_matrix
+
+        rows, cols, vals = [], [], []
+        for r, text in enumerate(texts):
+            t = self.target(text)
+            norm = math.sqrt(sum(v * v for _, v in t)) or 1.0
+            rows += [r] * len(t)
+            cols += [k for k, _ in t]
+            vals += [v / norm for _, v in t]
+        return csr_matrix((np.asarray(vals, dtype=np.float64), (rows, cols)), shape=(len(texts), len(self.ids)))
+
+    def _fit_clusters(self, texts: list[str], clusters: int, seed: int) -> None:
+        from sklearn.cluster import KMeans
+
+        distinct = sorted(set(texts))
+        X = self._vectors(texts)
+        n = min(int(clusters), len(distinct))
+        if n < 2:
+            raise DataError(f"words_loss clusters needs at least 2 distinct training texts, got {len(distinct)}")
+        km = KMeans(n_clusters=n, n_init=4, random_state=seed).fit(X)
+        self.centroids = km.cluster_centers_
+        for text, lab in zip(texts, km.labels_):
+            self._cluster[text] = int(lab)
+
+    @property
+    def clusters(self) -> int:
+        """How many text clusters there are (0 without)."""
+        return 0 if self.centroids is None else len(self.centroids)
+
+    def cluster(self, text: str | None) -> int:
+        """The cluster of ``text`` (-1 when it has no target word): its own for a training
+        text, the nearest centre (cosine) for any other."""
+        if self.centroids is None:
+            raise DataError("this vocabulary has no clusters (WordVocab(clusters=...))")
+        if not text or not self.target(text):
+            return -1
+        hit = self._cluster.get(text)
+        if hit is None:
+            hit = int((self._vectors([text]) @ self.centroids.T).argmax())
+            self._cluster[text] = hit
+        return hit
+
     def batch(self, texts: Sequence[str | None], *, mode: str = "bag") -> WordBatch:
         """The texts' targets, to be scored as ``mode`` (``train.words_loss``); ``tags`` adds
         the words' prior log-odds and which words are tags (those with a non-zero IDF), for
-        :func:`hawk_core.model.losses.tags_loss`."""
+        :func:`hawk_core.model.losses.tags_loss`; ``clusters`` adds each text's cluster (-1: none), for :func:`hawk_core.model.losses.clusters_loss`."""
         import torch
 
         from ..model.text import WordBatch
@@ -82,6 +145,10 @@ class WordVocab:
             for k, v in self.target(text):
                 targets[row, k] = v
         ids = torch.tensor(self.ids, dtype=torch.long)
+        if mode == "clusters":
+            if self.centroids is None:
+                raise DataError("words_loss clusters needs a vocabulary built with clusters (WordVocab(clusters=...))")
+            return WordBatch(ids, targets, mode=mode, labels=torch.tensor([self.cluster(t) for t in texts], dtype=torch.long))
         if mode != "tags":
             return WordBatch(ids, targets, mode=mode)
         return WordBatch(ids, targets, torch.tensor(self.log_odds), torch.tensor([v > 0 for v in self.idf]), mode=mode)

@@ -92,6 +92,7 @@ class HawkModel(nn.Module):
                         nn.init.normal_(queries, std=0.02)
         self.chat_format = text.chat_format(tokenizer, config.llm)
         self.encoder_frozen = False
+        self.cluster_head: nn.Linear | None = None  # the alignment stage's scaffold (add_cluster_head); never in the adapter
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -153,7 +154,8 @@ class HawkModel(nn.Module):
         """What an adapter file holds: every trainable parameter, and the buffers of the
         trainable branches (the learnt motion encoder's BatchNorm statistics; none otherwise)."""
         out: dict[str, torch.Tensor] = {f"branches.{n}": p for n, p in self.branches.named_parameters()}
-        out.update({n: p for n, p in self.named_parameters() if p.requires_grad and not n.startswith("branches.")})  # LoRA
+        out.update({n: p for n, p in self.named_parameters()
+                    if p.requires_grad and not n.startswith(("branches.", "cluster_head."))})  # LoRA
         out.update({f"branches.{n}": b for n, b in self.branches.named_buffers()})
         return out
 
@@ -189,6 +191,17 @@ class HawkModel(nn.Module):
     # ------------------------------------------------------------------ parameters, modes
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
+
+    def add_cluster_head(self, clusters: int) -> nn.Linear:
+        """A linear head from the visual tokens' mean (both branches, the LLM's input space) to
+        ``clusters`` text clusters, for ``train.words_loss: clusters``. It is scaffolding of the
+        alignment stage: trained with it (and kept in its run's checkpoints so a resume goes on
+        with it) but never part of the adapter, which holds what the language stage uses."""
+        head = nn.Linear(self.llm_dim, int(clusters)).to(self.device)
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
+        self.cluster_head = head
+        return head
 
     def freeze_motion_encoder(self) -> None:
         """Keep the learnt motion encoder (``vision.motion_encoder: flow_cnn``) as it is: no
@@ -419,6 +432,10 @@ class HawkModel(nn.Module):
         tokens, words, tight_v, tight_m = self.word_tokens(feats_v, feats_m, batch.word_ids)
         if batch.mode == "contrastive":
             l_words = losses.contrastive_loss(tokens, words, batch.targets)
+        elif batch.mode == "clusters":
+            if self.cluster_head is None:
+                raise ConfigError("words_loss clusters needs the model's cluster head (HawkModel.add_cluster_head)")
+            l_words = losses.clusters_loss(self.cluster_head(tokens.float().mean(1)), batch.labels)
         elif batch.mode == "tags":
             l_words = losses.tags_loss(losses.word_logits(tokens, words), batch.targets, batch.log_odds, batch.active)
         else:

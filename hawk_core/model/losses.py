@@ -124,6 +124,20 @@ def tags_loss(logits: torch.Tensor, targets: torch.Tensor, log_odds: torch.Tenso
     return per_row.mean()
 
 
+def clusters_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Text-cluster classification: (B, C) cluster logits against (B,) long cluster labels
+    (-1: the text has none); the cross-entropy over the labelled rows, 0 (attached to the
+    graph) when no row has a label."""
+    if logits.dim() != 2 or labels.shape != logits.shape[:1]:
+        raise InputError(f"cluster logits {tuple(logits.shape)} and labels {tuple(labels.shape)} disagree")
+    has = labels >= 0
+    if not bool(has.any()):
+        return logits.sum() * 0.0
+    if int(labels.max()) >= logits.size(1):
+        raise InputError(f"cluster label {int(labels.max())} is beyond the head's {logits.size(1)} clusters")
+    return F.cross_entropy(logits[has].float(), labels[has])
+
+
 def contrastive_loss(tokens: torch.Tensor, word_embeddings: torch.Tensor, targets: torch.Tensor,
                      scale: float = WORD_LOGIT_SCALE) -> torch.Tensor:
     """Video-text contrast within the batch (BLIP-2's image-text contrastive loss, with the

@@ -82,13 +82,15 @@ class WordBatch:
     the targets as one softmax (:func:`hawk_core.model.losses.words_loss`), ``tags`` each word
     of ``active`` (K,) bool as a yes/no offset by its prior ``log_odds`` (K,)
     (:func:`~hawk_core.model.losses.tags_loss`), ``contrastive`` each target row as one text
-    against the batch's others (:func:`~hawk_core.model.losses.contrastive_loss`)."""
+    against the batch's others (:func:`~hawk_core.model.losses.contrastive_loss`), ``clusters``
+    each sample's text cluster ``labels`` (B,) long (-1: none) (:func:`~hawk_core.model.losses.clusters_loss`)."""
 
     word_ids: torch.Tensor
     targets: torch.Tensor
     log_odds: torch.Tensor | None = None
     active: torch.Tensor | None = None
     mode: str = "bag"
+    labels: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.targets.size(0))

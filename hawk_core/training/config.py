@@ -35,8 +35,11 @@ WORDS_FROM = ("description", "motion")
 #: tells two events apart gets a whole binary loss of its own. ``contrastive``: each text (its
 #: IDF-weighted words as one vector) against the other texts of the batch (BLIP-2's
 #: image-text contrast with in-batch negatives): the tokens must tell their video's text from
-#: the others', not only say common words.
-WORDS_LOSSES = ("bag", "tags", "contrastive")
+#: the others', not only say common words. ``clusters``: the training texts are grouped by
+#: k-means on their bags (``word_clusters`` of them), and a linear head on the visual tokens
+#: must name the video's text cluster: a discriminative target without the false negatives of
+#: in-batch contrast (a batch's other texts may say the same); the head is not kept.
+WORDS_LOSSES = ("bag", "tags", "contrastive", "clusters")
 
 
 def default_cache_dir() -> Path:
@@ -52,7 +55,8 @@ class TrainConfig:
     stage: int = 2
     objective: str = "language"  # language: the paper's losses; words: hawk's alignment stage without the LLM
     words_from: str = "description"  # objective words: the bag of the description, or of its motion language (WORDS_FROM)
-    words_loss: str = "bag"  # objective words: one softmax over the words (bag), a yes/no per word (tags), in-batch contrast (contrastive; WORDS_LOSSES)
+    words_loss: str = "bag"  # objective words: one softmax over the words (bag), a yes/no per word (tags), in-batch contrast (contrastive), the text's k-means cluster (clusters; WORDS_LOSSES)
+    word_clusters: int = 12  # words_loss clusters: how many clusters the training texts are grouped into (at most one per distinct text)
     freeze_encoder: bool = False  # keep the learnt motion encoder (flow_cnn) fixed: the language stage after words
     steps: int = 1000  # optimiser steps
     batch_size: int = 4  # per process, per micro-step
@@ -107,6 +111,8 @@ class TrainConfig:
             raise ConfigError(f"words_loss must be one of {', '.join(WORDS_LOSSES)}, got {self.words_loss!r}")
         if self.objective == "words" and self.words_loss == "contrastive" and int(self.batch_size) < 2:
             raise ConfigError("words_loss contrastive needs batch_size >= 2: a video's only negatives are the other texts of its batch")
+        if int(self.word_clusters) < 2:
+            raise ConfigError(f"word_clusters must be >= 2, got {self.word_clusters}")
         for name in ("steps", "batch_size", "grad_accum"):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -24,7 +24,7 @@ from typing import Any
 
 from ..data.items import build_items
 from ..data.records import TASK_DESCRIPTION, HawkRecord, load_hawk_records, split_records
-from ..errors import ConfigError, DataError, TrainingError
+from ..errors import CheckpointError, ConfigError, DataError, TrainingError
 from ..io import atomic_path, write_json
 from ..model.run_layout import STATE_FILE, RunLayout
 from .config import TrainConfig, default_cache_dir
@@ -215,9 +215,12 @@ class Trainer:
             self._word_text = (lambda r: phrases.get(r.text) if r.text else None) if motion_words else (lambda r: r.text)
             # WordVocab's own message covers the descriptions; the motion language says what it looked for
             needs = {"needs": "motion language (--words-from motion), and no training description has a motion phrase (a verb with its subject or object)"} if motion_words else {}
-            self.words = WordVocab(self.model.tokenizer, [self._word_text(r) for r in train_recs], **needs)
+            clusters = int(self.cfg.word_clusters) if self.cfg.words_loss == "clusters" else 0
+            self.words = WordVocab(self.model.tokenizer, [self._word_text(r) for r in train_recs], clusters=clusters,
+                                   seed=self.cfg.seed, **needs)
             what = "motion language" if motion_words else "training texts"
-            scored = {"tags": "each a yes/no tag", "contrastive": "each text against the batch's others"}.get(self.cfg.words_loss, "one bag")
+            scored = {"tags": "each a yes/no tag", "contrastive": "each text against the batch's others",
+                      "clusters": f"as {self.words.clusters} text clusters"}.get(self.cfg.words_loss, "one bag")
             self._emit("note", text=f"alignment stage: {len(self.words)} words in the {what}, {scored}")
         test_items = self._items(test_recs)
         if self.cfg.eval_max_items:
@@ -244,6 +247,12 @@ class Trainer:
             return
         st = torch.load(ckpt / STATE_FILE, map_location="cpu", weights_only=False)
         self.step = int(st["step"])
+        head = self.model.cluster_head
+        if head is not None:
+            if st.get("cluster_head") is None or st["cluster_head"]["weight"].shape != head.weight.shape:
+                raise CheckpointError(f"{ckpt}: the run's cluster head is missing or of another size ({self.words.clusters} clusters now); "
+                                      "the training texts or --word-clusters changed since it was saved")
+            head.load_state_dict(st["cluster_head"])
         self.optim.load_state_dict(st, self.step)
         self.order.load_state_dict(st["order"])
         rngs = st["rng"]
@@ -286,6 +295,8 @@ class Trainer:
         if not trainable:
             raise ConfigError("the model has no trainable parameters")
         n_videos = self._prepare_data(train_recs, test_recs, trainable[0].dtype)
+        if self.words is not None and self.words.clusters:
+            trainable += list(self.model.add_cluster_head(self.words.clusters).parameters())
         self.optim = _Optim(trainable, self.cfg, self.device, self.amp)
         self.order = DataOrder(len(self.train_split.items), self.cfg.batch_size * d.world, self.cfg.seed)
         self._restore(self.start.checkpoint)
@@ -379,8 +390,10 @@ class Trainer:
             target = self.run_dir.checkpoint(self.step)
             with atomic_path(target, is_dir=True) as tmp:
                 self.model.save_pretrained(tmp)
+                head = self.model.cluster_head
                 state = {"step": self.step, **self.optim.state_dict(), "order": self.order.state_dict(),
-                         "rng": rngs, "world_size": self.dist.world}
+                         "rng": rngs, "world_size": self.dist.world,
+                         "cluster_head": None if head is None else {k: v.detach().cpu() for k, v in head.state_dict().items()}}
                 torch.save(state, tmp / STATE_FILE)
                 write_json(tmp / "train_config.json", self.cfg.to_dict())
             self.run_dir.mark_latest(self.step)
