@@ -104,12 +104,11 @@ class WordVocab:
     def _fit_clusters(self, texts: list[str], clusters: int, seed: int) -> None:
         from sklearn.cluster import KMeans
 
-        distinct = sorted(set(texts))
-        X = self._vectors(texts)
-        n = min(int(clusters), len(distinct))
+        distinct = len(set(texts))
+        n = min(int(clusters), distinct)
         if n < 2:
-            raise DataError(f"words_loss clusters needs at least 2 distinct training texts, got {len(distinct)}")
-        km = KMeans(n_clusters=n, n_init=4, random_state=seed).fit(X)
+            raise DataError(f"words_loss clusters needs at least 2 distinct training texts, got {distinct}")
+        km = KMeans(n_clusters=n, n_init=4, random_state=seed).fit(self._vectors(texts))
         self.centroids = km.cluster_centers_
         for text, lab in zip(texts, km.labels_):
             self._cluster[text] = int(lab)
@@ -145,9 +144,7 @@ class WordVocab:
             for k, v in self.target(text):
                 targets[row, k] = v
         ids = torch.tensor(self.ids, dtype=torch.long)
-        if mode == "clusters":
-            if self.centroids is None:
-                raise DataError("words_loss clusters needs a vocabulary built with clusters (WordVocab(clusters=...))")
+        if mode == "clusters":  # cluster() refuses a vocabulary without clusters
             return WordBatch(ids, targets, mode=mode, labels=torch.tensor([self.cluster(t) for t in texts], dtype=torch.long))
         if mode != "tags":
             return WordBatch(ids, targets, mode=mode)
