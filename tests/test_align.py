@@ -11,7 +11,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hawk_core.data.words import WordVocab
+from hawk_core.data.words import ClassLabels, WordVocab
 from hawk_core.errors import ConfigError, DataError, InputError
 from hawk_core.model import losses
 from hawk_core.model.config import HawkConfig
@@ -163,6 +163,9 @@ def test_config_names_the_words_source():
         TrainConfig(words_loss="softmax")
     with pytest.raises(ConfigError, match="word_clusters must be >= 2"):
         TrainConfig(words_loss="clusters", word_clusters=1)
+    assert TrainConfig().label_field == "event_type"
+    with pytest.raises(ConfigError, match="label_field must name a record field"):
+        TrainConfig(words_loss="labels", label_field=" ")
     with pytest.raises(ConfigError, match="contrastive needs batch_size >= 2"):
         TrainConfig(objective="words", words_loss="contrastive", batch_size=1)
     TrainConfig(words_loss="contrastive", batch_size=1)  # the language stage ignores words_loss
@@ -254,13 +257,66 @@ def test_vocab_clusters_group_texts_that_say_the_same_and_assign_new_ones():
         WordVocab(_WordTokenizer(), texts).cluster(texts[0])
 
 
+def test_class_labels_index_a_record_field_and_refuse_fewer_than_two_classes():
+    cl = ClassLabels("event_type", ["falling", "normal", None, " falling ", "", {"x": 1}, 3])
+    assert cl.names == ["3", "falling", "normal"] and len(cl) == 3 and cl.missing == 3
+    assert [cl.of(v) for v in ("falling", "normal", 3, None, "", "unseen")] == [1, 2, 0, -1, -1, -1]
+    vocab = WordVocab(_WordTokenizer(), ["a man falls down", "a car drives the wrong way"])
+    b = vocab.batch(["a man falls down", None], mode="labels", labels=[cl.of("falling"), cl.of(None)])
+    assert b.mode == "labels" and b.labels.tolist() == [1, -1]
+    with pytest.raises(DataError, match="one class label per text"):
+        vocab.batch(["a man falls down"], mode="labels")
+    with pytest.raises(DataError, match=r"at least 2 classes in the training records' 'event_type' field, found one class \('normal'\) \(1 of 3"):
+        ClassLabels("event_type", ["normal", None, "normal"])
+    with pytest.raises(DataError, match="found none"):
+        ClassLabels("category", [None, None])
+
+
+def test_labels_train_the_head_from_a_record_field_from_the_cli(tmp_path, fighting_video, hivau_jsonl):
+    """--words-loss labels: the class head learns the records' --label-field; its classes are
+    in the checkpoint, a resume checks them, and records without the field get a clear error."""
+    from tests.hawk_dataset import make_records
+
+    recs = make_records(fighting_video.parent, hivau_jsonl)
+    for r, kind in zip(recs, ["fighting", "collision", "fighting"]):
+        r["event_type"] = kind
+    data = tmp_path / "hawk.json"
+    data.write_text(json.dumps(recs), encoding="utf-8")
+    common = ["--data", data, "--cache-dir", tmp_path / "cache"]
+    r = invoke("train", "--out", tmp_path / "run", "--preset", "tiny", *common, "--batch-size", "3", "--eval-every", "0",
+               "--device", "cpu", "--objective", "words", "--words-loss", "labels", "--steps", "12", "--lr", "0.003",
+               "--warmup", "0", "--test-fraction", "0")
+    assert r.exit_code == 0, r.output
+    assert "as the 2 classes of the records' 'event_type'" in r.output
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    words = [row["loss_words"] for row in rows]
+    assert words[0] == pytest.approx(math.log(2), rel=1e-3)  # the zero head starts uniform over the 2 classes
+    assert sum(words[-3:]) / 3 < sum(words[:3]) / 3
+    from hawk_core.model.run_layout import STATE_FILE, RunLayout
+
+    ckpt = RunLayout(tmp_path / "run").latest()
+    assert torch.load(ckpt / STATE_FILE, weights_only=False)["head_classes"] == ["collision", "fighting"]
+    recs[1]["event_type"] = "loitering"  # the classes changed since the run began: the resume refuses
+    data.write_text(json.dumps(recs), encoding="utf-8")
+    r = invoke("train", "--out", tmp_path / "run", "--resume", "--steps", "14", *common)
+    assert r.exit_code != 0 and "names other classes" in r.output and "Traceback" not in r.output
+    recs[1]["event_type"] = "collision"
+    recs[2]["event_type"] = "normal"  # a third class: a head of another size
+    data.write_text(json.dumps(recs), encoding="utf-8")
+    r = invoke("train", "--out", tmp_path / "run", "--resume", "--steps", "14", *common)
+    assert r.exit_code != 0 and "of another size (3 classes now)" in r.output and "Traceback" not in r.output
+    r = invoke("train", "--out", tmp_path / "bad", "--preset", "tiny", *common, "--objective", "words", "--words-loss", "labels",
+               "--label-field", "category", "--steps", "1", "--device", "cpu")
+    assert r.exit_code != 0 and "'category' field, found none" in r.output and "Traceback" not in r.output
+
+
 def test_cluster_head_trains_with_the_tokens_and_stays_out_of_the_adapter():
     model = HawkModel.build(HawkConfig.from_preset("tiny"))
     model.train()
     T = model.config.data.num_frames
     fv, fm = torch.randn(2, T, 4, model.vision.feature_dim), torch.randn(2, T, 4, model.vision.feature_dim)
     batch = WordBatch(torch.tensor([3, 5]), torch.tensor([[1.0, 0.0], [0.0, 1.0]]), mode="clusters", labels=torch.tensor([0, 2]))
-    with pytest.raises(ConfigError, match="cluster head"):
+    with pytest.raises(ConfigError, match="class head"):
         model(fv, fm, batch)
     before = set(model.adapter_tensors())
     head = model.add_cluster_head(3)

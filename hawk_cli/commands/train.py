@@ -18,7 +18,7 @@ _R = "Run"
 _D = TrainConfig()
 #: The options that set TrainConfig fields of the same name; only those given on the command
 #: line override the --config file (and, on --resume, the saved run).
-TRAIN_FLAGS = ("steps", "stage", "objective", "words_from", "words_loss", "word_clusters", "freeze_encoder", "batch_size", "grad_accum", "lr", "warmup", "precision", "seed", "eval_every",
+TRAIN_FLAGS = ("steps", "stage", "objective", "words_from", "words_loss", "word_clusters", "label_field", "freeze_encoder", "batch_size", "grad_accum", "lr", "warmup", "precision", "seed", "eval_every",
                "save_every", "test_fraction", "device", "cache_dir", "fail_missing")
 
 
@@ -33,8 +33,9 @@ def train(
     stage: Annotated[int, typer.Option("--stage", min=1, max=2, help="1: general captioned video (WebVid-style records); 2: the anomaly set (HAWK records).")] = _D.stage,
     objective: Annotated[str, typer.Option("--objective", help="language: the paper's losses. words: alignment without the LLM (tokens predict their description's words; README); then --init RUN/model.")] = _D.objective,
     words_from: Annotated[str, typer.Option("--words-from", help="With --objective words, the bag of words: description (all its words) or motion (its motion language, the verbs with their subjects and objects that L_ML targets: the event, without colours and clothes).")] = _D.words_from,
-    words_loss: Annotated[str, typer.Option("--words-loss", help="With --objective words, how the bag is scored: bag (one softmax), tags (a yes/no per word), contrastive (each text against the batch's others) or clusters (the text's k-means cluster; README).")] = _D.words_loss,
+    words_loss: Annotated[str, typer.Option("--words-loss", help="With --objective words, how the bag is scored: bag (one softmax), tags (a yes/no per word), contrastive (each text against the batch's others) clusters (the text's k-means cluster) or labels (the class a record field names, --label-field; README).")] = _D.words_loss,
     word_clusters: Annotated[int, typer.Option("--word-clusters", min=2, help="With --words-loss clusters, how many clusters the training texts form.")] = _D.word_clusters,
+    label_field: Annotated[str, typer.Option("--label-field", help="With --words-loss labels, the record field that names each video's class (hawk synth writes event_type).")] = _D.label_field,
     freeze_encoder: Annotated[bool, typer.Option("--freeze-encoder/--train-encoder", help="Keep the learnt motion encoder (flow_cnn) fixed: no gradient, BatchNorm statistics kept.")] = _D.freeze_encoder,
     profile: Annotated[Optional[str], typer.Option("--profile", help="paper (the default) or release: behave as the authors' code (pixels, frames, motion, prompt, L_MV; README).", show_default=False)] = None,
     init: Annotated[Optional[Path], typer.Option("--init", help="Start from this checkpoint's weights and architecture (e.g. stage 2 from stage 1: RUN1/model).")] = None,

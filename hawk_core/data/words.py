@@ -131,10 +131,11 @@ class WordVocab:
             self._cluster[text] = hit
         return hit
 
-    def batch(self, texts: Sequence[str | None], *, mode: str = "bag") -> WordBatch:
+    def batch(self, texts: Sequence[str | None], *, mode: str = "bag", labels: Sequence[int] | None = None) -> WordBatch:
         """The texts' targets, to be scored as ``mode`` (``train.words_loss``); ``tags`` adds
         the words' prior log-odds and which words are tags (those with a non-zero IDF), for
-        :func:`hawk_core.model.losses.tags_loss`; ``clusters`` adds each text's cluster (-1: none), for :func:`hawk_core.model.losses.clusters_loss`."""
+        :func:`hawk_core.model.losses.tags_loss`; ``clusters`` adds each text's cluster (-1: none), for :func:`hawk_core.model.losses.clusters_loss`;
+        ``labels`` carries the given class ``labels`` (-1: none; :class:`ClassLabels`) the same way."""
         import torch
 
         from ..model.text import WordBatch
@@ -146,9 +147,46 @@ class WordVocab:
         ids = torch.tensor(self.ids, dtype=torch.long)
         if mode == "clusters":  # cluster() refuses a vocabulary without clusters
             return WordBatch(ids, targets, mode=mode, labels=torch.tensor([self.cluster(t) for t in texts], dtype=torch.long))
+        if mode == "labels":
+            if labels is None or len(labels) != len(texts):
+                raise DataError(f"words_loss labels needs one class label per text, got {None if labels is None else len(labels)} for {len(texts)}")
+            return WordBatch(ids, targets, mode=mode, labels=torch.tensor(list(labels), dtype=torch.long))
         if mode != "tags":
             return WordBatch(ids, targets, mode=mode)
         return WordBatch(ids, targets, torch.tensor(self.log_odds), torch.tensor([v > 0 for v in self.idf]), mode=mode)
 
 
-__all__ = ["MAX_DF", "WordVocab"]
+class ClassLabels:
+    """A record field's values as class indices, for ``train.words_loss: labels``: the classes
+    are the distinct non-empty values among the training records (as text, sorted), and a
+    record without the field, or with a value the training records never had, is -1 (no
+    target: it trains only L_MV)."""
+
+    def __init__(self, field: str, values: Sequence[Any]) -> None:
+        self.field = field
+        present = [v for v in map(self._norm, values) if v is not None]
+        self.names = sorted(set(present))
+        if len(self.names) < 2:
+            found = f"one class ({self.names[0]!r})" if self.names else "none"
+            raise DataError(f"words_loss labels needs at least 2 classes in the training records' {field!r} field, found {found} "
+                            f"({len(values) - len(present)} of {len(values)} records lack it); --label-field names another field")
+        self.index = {n: i for i, n in enumerate(self.names)}
+        self.missing = len(values) - len(present)
+
+    @staticmethod
+    def _norm(value: Any) -> str | None:
+        if value is None or isinstance(value, (dict, list)):
+            return None
+        text = str(value).strip()
+        return text or None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def of(self, value: Any) -> int:
+        """The class index of a record's field value (-1: none or unknown)."""
+        v = self._norm(value)
+        return -1 if v is None else self.index.get(v, -1)
+
+
+__all__ = ["MAX_DF", "ClassLabels", "WordVocab"]

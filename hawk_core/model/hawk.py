@@ -194,7 +194,8 @@ class HawkModel(nn.Module):
 
     def add_cluster_head(self, clusters: int) -> nn.Linear:
         """A linear head from the visual tokens' mean (both branches, the LLM's input space) to
-        ``clusters`` text clusters, for ``train.words_loss: clusters``. It is scaffolding of the
+        ``clusters`` text clusters (``train.words_loss: clusters``) or record classes
+        (``labels``). It is scaffolding of the
         alignment stage: trained with it (and kept in its run's checkpoints so a resume goes on
         with it) but never part of the adapter, which holds what the language stage uses."""
         head = nn.Linear(self.llm_dim, int(clusters)).to(self.device)
@@ -432,9 +433,9 @@ class HawkModel(nn.Module):
         tokens, words, tight_v, tight_m = self.word_tokens(feats_v, feats_m, batch.word_ids)
         if batch.mode == "contrastive":
             l_words = losses.contrastive_loss(tokens, words, batch.targets)
-        elif batch.mode == "clusters":
+        elif batch.mode in ("clusters", "labels"):
             if self.cluster_head is None:
-                raise ConfigError("words_loss clusters needs the model's cluster head (HawkModel.add_cluster_head)")
+                raise ConfigError(f"words_loss {batch.mode} needs the model's class head (HawkModel.add_cluster_head)")
             l_words = losses.clusters_loss(self.cluster_head(tokens.float().mean(1)), batch.labels)
         elif batch.mode == "tags":
             l_words = losses.tags_loss(losses.word_logits(tokens, words), batch.targets, batch.log_odds, batch.active)

@@ -83,7 +83,7 @@ class WordBatch:
     of ``active`` (K,) bool as a yes/no offset by its prior ``log_odds`` (K,)
     (:func:`~hawk_core.model.losses.tags_loss`), ``contrastive`` each target row as one text
     against the batch's others (:func:`~hawk_core.model.losses.contrastive_loss`), ``clusters``
-    each sample's text cluster ``labels`` (B,) long (-1: none) (:func:`~hawk_core.model.losses.clusters_loss`)."""
+    each sample's text cluster ``labels`` (B,) long (-1: none) (:func:`~hawk_core.model.losses.clusters_loss`), ``labels`` its record class the same way."""
 
     word_ids: torch.Tensor
     targets: torch.Tensor

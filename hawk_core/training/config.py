@@ -39,7 +39,10 @@ WORDS_FROM = ("description", "motion")
 #: k-means on their bags (``word_clusters`` of them), and a linear head on the visual tokens
 #: must name the video's text cluster: a discriminative target without the false negatives of
 #: in-batch contrast (a batch's other texts may say the same); the head is not kept.
-WORDS_LOSSES = ("bag", "tags", "contrastive", "clusters")
+#: ``labels``: the same head names a class the records give in a field of their own
+#: (``label_field``: ``event_type``, which ``hawk synth`` writes; a video-level category such
+#: as UCF-Crime's class names): weak video-level supervision instead of pseudo-labels.
+WORDS_LOSSES = ("bag", "tags", "contrastive", "clusters", "labels")
 
 
 def default_cache_dir() -> Path:
@@ -57,6 +60,7 @@ class TrainConfig:
     words_from: str = "description"  # objective words: the bag of the description, or of its motion language (WORDS_FROM)
     words_loss: str = "bag"  # objective words: one softmax over the words (bag), a yes/no per word (tags), in-batch contrast (contrastive), the text's k-means cluster (clusters; WORDS_LOSSES)
     word_clusters: int = 12  # words_loss clusters: how many clusters the training texts are grouped into (at most one per distinct text)
+    label_field: str = "event_type"  # words_loss labels: the records' field that names each video's class (records without it train only L_MV)
     freeze_encoder: bool = False  # keep the learnt motion encoder (flow_cnn) fixed: the language stage after words
     steps: int = 1000  # optimiser steps
     batch_size: int = 4  # per process, per micro-step
@@ -111,6 +115,8 @@ class TrainConfig:
             raise ConfigError(f"words_loss must be one of {', '.join(WORDS_LOSSES)}, got {self.words_loss!r}")
         if self.objective == "words" and self.words_loss == "contrastive" and int(self.batch_size) < 2:
             raise ConfigError("words_loss contrastive needs batch_size >= 2: a video's only negatives are the other texts of its batch")
+        if not self.label_field.strip():
+            raise ConfigError("label_field must name a record field, got an empty string")
         if int(self.word_clusters) < 2:
             raise ConfigError(f"word_clusters must be >= 2, got {self.word_clusters}")
         for name in ("steps", "batch_size", "grad_accum"):

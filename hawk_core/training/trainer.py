@@ -136,6 +136,7 @@ class Trainer:
         self.optim: _Optim | None = None
         self.order: DataOrder | None = None
         self.words: Any = None  # the WordVocab of objective words
+        self.classes: Any = None  # the ClassLabels of words_loss labels
         self._word_text: Any = None  # record -> the text its bag of words is made of
         self.step = 0
 
@@ -210,7 +211,7 @@ class Trainer:
         self.batches = BatchMaker(self.model, cache, None if words else phrases, seed=self.cfg.seed,
                                   ram_items=self.cfg.feature_ram_items, device=self.device, feat_dtype=feat_dtype, motion=motion)
         if words:
-            from ..data.words import WordVocab
+            from ..data.words import ClassLabels, WordVocab
 
             self._word_text = (lambda r: phrases.get(r.text) if r.text else None) if motion_words else (lambda r: r.text)
             # WordVocab's own message covers the descriptions; the motion language says what it looked for
@@ -219,8 +220,14 @@ class Trainer:
             self.words = WordVocab(self.model.tokenizer, [self._word_text(r) for r in train_recs], clusters=clusters,
                                    seed=self.cfg.seed, **needs)
             what = "motion language" if motion_words else "training texts"
+            if self.cfg.words_loss == "labels":
+                field = self.cfg.label_field
+                self.classes = ClassLabels(field, [r.extra.get(field) for r in train_recs])
+                unlabelled = f", {self.classes.missing} of {len(train_recs)} training videos unlabelled" if self.classes.missing else ""
             scored = {"tags": "each a yes/no tag", "contrastive": "each text against the batch's others",
-                      "clusters": f"as {self.words.clusters} text clusters"}.get(self.cfg.words_loss, "one bag")
+                      "clusters": f"as {self.words.clusters} text clusters",
+                      "labels": f"as the {len(self.classes or ())} classes of the records' {self.cfg.label_field!r}{unlabelled if self.classes else ''}"
+                      }.get(self.cfg.words_loss, "one bag")
             self._emit("note", text=f"alignment stage: {len(self.words)} words in the {what}, {scored}")
         test_items = self._items(test_recs)
         if self.cfg.eval_max_items:
@@ -250,8 +257,11 @@ class Trainer:
         head = self.model.cluster_head
         if head is not None:
             if st.get("cluster_head") is None or st["cluster_head"]["weight"].shape != head.weight.shape:
-                raise CheckpointError(f"{ckpt}: the run's cluster head is missing or of another size ({self.words.clusters} clusters now); "
-                                      "the training texts or --word-clusters changed since it was saved")
+                raise CheckpointError(f"{ckpt}: the run's class head is missing or of another size ({self._head_size()} classes now); "
+                                      "the training texts, --word-clusters or the records' labels changed since it was saved")
+            if self.classes is not None and st.get("head_classes") != self.classes.names:
+                raise CheckpointError(f"{ckpt}: the run's head names other classes ({st.get('head_classes')}) than the records' "
+                                      f"{self.cfg.label_field!r} now ({self.classes.names})")
             head.load_state_dict(st["cluster_head"])
         self.optim.load_state_dict(st, self.step)
         self.order.load_state_dict(st["order"])
@@ -295,8 +305,8 @@ class Trainer:
         if not trainable:
             raise ConfigError("the model has no trainable parameters")
         n_videos = self._prepare_data(train_recs, test_recs, trainable[0].dtype)
-        if self.words is not None and self.words.clusters:
-            trainable += list(self.model.add_cluster_head(self.words.clusters).parameters())
+        if self._head_size():
+            trainable += list(self.model.add_cluster_head(self._head_size()).parameters())
         self.optim = _Optim(trainable, self.cfg, self.device, self.amp)
         self.order = DataOrder(len(self.train_split.items), self.cfg.batch_size * d.world, self.cfg.seed)
         self._restore(self.start.checkpoint)
@@ -337,12 +347,19 @@ class Trainer:
         return {"step": self.step, **losses, "lr": lr, "grad_norm": gnorm, "epoch": self.order.epoch,
                 "step_time": round(time.perf_counter() - t0, 4)}
 
+    def _head_size(self) -> int:
+        """Classes of the alignment stage's head: text clusters or record labels (0: no head)."""
+        if self.classes is not None:
+            return len(self.classes)
+        return self.words.clusters if self.words is not None else 0
+
     def _batch(self, split: Split, picks: list, name: str) -> tuple[Any, Any, Any]:
         """(feats_v, feats_m, TextBatch), or a WordBatch for objective words."""
         if self.words is None:
             return self.batches.batch(split, picks, name)
         fv, fm, recs, _ = self.batches.features_of(split, picks)
-        return fv, fm, self.words.batch([self._word_text(r) for r in recs], mode=self.cfg.words_loss).to(self.device)
+        labels = None if self.classes is None else [self.classes.of(r.extra.get(self.classes.field)) for r in recs]
+        return fv, fm, self.words.batch([self._word_text(r) for r in recs], mode=self.cfg.words_loss, labels=labels).to(self.device)
 
     def _stop_on_nan(self, loss: float) -> None:
         latest = self.run_dir.latest() if self.run_dir.latest_json.is_file() else None
@@ -393,7 +410,8 @@ class Trainer:
                 head = self.model.cluster_head
                 state = {"step": self.step, **self.optim.state_dict(), "order": self.order.state_dict(),
                          "rng": rngs, "world_size": self.dist.world,
-                         "cluster_head": None if head is None else {k: v.detach().cpu() for k, v in head.state_dict().items()}}
+                         "cluster_head": None if head is None else {k: v.detach().cpu() for k, v in head.state_dict().items()},
+                         "head_classes": None if self.classes is None else list(self.classes.names)}
                 torch.save(state, tmp / STATE_FILE)
                 write_json(tmp / "train_config.json", self.cfg.to_dict())
             self.run_dir.mark_latest(self.step)
