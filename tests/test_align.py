@@ -305,6 +305,14 @@ def test_labels_train_the_head_from_a_record_field_from_the_cli(tmp_path, fighti
     data.write_text(json.dumps(recs), encoding="utf-8")
     r = invoke("train", "--out", tmp_path / "run", "--resume", "--steps", "14", *common)
     assert r.exit_code != 0 and "of another size (3 classes now)" in r.output and "Traceback" not in r.output
+    # a held-out video: the final evaluation reports the head's accuracy on it beside the loss
+    recs[2]["event_type"] = "fighting"
+    data.write_text(json.dumps(recs), encoding="utf-8")
+    r = invoke("train", "--out", tmp_path / "held", "--preset", "tiny", *common, "--objective", "words", "--words-loss", "labels",
+               "--steps", "2", "--device", "cpu", "--test-fraction", "0.34", "--eval-every", "0", "--batch-size", "2")
+    assert r.exit_code == 0, r.output
+    ev = [json.loads(line) for line in (tmp_path / "held" / "eval.jsonl").read_text().splitlines()]
+    assert ev[-1]["items"] == 1 and ev[-1]["eval_head_accuracy"] in (0.0, 1.0)
     r = invoke("train", "--out", tmp_path / "bad", "--preset", "tiny", *common, "--objective", "words", "--words-loss", "labels",
                "--label-field", "category", "--steps", "1", "--device", "cpu")
     assert r.exit_code != 0 and "'category' field, found none" in r.output and "Traceback" not in r.output

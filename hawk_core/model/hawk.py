@@ -67,6 +67,7 @@ class HawkOutput:
     tight_v: torch.Tensor | None = None
     tight_m: torch.Tensor | None = None
     loss_words: torch.Tensor | None = None  # the alignment stage's bag-of-words loss (hawk's, not the paper's)
+    head_logits: torch.Tensor | None = None  # (B, C) the alignment stage's class head (words_loss clusters / labels)
 
 
 class HawkModel(nn.Module):
@@ -431,12 +432,14 @@ class HawkModel(nn.Module):
         (no LLM forward)."""
         cfg = self.config.loss
         tokens, words, tight_v, tight_m = self.word_tokens(feats_v, feats_m, batch.word_ids)
+        head_logits = None
         if batch.mode == "contrastive":
             l_words = losses.contrastive_loss(tokens, words, batch.targets)
         elif batch.mode in ("clusters", "labels"):
             if self.cluster_head is None:
                 raise ConfigError(f"words_loss {batch.mode} needs the model's class head (HawkModel.add_cluster_head)")
-            l_words = losses.clusters_loss(self.cluster_head(tokens.float().mean(1)), batch.labels)
+            head_logits = self.cluster_head(tokens.float().mean(1))
+            l_words = losses.clusters_loss(head_logits, batch.labels)
         elif batch.mode == "tags":
             l_words = losses.tags_loss(losses.word_logits(tokens, words), batch.targets, batch.log_odds, batch.active)
         else:
@@ -444,7 +447,7 @@ class HawkModel(nn.Module):
         zero = l_words.new_zeros(())
         l_mv = losses.mv_loss(tight_v, tight_m, cfg.mv_mode) if (cfg.use_mv and tight_m is not None) else zero
         return HawkOutput(loss=l_words + cfg.t1 * l_mv, loss_vl=zero, loss_mv=l_mv, loss_ml=zero, tight_v=tight_v, tight_m=tight_m,
-                          loss_words=l_words)
+                          loss_words=l_words, head_logits=head_logits)
 
     def _answer_loss(self, embeds: torch.Tensor, attention_mask: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """:func:`losses.lm_loss` with the LLM's head applied only at the positions whose next

@@ -378,6 +378,7 @@ class Trainer:
         mine = list(range(len(split.items)))[self.dist.rank :: self.dist.world]
         sums = dict.fromkeys(self.loss_names, 0.0)
         count = 0.0
+        head = [0.0, 0.0]  # the class head's right answers and labelled items (words_loss clusters / labels)
         self._emit("phase", name="eval", total=len(mine))
         with torch.no_grad():
             for s in range(0, len(mine), self.cfg.batch_size):
@@ -388,9 +389,17 @@ class Trainer:
                 for k, v in _loss_values(out, self.loss_names).items():
                     sums[k] += v * len(picks)
                 count += len(picks)
+                if getattr(out, "head_logits", None) is not None:
+                    has = batch.labels >= 0
+                    head[0] += float((out.head_logits.argmax(-1) == batch.labels)[has].sum())
+                    head[1] += float(has.sum())
                 self._emit("advance", name="eval", n=len(picks))
         means, total = _reduce_mean(self.dist, sums, count)
         rec = {"step": self.step, **{f"eval_{k}": v for k, v in means.items()}, "items": int(total)}
+        if self._head_size():
+            right, labelled = self.dist.all_reduce_sum(head)
+            if labelled:  # the head's accuracy on the held-out items that have a class
+                rec["eval_head_accuracy"] = right / labelled
         if self.dist.main:
             with open(self.run_dir.eval_log, "a", encoding="utf-8") as f:
                 f.write(json.dumps(rec) + "\n")
