@@ -351,6 +351,34 @@ def test_forward_on_a_word_batch_trains_the_visual_side_only():
     assert model.llm.get_input_embeddings().weight.grad is None  # the word embeddings stay the LLM's
 
 
+def test_a_head_on_the_encoder_reads_its_pooled_tokens_and_trains_it():
+    """head_on encoder: the class head reads the learnt motion encoder's tokens (mean and max
+    over frames and cells), so the labels' gradient reaches the encoder without the Q-Formers."""
+    model = HawkModel.build(HawkConfig.from_preset("tiny", overrides=FLOW))
+    model.train()
+    T, s = model.config.data.num_frames, model.config.vision.flow_size
+    fv, fm = torch.randn(3, T, 4, model.vision.feature_dim), torch.randn(3, T, s * s, 5)
+    head = model.add_cluster_head(4, on="encoder")
+    enc = model.branches["motion"].encoder
+    assert head.in_features == 2 * enc.dim
+    batch = WordBatch(torch.tensor([3, 5]), torch.zeros(3, 2), mode="labels", labels=torch.tensor([0, 0, 2]))
+    out = model(fv, fm, batch)
+    assert out.loss_words.item() == pytest.approx(math.log(4), rel=1e-5) and out.head_logits.shape == (3, 4)
+    out.loss_words.backward()
+    assert head.bias.grad.abs().sum() > 0 and not enc._forward_hooks  # the hook is gone after the forward
+    with torch.no_grad():  # a trained head: its logits are the pooled encoder tokens through it
+        head.weight.normal_()
+        pooled = enc(fm)
+        want = head(torch.cat([pooled.mean((1, 2)), pooled.amax((1, 2))], -1))
+        torch.testing.assert_close(model(fv, fm, batch).head_logits, want, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ConfigError, match="no learnt motion encoder"):
+        HawkModel.build(HawkConfig.from_preset("tiny")).add_cluster_head(4, on="encoder")
+    with pytest.raises(ConfigError, match="head_on must be one of tokens, encoder"):
+        model.add_cluster_head(4, on="qformer")
+    with pytest.raises(ConfigError, match="head_on must be one of tokens, encoder"):
+        TrainConfig(head_on="qformer")
+
+
 def test_freeze_keeps_the_encoder_in_the_adapter_and_in_eval_mode():
     model = HawkModel.build(HawkConfig.from_preset("tiny", overrides=FLOW))
     before = set(model.adapter_tensors())

@@ -18,7 +18,7 @@ _R = "Run"
 _D = TrainConfig()
 #: The options that set TrainConfig fields of the same name; only those given on the command
 #: line override the --config file (and, on --resume, the saved run).
-TRAIN_FLAGS = ("steps", "stage", "objective", "words_from", "words_loss", "word_clusters", "label_field", "freeze_encoder", "batch_size", "grad_accum", "lr", "warmup", "precision", "seed", "eval_every",
+TRAIN_FLAGS = ("steps", "stage", "objective", "words_from", "words_loss", "word_clusters", "head_on", "label_field", "freeze_encoder", "batch_size", "grad_accum", "lr", "warmup", "precision", "seed", "eval_every",
                "save_every", "test_fraction", "device", "cache_dir", "fail_missing")
 
 
@@ -35,6 +35,7 @@ def train(
     words_from: Annotated[str, typer.Option("--words-from", help="With --objective words, the bag of words: description (all its words) or motion (its motion language, the verbs with their subjects and objects that L_ML targets: the event, without colours and clothes).")] = _D.words_from,
     words_loss: Annotated[str, typer.Option("--words-loss", help="With --objective words, how the bag is scored: bag (one softmax), tags (a yes/no per word), contrastive (each text against the batch's others) clusters (the text's k-means cluster) or labels (the class a record field names, --label-field; README).")] = _D.words_loss,
     word_clusters: Annotated[int, typer.Option("--word-clusters", min=2, help="With --words-loss clusters, how many clusters the training texts form.")] = _D.word_clusters,
+    head_on: Annotated[str, typer.Option("--head-on", help="With --words-loss clusters or labels, what the class head reads: tokens (the visual tokens' mean) or encoder (the learnt motion encoder's pooled tokens; vision.motion_encoder flow_cnn).")] = _D.head_on,
     label_field: Annotated[str, typer.Option("--label-field", help="With --words-loss labels, the record field that names each video's class (hawk synth writes event_type).")] = _D.label_field,
     freeze_encoder: Annotated[bool, typer.Option("--freeze-encoder/--train-encoder", help="Keep the learnt motion encoder (flow_cnn) fixed: no gradient, BatchNorm statistics kept.")] = _D.freeze_encoder,
     profile: Annotated[Optional[str], typer.Option("--profile", help="paper (the default) or release: behave as the authors' code (pixels, frames, motion, prompt, L_MV; README).", show_default=False)] = None,

@@ -23,6 +23,10 @@ from ..errors import ConfigError
 from ..media.motion_config import MotionConfig
 from .presets import PRESET_DICTS, PRESETS, PROFILE_FIELDS, PROFILES, profile_overrides
 
+#: What the alignment stage's class head reads (``HawkModel.add_cluster_head``, ``train.head_on``):
+#: the visual tokens' mean, or the learnt motion encoder's own tokens pooled.
+HEAD_INPUTS = ("tokens", "encoder")
+
 VISION_KINDS = ("blip2", "efficientnet_lite0")
 LLM_KINDS = ("hf", "smollm2", "random")
 PROMPT_FORMATS = ("auto", "chat_template", "plain", "release")

@@ -40,7 +40,7 @@ from torch import nn
 from ..errors import CheckpointError, ConfigError, HawkError, InputError
 from . import losses, text
 from .backbones import build_llm, build_vision
-from .config import HawkConfig
+from .config import HEAD_INPUTS, HawkConfig
 from .losses import IGNORE_INDEX
 from .presets import PRESETS
 from .qformer import Branch
@@ -94,6 +94,7 @@ class HawkModel(nn.Module):
         self.chat_format = text.chat_format(tokenizer, config.llm)
         self.encoder_frozen = False
         self.cluster_head: nn.Linear | None = None  # the alignment stage's scaffold (add_cluster_head); never in the adapter
+        self.head_on = "tokens"  # what the cluster head reads (HEAD_INPUTS)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -193,16 +194,29 @@ class HawkModel(nn.Module):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
-    def add_cluster_head(self, clusters: int) -> nn.Linear:
-        """A linear head from the visual tokens' mean (both branches, the LLM's input space) to
-        ``clusters`` text clusters (``train.words_loss: clusters``) or record classes
-        (``labels``). It is scaffolding of the
-        alignment stage: trained with it (and kept in its run's checkpoints so a resume goes on
-        with it) but never part of the adapter, which holds what the language stage uses."""
-        head = nn.Linear(self.llm_dim, int(clusters)).to(self.device)
+    def add_cluster_head(self, clusters: int, on: str = "tokens") -> nn.Linear:
+        """A linear head to ``clusters`` text clusters (``train.words_loss: clusters``) or record
+        classes (``labels``), read from the visual tokens' mean (``on="tokens"``: both
+        branches, the LLM's input space) or from the learnt motion encoder's own tokens, their
+        mean and maximum over frames and cells (``on="encoder"``, ``train.head_on``: the
+        encoder learns the class before any Q-Former squeezes it; needs
+        ``vision.motion_encoder: flow_cnn``). It is scaffolding of the alignment stage: trained
+        with it (and kept in its run's checkpoints so a resume goes on with it) but never part
+        of the adapter, which holds what the language stage uses."""
+        if on not in HEAD_INPUTS:
+            raise ConfigError(f"head_on must be one of {', '.join(HEAD_INPUTS)}, got {on!r}")
+        if on == "encoder":
+            enc = self.branches["motion"].encoder if "motion" in self.branches else None
+            if enc is None:
+                raise ConfigError("head_on encoder: the model has no learnt motion encoder (vision.motion_encoder flow_cnn)")
+            width = 2 * enc.dim
+        else:
+            width = self.llm_dim
+        head = nn.Linear(width, int(clusters)).to(self.device)
         nn.init.zeros_(head.weight)
         nn.init.zeros_(head.bias)
         self.cluster_head = head
+        self.head_on = on
         return head
 
     def freeze_motion_encoder(self) -> None:
@@ -431,14 +445,28 @@ class HawkModel(nn.Module):
         """The alignment stage's loss: L_words (as the batch's ``mode`` scores it) + t1 * L_MV
         (no LLM forward)."""
         cfg = self.config.loss
-        tokens, words, tight_v, tight_m = self.word_tokens(feats_v, feats_m, batch.word_ids)
+        seen: list[torch.Tensor] = []  # the learnt motion encoder's output, for a head on it
+        hook = None
+        if batch.mode in ("clusters", "labels") and self.head_on == "encoder" and self.cluster_head is not None:
+            hook = self.branches["motion"].encoder.register_forward_hook(lambda _m, _i, out: seen.append(out))
+        try:
+            tokens, words, tight_v, tight_m = self.word_tokens(feats_v, feats_m, batch.word_ids)
+        finally:
+            if hook is not None:
+                hook.remove()
         head_logits = None
         if batch.mode == "contrastive":
             l_words = losses.contrastive_loss(tokens, words, batch.targets)
         elif batch.mode in ("clusters", "labels"):
             if self.cluster_head is None:
                 raise ConfigError(f"words_loss {batch.mode} needs the model's class head (HawkModel.add_cluster_head)")
-            head_logits = self.cluster_head(tokens.float().mean(1))
+            if self.head_on == "encoder":
+                if len(seen) != 1:  # one call per batch of equal-length clips (a (B, T, N, D) tensor)
+                    raise InputError("head_on encoder needs the batch's motion features as one (B, T, N, D) tensor")
+                enc = seen[0].float()  # (B, T, N, D)
+                head_logits = self.cluster_head(torch.cat([enc.mean((1, 2)), enc.amax((1, 2))], -1))
+            else:
+                head_logits = self.cluster_head(tokens.float().mean(1))
             l_words = losses.clusters_loss(head_logits, batch.labels)
         elif batch.mode == "tags":
             l_words = losses.tags_loss(losses.word_logits(tokens, words), batch.targets, batch.log_odds, batch.active)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..data.cache import CACHE_DTYPES
 from ..errors import ConfigError
+from ..model.config import HEAD_INPUTS
 from ..io import read_mapping_file
 from ..runtime import check_precision
 
@@ -60,6 +61,7 @@ class TrainConfig:
     words_from: str = "description"  # objective words: the bag of the description, or of its motion language (WORDS_FROM)
     words_loss: str = "bag"  # objective words: one softmax over the words (bag), a yes/no per word (tags), in-batch contrast (contrastive), the text's k-means cluster (clusters; WORDS_LOSSES)
     word_clusters: int = 12  # words_loss clusters: how many clusters the training texts are grouped into (at most one per distinct text)
+    head_on: str = "tokens"  # words_loss clusters / labels: the head reads the visual tokens' mean (tokens) or the learnt motion encoder's pooled tokens (encoder; HEAD_INPUTS)
     label_field: str = "event_type"  # words_loss labels: the records' field that names each video's class (records without it train only L_MV)
     freeze_encoder: bool = False  # keep the learnt motion encoder (flow_cnn) fixed: the language stage after words
     steps: int = 1000  # optimiser steps
@@ -115,6 +117,8 @@ class TrainConfig:
             raise ConfigError(f"words_loss must be one of {', '.join(WORDS_LOSSES)}, got {self.words_loss!r}")
         if self.objective == "words" and self.words_loss == "contrastive" and int(self.batch_size) < 2:
             raise ConfigError("words_loss contrastive needs batch_size >= 2: a video's only negatives are the other texts of its batch")
+        if self.head_on not in HEAD_INPUTS:
+            raise ConfigError(f"head_on must be one of {', '.join(HEAD_INPUTS)}, got {self.head_on!r}")
         if not self.label_field.strip():
             raise ConfigError("label_field must name a record field, got an empty string")
         if int(self.word_clusters) < 2:

@@ -306,7 +306,7 @@ class Trainer:
             raise ConfigError("the model has no trainable parameters")
         n_videos = self._prepare_data(train_recs, test_recs, trainable[0].dtype)
         if self._head_size():
-            trainable += list(self.model.add_cluster_head(self._head_size()).parameters())
+            trainable += list(self.model.add_cluster_head(self._head_size(), on=self.cfg.head_on).parameters())
         self.optim = _Optim(trainable, self.cfg, self.device, self.amp)
         self.order = DataOrder(len(self.train_split.items), self.cfg.batch_size * d.world, self.cfg.seed)
         self._restore(self.start.checkpoint)
