@@ -10,6 +10,10 @@ regression fit on the training records' event types and scored on the test recor
 `hawk synth` split from an unseen seed). It prints event-type accuracy and anomaly vs normal
 with 95% Wilson intervals, beside the majority-class baseline.
 
+`--read encoder` fits the probe on the learnt motion encoder's own tokens instead (flow_cnn:
+their mean and max over frames and cells, what `hawk train --head-on encoder` trains), to tell
+what the encoder carries from what the Q-Formers pass on.
+
 Use it to choose a stage-A checkpoint before the (much dearer) language stage, or to tell
 whether a model that names the wrong event fails in its visual side or in its language side.
 Fit it on videos the model did not train on (a fresh `hawk synth` seed): fit on its own
@@ -32,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.ablation import wilson  # noqa: E402
 
 
-def pooled_tokens(model, cache, records, amp, progress: str) -> "np.ndarray":  # noqa: F821
+def pooled_tokens(model, cache, records, amp, progress: str, read: str = "tokens") -> "np.ndarray":  # noqa: F821
     import numpy as np
     import torch
 
@@ -48,9 +52,14 @@ def pooled_tokens(model, cache, records, amp, progress: str) -> "np.ndarray":  #
             cache.store(rec.path, fv[0], None if fm is None else fm[0], times=pair[0].frame_times)
         fv, fm = cache.load(rec.path)
         with torch.no_grad(), torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
-            _, tight_v, _, tight_m = model.visual_tokens(fv[None].float(), None if fm is None else fm[None].float())
-        parts = [t.float()[0] for t in (tight_v, tight_m) if t is not None]  # (Q, tight) each
-        out.append(torch.cat([torch.cat([p.mean(0), p.amax(0)]) for p in parts]).numpy())
+            if read == "encoder":  # the learnt motion encoder's own tokens (T, N, D), as --head-on encoder reads them
+                enc = model.branches["motion"].encoder(fm[None].float())[0].float()
+                out.append(torch.cat([enc.mean((0, 1)), enc.amax((0, 1))]).numpy())
+            else:
+                _, tight_v, _, tight_m = model.visual_tokens(fv[None].float(), None if fm is None else fm[None].float())
+        if read != "encoder":
+            parts = [t.float()[0] for t in (tight_v, tight_m) if t is not None]  # (Q, tight) each
+            out.append(torch.cat([torch.cat([p.mean(0), p.amax(0)]) for p in parts]).numpy())
         if (i + 1) % 200 == 0:
             print(f"  {progress}: {i + 1}/{len(records)} videos, {time.time() - t0:.0f} s", file=sys.stderr)
     return np.stack(out)
@@ -64,6 +73,9 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path, required=True, help="hawk train's feature cache (missing entries are added)")
     ap.add_argument("--limit-train", type=int, default=800, help="the first N training records (0: all)")
     ap.add_argument("--limit-test", type=int, default=0, help="the first N test records (0: all)")
+    ap.add_argument("--read", choices=("tokens", "encoder"), default="tokens",
+                    help="tokens: both branches' tight features, as the LLM's tokens are made (default); encoder: the "
+                         "learnt motion encoder's own tokens (flow_cnn), what `hawk train --head-on encoder` trains")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
@@ -90,10 +102,12 @@ def main() -> None:
         if not train or not test:
             raise SystemExit("error: the records hold no event_type (a hawk synth split is needed)")
         model = HawkModel.from_pretrained(a.model)
+        if a.read == "encoder" and ("motion" not in model.branches or model.branches["motion"].encoder is None):
+            raise SystemExit(f"error: {a.model} has no learnt motion encoder (vision.motion_encoder flow_cnn) for --read encoder")
         amp = autocast_dtype("auto", torch.device("cpu"))
         cache = feature_cache(model, a.cache_dir, "float16", motion_branch=bool(model.use_motion), amp=amp)
-        x_train = pooled_tokens(model, cache, train, amp, "train")
-        x_test = pooled_tokens(model, cache, test, amp, "test")
+        x_train = pooled_tokens(model, cache, train, amp, "train", a.read)
+        x_test = pooled_tokens(model, cache, test, amp, "test", a.read)
     except HawkError as e:
         raise SystemExit(f"error: {e}") from None
     y_train = [r.extra["event_type"] for r in train]
@@ -105,14 +119,15 @@ def main() -> None:
     k_event = int(sum(p == g for p, g in zip(pred, y_test)))
     k_anom = int(sum((p == "normal") == (g == "normal") for p, g in zip(pred, y_test)))
     per = {e: round(float(np.mean([p == e for p, g in zip(pred, y_test) if g == e])), 3) for e in sorted(set(y_test))}
-    out = {"model": str(a.model), "train": len(train), "test": n, "event_acc": k_event / n, "event_ci": wilson(k_event, n),
+    out = {"model": str(a.model), "read": a.read, "train": len(train), "test": n, "event_acc": k_event / n, "event_ci": wilson(k_event, n),
            "anomaly_acc": k_anom / n, "anomaly_ci": wilson(k_anom, n),
            "majority": Counter(y_test).most_common(1)[0][1] / n,
            "always_anomaly": sum(g != "normal" for g in y_test) / n, "per_event": per}
     if a.json:
         print(json.dumps(out, indent=2))
         return
-    print(f"{a.model}: linear probe on the visual tokens, {len(train)} training / {n} test videos")
+    what = "the motion encoder's tokens" if a.read == "encoder" else "the visual tokens"
+    print(f"{a.model}: linear probe on {what}, {len(train)} training / {n} test videos")
     print(f"  event-type accuracy {out['event_acc']:.3f} [{out['event_ci'][0]:.3f}, {out['event_ci'][1]:.3f}]"
           f"   (majority class {out['majority']:.3f})")
     print(f"  anomaly vs normal   {out['anomaly_acc']:.3f} [{out['anomaly_ci'][0]:.3f}, {out['anomaly_ci'][1]:.3f}]"

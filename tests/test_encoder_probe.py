@@ -47,3 +47,21 @@ def test_probe_needs_event_types_and_a_model(tmp_path):
     assert r.returncode != 0 and "no event_type" in r.stderr and "Traceback" not in r.stderr, r.stderr
     r = _run("--model", tmp_path / "absent", "--train", data, "--test", data, "--cache-dir", tmp_path / "c")
     assert r.returncode != 0 and r.stderr.startswith("error:") and "Traceback" not in r.stderr, r.stderr
+
+
+def test_probe_reads_the_learnt_encoder_alone_and_refuses_a_model_without_one(tmp_path):
+    cfg = SynthConfig(frames=16, qa=1)
+    synthesize(tmp_path / "train", 6, 1, "train", cfg)
+    synthesize(tmp_path / "test", 3, 2, "test", cfg)
+    common = ["--train", tmp_path / "train" / "train.json", "--test", tmp_path / "test" / "test.json", "--cache-dir", tmp_path / "c"]
+    flow = tmp_path / "flow"
+    HawkModel.build(HawkConfig.from_preset("tiny", overrides={"vision": {"motion_encoder": "flow_cnn", "flow_size": 32,
+                                                                         "flow_width": 16}})).save_pretrained(flow)
+    r = _run("--model", flow, *common, "--read", "encoder", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["read"] == "encoder" and out["train"] == 6 and out["test"] == 3 and 0.0 <= out["event_acc"] <= 1.0
+    plain = tmp_path / "plain"
+    HawkModel.build(HawkConfig.from_preset("tiny")).save_pretrained(plain)
+    r = _run("--model", plain, *common, "--read", "encoder")
+    assert r.returncode != 0 and "no learnt motion encoder" in r.stderr and "Traceback" not in r.stderr, r.stderr

@@ -283,8 +283,10 @@ class Trainer:
         # parameters out of the graph (e.g. the compression heads without L_MV).
         params = inspect.signature(DDP).parameters
         sync = {"forward_sync_buffers": False} if "forward_sync_buffers" in params else {"broadcast_buffers": False}
+        # so do a head on the motion encoder (head_on encoder): the projections to the LLM get no gradient then
+        unused = bool(self.model.config.loss.ablate) or (self._head_size() > 0 and self.cfg.head_on == "encoder")
         return DDP(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                   find_unused_parameters=bool(self.model.config.loss.ablate), **sync)
+                   find_unused_parameters=unused, **sync)
 
     def setup(self) -> int:
         """Everything before the first step; returns the number of videos."""
