@@ -442,3 +442,43 @@ def test_merge_records_keeps_every_video_reachable(tmp_path):
     r = subprocess.run([sys.executable, script, str(tmp_path / "dup.json"), str(tmp_path / "a" / "train.json"), str(tmp_path / "a" / "train.json")],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode != 0 and "already in an earlier file" in r.stderr and not (tmp_path / "dup.json").exists()
+
+
+@pytest.mark.slow  # ~30 s on 2 cores: two processes each import torch + transformers
+def test_labels_with_the_head_on_the_encoder_train_under_ddp(tmp_path, fighting_video, hivau_jsonl):
+    """torchrun, two CPU processes: with --head-on encoder the LLM projections get no gradient,
+    which DDP must be told (it failed at the second step before)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.hawk_dataset import make_records
+    from tests.helpers import free_port
+
+    recs = make_records(fighting_video.parent, hivau_jsonl)
+    for r, kind in zip(recs, ["fighting", "collision", "fighting"]):
+        r["event_type"] = kind
+    data = tmp_path / "hawk.json"
+    data.write_text(json.dumps(recs), encoding="utf-8")
+    cfg = tmp_path / "flow.yaml"
+    cfg.write_text("model:\n  vision:\n    motion_encoder: flow_cnn\n    flow_size: 32\n    flow_width: 16\n", encoding="utf-8")
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+           "--master-port", str(free_port()), "-m", "hawk_cli", "train", "--preset", "tiny", "--config", str(cfg),
+           "--data", str(data), "--out", str(out), "--cache-dir", str(tmp_path / "cache"), "--objective", "words",
+           "--words-loss", "labels", "--head-on", "encoder", "--steps", "3", "--batch-size", "1", "--test-fraction", "0",
+           "--eval-every", "0", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
+    p = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, stderr = p.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        pytest.fail("torchrun did not finish in 240 s")
+    assert p.returncode == 0, stderr[-3000:]
+    steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3]
