@@ -313,6 +313,12 @@ def test_labels_train_the_head_from_a_record_field_from_the_cli(tmp_path, fighti
     assert r.exit_code == 0, r.output
     ev = [json.loads(line) for line in (tmp_path / "held" / "eval.jsonl").read_text().splitlines()]
     assert ev[-1]["items"] == 1 and ev[-1]["eval_head_accuracy"] in (0.0, 1.0)
+    # a head on an encoder the model does not have: refused before any feature is extracted
+    fresh = tmp_path / "fresh_cache"
+    r = invoke("train", "--out", tmp_path / "noenc", "--preset", "tiny", "--data", data, "--cache-dir", fresh, "--objective", "words",
+               "--words-loss", "labels", "--head-on", "encoder", "--steps", "1", "--device", "cpu")
+    assert r.exit_code != 0 and "no learnt motion encoder" in r.output and "Traceback" not in r.output
+    assert not any(fresh.rglob("*.safetensors"))
     r = invoke("train", "--out", tmp_path / "bad", "--preset", "tiny", *common, "--objective", "words", "--words-loss", "labels",
                "--label-field", "category", "--steps", "1", "--device", "cpu")
     assert r.exit_code != 0 and "'category' field, found none" in r.output and "Traceback" not in r.output

@@ -303,6 +303,10 @@ class Trainer:
         self.model = self._build_model(self.start)
         if self.cfg.freeze_encoder:
             self.model.freeze_motion_encoder()
+        heads = self.cfg.objective == "words" and self.cfg.words_loss in ("clusters", "labels")
+        if heads and self.cfg.head_on == "encoder" and ("motion" not in self.model.branches or self.model.branches["motion"].encoder is None):
+            # before the (slow) feature extraction, not after it
+            raise ConfigError("head_on encoder: the model has no learnt motion encoder (vision.motion_encoder flow_cnn)")
         trainable = list(self.model.trainable_parameters())
         if not trainable:
             raise ConfigError("the model has no trainable parameters")
