@@ -319,9 +319,10 @@ def test_labels_train_the_head_from_a_record_field_from_the_cli(tmp_path, fighti
                "--words-loss", "labels", "--head-on", "encoder", "--steps", "1", "--device", "cpu")
     assert r.exit_code != 0 and "no learnt motion encoder" in r.output and "Traceback" not in r.output
     assert not any(fresh.rglob("*.safetensors"))
-    r = invoke("train", "--out", tmp_path / "bad", "--preset", "tiny", *common, "--objective", "words", "--words-loss", "labels",
-               "--label-field", "category", "--steps", "1", "--device", "cpu")
+    r = invoke("train", "--out", tmp_path / "bad", "--preset", "tiny", "--data", data, "--cache-dir", fresh, "--objective", "words",
+               "--words-loss", "labels", "--label-field", "category", "--steps", "1", "--device", "cpu")
     assert r.exit_code != 0 and "'category' field, found none" in r.output and "Traceback" not in r.output
+    assert not any(fresh.rglob("*.safetensors"))  # refused before the features, too
 
 
 def test_cluster_head_trains_with_the_tokens_and_stays_out_of_the_adapter():

@@ -211,7 +211,7 @@ class Trainer:
         self.batches = BatchMaker(self.model, cache, None if words else phrases, seed=self.cfg.seed,
                                   ram_items=self.cfg.feature_ram_items, device=self.device, feat_dtype=feat_dtype, motion=motion)
         if words:
-            from ..data.words import ClassLabels, WordVocab
+            from ..data.words import WordVocab
 
             self._word_text = (lambda r: phrases.get(r.text) if r.text else None) if motion_words else (lambda r: r.text)
             # WordVocab's own message covers the descriptions; the motion language says what it looked for
@@ -220,9 +220,7 @@ class Trainer:
             self.words = WordVocab(self.model.tokenizer, [self._word_text(r) for r in train_recs], clusters=clusters,
                                    seed=self.cfg.seed, **needs)
             what = "motion language" if motion_words else "training texts"
-            if self.cfg.words_loss == "labels":
-                field = self.cfg.label_field
-                self.classes = ClassLabels(field, [r.extra.get(field) for r in train_recs])
+            if self.classes is not None:
                 unlabelled = f", {self.classes.missing} of {len(train_recs)} training videos unlabelled" if self.classes.missing else ""
             scored = {"tags": "each a yes/no tag", "contrastive": "each text against the batch's others",
                       "clusters": f"as {self.words.clusters} text clusters",
@@ -296,6 +294,10 @@ class Trainer:
         self.start = resolve_start(self.run_dir, self.req, self.explicit)
         self.cfg = self.start.train_config
         train_recs, test_recs = self._records()  # bad data fails before a (slow) model build
+        if self.cfg.objective == "words" and self.cfg.words_loss == "labels":  # so do missing labels
+            from ..data.words import ClassLabels
+
+            self.classes = ClassLabels(self.cfg.label_field, [r.extra.get(self.cfg.label_field) for r in train_recs])
         self.device = resolve_device(self.cfg.device, local_rank=d.local_rank if d.active else None)
         self.amp = autocast_dtype(self.cfg.precision, self.device)
         seed_all(self.cfg.seed)
