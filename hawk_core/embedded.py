@@ -152,9 +152,29 @@ def convert_smollm2(target: Path) -> Path:
     if src.config.tie_word_embeddings:
         plain.tie_weights()
     with atomic_path(target, is_dir=True) as tmp:
-        plain.save_pretrained(tmp, safe_serialization=True)
+        _write_plain_llm(plain, tmp)
         tok.save_pretrained(tmp)
     return target
+
+
+def _write_plain_llm(model, folder: Path) -> None:
+    """Write ``model`` as a transformers folder (config.json, generation_config.json,
+    model.safetensors) that ``from_pretrained`` loads.
+
+    Not ``model.save_pretrained``: under an initialised ``torch.distributed`` group
+    transformers writes only on rank 0 and silently returns elsewhere, so a torchrun rank
+    that converts a fresh cache would publish a folder without weights."""
+    from safetensors.torch import save_file
+
+    model.config.save_pretrained(folder)
+    if getattr(model, "generation_config", None) is not None:
+        model.generation_config.save_pretrained(folder)
+    state = model.state_dict()
+    if model.config.tie_word_embeddings:
+        state.pop("lm_head.weight", None)  # the embedding's own tensor; tied again on load
+    save_file({k: v.contiguous() for k, v in state.items()}, str(folder / "model.safetensors"), metadata={"format": "pt"})
+    if not (folder / "config.json").is_file():
+        raise DependencyError(f"converting the embedded LLM wrote no config.json into {folder}")
 
 
 def load_efficientnet_lite0():
