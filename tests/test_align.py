@@ -489,3 +489,46 @@ def test_labels_with_the_head_on_the_encoder_train_under_ddp(tmp_path, fighting_
     assert p.returncode == 0, stderr[-3000:]
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == [1, 2, 3]
+
+
+def test_label_weight_adds_a_class_head_to_the_language_stage_from_the_cli(tmp_path, fighting_video, hivau_jsonl):
+    """--label-weight W: the language stage's loss is the paper's + W x a class head's
+    cross-entropy on the visual tokens; the head stays out of the adapter; a weight of 0 keeps
+    the paper's loss alone; a head on the encoder is refused for it."""
+    from tests.hawk_dataset import make_records
+
+    from hawk_core.model.run_layout import STATE_FILE, RunLayout
+
+    recs = make_records(fighting_video.parent, hivau_jsonl)
+    for r, kind in zip(recs, ["fighting", "collision", "fighting"]):
+        r["event_type"] = kind
+    data = tmp_path / "hawk.json"
+    data.write_text(json.dumps(recs), encoding="utf-8")
+    common = ["--data", data, "--cache-dir", tmp_path / "cache", "--preset", "tiny", "--device", "cpu", "--warmup", "0"]
+    r = invoke("train", "--out", tmp_path / "run", *common, "--batch-size", "3", "--eval-every", "0", "--steps", "4",
+               "--label-weight", "0.5", "--test-fraction", "0")
+    assert r.exit_code == 0, r.output
+    assert "0.5 x a class head on the visual tokens: the 2 classes of the records' 'event_type'" in r.output
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["loss_label"] == pytest.approx(math.log(2), rel=1e-3)  # the zero head starts uniform
+    for row in rows:  # the paper's total (t0 = 1, t1 = t2 = 0.1) + 0.5 x the head's loss
+        paper = row["loss_vl"] + 0.1 * row["loss_mv"] + 0.1 * row["loss_ml"]
+        assert row["loss"] == pytest.approx(paper + 0.5 * row["loss_label"], rel=1e-4)
+    ckpt = RunLayout(tmp_path / "run").latest()
+    assert torch.load(ckpt / STATE_FILE, weights_only=False)["head_classes"] == ["collision", "fighting"]
+    from safetensors.torch import load_file
+
+    adapter = load_file(str(next((tmp_path / "run" / "model").glob("*.safetensors"))))
+    assert adapter and not any(k.startswith("cluster_head.") for k in adapter)
+    r = invoke("train", "--out", tmp_path / "plain", *common, "--batch-size", "3", "--eval-every", "0", "--steps", "1",
+               "--test-fraction", "0")
+    assert r.exit_code == 0, r.output
+    row = json.loads((tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()[0])
+    assert "loss_label" not in row and "class head" not in r.output
+    r = invoke("train", "--out", tmp_path / "held", *common, "--batch-size", "2", "--eval-every", "0", "--steps", "1",
+               "--label-weight", "1", "--test-fraction", "0.34")
+    assert r.exit_code == 0, r.output
+    ev = json.loads((tmp_path / "held" / "eval.jsonl").read_text().splitlines()[-1])
+    assert ev["items"] >= 1 and 0.0 <= ev["eval_head_accuracy"] <= 1.0 and "eval_loss_label" in ev
+    r = invoke("train", "--out", tmp_path / "enc", *common, "--steps", "1", "--label-weight", "1", "--head-on", "encoder")
+    assert r.exit_code != 0 and "head_on must be tokens" in r.output and "Traceback" not in r.output

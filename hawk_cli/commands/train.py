@@ -18,7 +18,7 @@ _R = "Run"
 _D = TrainConfig()
 #: The options that set TrainConfig fields of the same name; only those given on the command
 #: line override the --config file (and, on --resume, the saved run).
-TRAIN_FLAGS = ("steps", "stage", "objective", "words_from", "words_loss", "word_clusters", "head_on", "label_field", "freeze_encoder", "batch_size", "grad_accum", "lr", "warmup", "precision", "seed", "eval_every",
+TRAIN_FLAGS = ("steps", "stage", "objective", "words_from", "words_loss", "word_clusters", "head_on", "label_field", "label_weight", "freeze_encoder", "batch_size", "grad_accum", "lr", "warmup", "precision", "seed", "eval_every",
                "save_every", "test_fraction", "device", "cache_dir", "fail_missing")
 
 
@@ -36,7 +36,8 @@ def train(
     words_loss: Annotated[str, typer.Option("--words-loss", help="With --objective words, the target: bag (one softmax), tags (a yes/no per word), contrastive (against the batch's texts), clusters (k-means text clusters) or labels (a record field's class; README).")] = _D.words_loss,
     word_clusters: Annotated[int, typer.Option("--word-clusters", min=2, help="With --words-loss clusters, how many clusters the training texts form.")] = _D.word_clusters,
     head_on: Annotated[str, typer.Option("--head-on", help="With --words-loss clusters or labels, what the class head reads: tokens (the visual tokens' mean) or encoder (the learnt motion encoder's pooled tokens; vision.motion_encoder flow_cnn).")] = _D.head_on,
-    label_field: Annotated[str, typer.Option("--label-field", help="With --words-loss labels, the record field that names each video's class (hawk synth writes event_type).")] = _D.label_field,
+    label_field: Annotated[str, typer.Option("--label-field", help="With --words-loss labels or --label-weight, the record field that names each video's class (hawk synth writes event_type).")] = _D.label_field,
+    label_weight: Annotated[float, typer.Option("--label-weight", min=0.0, help="Language stage: add this x a class head's loss on the visual tokens (the --label-field class; 0: the paper's loss).")] = _D.label_weight,
     freeze_encoder: Annotated[bool, typer.Option("--freeze-encoder/--train-encoder", help="Keep the learnt motion encoder (flow_cnn) fixed: no gradient, BatchNorm statistics kept.")] = _D.freeze_encoder,
     profile: Annotated[Optional[str], typer.Option("--profile", help="paper (the default) or release: behave as the authors' code (pixels, frames, motion, prompt, L_MV; README).", show_default=False)] = None,
     init: Annotated[Optional[Path], typer.Option("--init", help="Start from this checkpoint's weights and architecture (e.g. stage 2 from stage 1: RUN1/model).")] = None,

@@ -67,7 +67,8 @@ class HawkOutput:
     tight_v: torch.Tensor | None = None
     tight_m: torch.Tensor | None = None
     loss_words: torch.Tensor | None = None  # the alignment stage's bag-of-words loss (hawk's, not the paper's)
-    head_logits: torch.Tensor | None = None  # (B, C) the alignment stage's class head (words_loss clusters / labels)
+    head_logits: torch.Tensor | None = None  # (B, C) the class head (words_loss clusters / labels, or train.label_weight)
+    loss_label: torch.Tensor | None = None  # the language stage's class-head loss (train.label_weight; hawk's, not the paper's)
 
 
 class HawkModel(nn.Module):
@@ -95,6 +96,7 @@ class HawkModel(nn.Module):
         self.encoder_frozen = False
         self.cluster_head: nn.Linear | None = None  # the alignment stage's scaffold (add_cluster_head); never in the adapter
         self.head_on = "tokens"  # what the cluster head reads (HEAD_INPUTS)
+        self.head_weight = 1.0  # its loss's weight in the language stage (train.label_weight)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -194,7 +196,7 @@ class HawkModel(nn.Module):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
-    def add_cluster_head(self, clusters: int, on: str = "tokens") -> nn.Linear:
+    def add_cluster_head(self, clusters: int, on: str = "tokens", weight: float = 1.0) -> nn.Linear:
         """A linear head to ``clusters`` text clusters (``train.words_loss: clusters``) or record
         classes (``labels``), read from the visual tokens' mean (``on="tokens"``: both
         branches, the LLM's input space) or from the learnt motion encoder's own tokens, their
@@ -202,7 +204,11 @@ class HawkModel(nn.Module):
         encoder learns the class before any Q-Former squeezes it; needs
         ``vision.motion_encoder: flow_cnn``). It is scaffolding of the alignment stage: trained
         with it (and kept in its run's checkpoints so a resume goes on with it) but never part
-        of the adapter, which holds what the language stage uses."""
+        of the adapter, which holds what the language stage uses.
+
+        In the language stage (``train.label_weight``), a head on the tokens adds ``weight`` x
+        its cross-entropy against the batch's ``classes`` to the paper's loss: the Q-Formers
+        are asked to carry the class where the LLM reads them."""
         if on not in HEAD_INPUTS:
             raise ConfigError(f"head_on must be one of {', '.join(HEAD_INPUTS)}, got {on!r}")
         if on == "encoder":
@@ -217,6 +223,7 @@ class HawkModel(nn.Module):
         nn.init.zeros_(head.bias)
         self.cluster_head = head
         self.head_on = on
+        self.head_weight = float(weight)
         return head
 
     def freeze_motion_encoder(self) -> None:
@@ -423,7 +430,16 @@ class HawkModel(nn.Module):
             m_emb = self.embed(batch.motion_ids, None, tok_m[batch.motion_index])
             l_ml = self._answer_loss(m_emb, batch.motion_attention_mask, batch.motion_labels)
         total = losses.total_loss(l_vl, l_mv, l_ml, cfg.t0, cfg.t1, cfg.t2)
-        return HawkOutput(loss=total, loss_vl=l_vl, loss_mv=l_mv, loss_ml=l_ml, logits=logits, tight_v=tight_v, tight_m=tight_m)
+        head_logits = l_label = None
+        if self.cluster_head is not None and batch.classes is not None:  # train.label_weight
+            if self.head_on != "tokens":
+                raise ConfigError("the language stage's class head reads the visual tokens (head_on tokens)")
+            tokens = torch.cat([t for t in (tok_v, tok_m) if t is not None], 1)  # (B, Qv+Qm, llm)
+            head_logits = self.cluster_head(tokens.float().mean(1))
+            l_label = losses.clusters_loss(head_logits, batch.classes)
+            total = total + self.head_weight * l_label
+        return HawkOutput(loss=total, loss_vl=l_vl, loss_mv=l_mv, loss_ml=l_ml, logits=logits, tight_v=tight_v, tight_m=tight_m,
+                          head_logits=head_logits, loss_label=l_label)
 
     def word_tokens(self, feats_v, feats_m, word_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Both branches' visual tokens side by side (B, Qv+Qm, llm), the LLM's frozen input

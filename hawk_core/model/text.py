@@ -55,7 +55,8 @@ class TextBatch:
     input_ids (B, L) long: token ids, VIDEO_SLOT / MOTION_SLOT where visual tokens go, pad
     elsewhere; attention_mask (B, L); labels (B, L): answer ids, IGNORE_INDEX elsewhere.
     motion_ids / motion_attention_mask / motion_labels (Bm, Lm) and motion_index (Bm,) (rows of
-    the batch they belong to), or None when no sample has motion phrases.
+    the batch they belong to), or None when no sample has motion phrases. classes (B,) long:
+    the records' classes for the class head of ``train.label_weight`` (-1: none), or None.
     """
 
     input_ids: torch.Tensor
@@ -65,6 +66,7 @@ class TextBatch:
     motion_attention_mask: torch.Tensor | None = None
     motion_labels: torch.Tensor | None = None
     motion_index: torch.Tensor | None = None
+    classes: torch.Tensor | None = None  # (B,) long: each sample's record class (-1: none), for train.label_weight
 
     def to(self, device) -> TextBatch:
         return _moved(self, device)

@@ -62,7 +62,8 @@ class TrainConfig:
     words_loss: str = "bag"  # objective words: one softmax over the words (bag), a yes/no per word (tags), in-batch contrast (contrastive), the text's k-means cluster (clusters; WORDS_LOSSES)
     word_clusters: int = 12  # words_loss clusters: how many clusters the training texts are grouped into (at most one per distinct text)
     head_on: str = "tokens"  # words_loss clusters / labels: the head reads the visual tokens' mean (tokens) or the learnt motion encoder's pooled tokens (encoder; HEAD_INPUTS)
-    label_field: str = "event_type"  # words_loss labels: the records' field that names each video's class (records without it train only L_MV)
+    label_field: str = "event_type"  # words_loss labels / label_weight: the records' field that names each video's class (records without it train only L_MV)
+    label_weight: float = 0.0  # objective language: + label_weight x a class head's cross-entropy on the visual tokens' mean against label_field (hawk's; 0: the paper's loss alone)
     freeze_encoder: bool = False  # keep the learnt motion encoder (flow_cnn) fixed: the language stage after words
     steps: int = 1000  # optimiser steps
     batch_size: int = 4  # per process, per micro-step
@@ -121,6 +122,10 @@ class TrainConfig:
             raise ConfigError(f"head_on must be one of {', '.join(HEAD_INPUTS)}, got {self.head_on!r}")
         if not self.label_field.strip():
             raise ConfigError("label_field must name a record field, got an empty string")
+        if self.label_weight < 0 or not math.isfinite(self.label_weight):
+            raise ConfigError(f"label_weight must be a finite number >= 0, got {self.label_weight}")
+        if self.objective == "language" and self.label_weight > 0 and self.head_on != "tokens":
+            raise ConfigError("label_weight: the language stage's class head reads the visual tokens; head_on must be tokens")
         if int(self.word_clusters) < 2:
             raise ConfigError(f"word_clusters must be >= 2, got {self.word_clusters}")
         for name in ("steps", "batch_size", "grad_accum"):

@@ -142,7 +142,13 @@ class Trainer:
 
     @property
     def loss_names(self) -> tuple[str, ...]:
-        return WORDS_LOSS_NAMES if self.cfg.objective == "words" else LOSS_NAMES
+        if self.cfg.objective == "words":
+            return WORDS_LOSS_NAMES
+        return LOSS_NAMES + (("loss_label",) if self._label_head() else ())
+
+    def _label_head(self) -> bool:
+        """The language stage trains a class head beside the paper's loss (train.label_weight)."""
+        return self.cfg.objective == "language" and self.cfg.label_weight > 0
 
     @property
     def out(self) -> Path:
@@ -227,6 +233,10 @@ class Trainer:
                       "labels": f"as the {len(self.classes or ())} classes of the records' {self.cfg.label_field!r}{unlabelled if self.classes else ''}"
                       }.get(self.cfg.words_loss, "one bag")
             self._emit("note", text=f"alignment stage: {len(self.words)} words in the {what}, {scored}")
+        elif self._label_head():
+            unlabelled = f", {self.classes.missing} of {len(train_recs)} training videos unlabelled" if self.classes.missing else ""
+            self._emit("note", text=f"language stage + {self.cfg.label_weight:g} x a class head on the visual tokens: the "
+                                    f"{len(self.classes)} classes of the records' {self.cfg.label_field!r}{unlabelled}")
         test_items = self._items(test_recs)
         if self.cfg.eval_max_items:
             test_items = test_items[: self.cfg.eval_max_items]
@@ -294,7 +304,7 @@ class Trainer:
         self.start = resolve_start(self.run_dir, self.req, self.explicit)
         self.cfg = self.start.train_config
         train_recs, test_recs = self._records()  # bad data fails before a (slow) model build
-        if self.cfg.objective == "words" and self.cfg.words_loss == "labels":  # so do missing labels
+        if (self.cfg.objective == "words" and self.cfg.words_loss == "labels") or self._label_head():  # so do missing labels
             from ..data.words import ClassLabels
 
             self.classes = ClassLabels(self.cfg.label_field, [r.extra.get(self.cfg.label_field) for r in train_recs])
@@ -314,7 +324,8 @@ class Trainer:
             raise ConfigError("the model has no trainable parameters")
         n_videos = self._prepare_data(train_recs, test_recs, trainable[0].dtype)
         if self._head_size():
-            trainable += list(self.model.add_cluster_head(self._head_size(), on=self.cfg.head_on).parameters())
+            weight = self.cfg.label_weight if self._label_head() else 1.0
+            trainable += list(self.model.add_cluster_head(self._head_size(), on=self.cfg.head_on, weight=weight).parameters())
         self.optim = _Optim(trainable, self.cfg, self.device, self.amp)
         self.order = DataOrder(len(self.train_split.items), self.cfg.batch_size * d.world, self.cfg.seed)
         self._restore(self.start.checkpoint)
@@ -364,7 +375,14 @@ class Trainer:
     def _batch(self, split: Split, picks: list, name: str) -> tuple[Any, Any, Any]:
         """(feats_v, feats_m, TextBatch), or a WordBatch for objective words."""
         if self.words is None:
-            return self.batches.batch(split, picks, name)
+            fv, fm, batch = self.batches.batch(split, picks, name)
+            if self.classes is not None:  # train.label_weight: each item's record class
+                import torch
+
+                recs = [split.records[split.items[i].record] for i, _, _ in picks]
+                batch.classes = torch.tensor([self.classes.of(r.extra.get(self.classes.field)) for r in recs],
+                                             dtype=torch.long, device=batch.input_ids.device)
+            return fv, fm, batch
         fv, fm, recs, _ = self.batches.features_of(split, picks)
         labels = None if self.classes is None else [self.classes.of(r.extra.get(self.classes.field)) for r in recs]
         return fv, fm, self.words.batch([self._word_text(r) for r in recs], mode=self.cfg.words_loss, labels=labels).to(self.device)
@@ -398,8 +416,9 @@ class Trainer:
                     sums[k] += v * len(picks)
                 count += len(picks)
                 if getattr(out, "head_logits", None) is not None:
-                    has = batch.labels >= 0
-                    head[0] += float((out.head_logits.argmax(-1) == batch.labels)[has].sum())
+                    target = batch.classes if self.words is None else batch.labels  # language stage / alignment stage
+                    has = target >= 0
+                    head[0] += float((out.head_logits.argmax(-1) == target)[has].sum())
                     head[1] += float(has.sum())
                 self._emit("advance", name="eval", n=len(picks))
         means, total = _reduce_mean(self.dist, sums, count)
