@@ -9,7 +9,8 @@
    about 20% normal videos, so every video has normal stretches and the normal videos normal
    frames throughout.
 2. `hawk detect DATA --out det_<scorer>.jsonl --no-describe` for each scorer (`model`: the
-   LLM's P(yes) to "Is there an anomaly in this video? Answer yes or no."; `motion`: the
+   LLM's P(yes) to "Is there an anomaly in this video? Answer yes or no."; `head`: 1 - P(normal)
+   of the model's class head, for a model trained with `--label-weight`; `motion`: the
    window's mean flow magnitude, min-max normalised per video), with the default windows
    (duration / 8 within 2-16 s: 2 s every 1 s for these clips). Resumable.
 3. `hawk score --detection det_<scorer>.jsonl --gt DATA`: micro frame AUC and AP at each
@@ -59,7 +60,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=60, help="Videos to render (default 60).")
     ap.add_argument("--seed", type=int, default=7, help="hawk synth seed; the shipped model was trained on seed 1 (default 7).")
     ap.add_argument("--frames", type=int, default=120, help="Frames per synthetic video at 10 fps (default 120: 12 s).")
-    ap.add_argument("--model", default=None, help="--model for the model scorer (default: the shipped default model).")
+    ap.add_argument("--model", default=None, help="--model for the model and head scorers (default: the shipped default model).")
     ap.add_argument("--scorers", default="model,motion", help="Comma-separated scorers (default: model,motion).")
     ap.add_argument("--window", type=float, default=None, help="--window for hawk detect (default: its own).")
     ap.add_argument("--stride", type=float, default=None, help="--stride for hawk detect (default: its own).")
@@ -81,10 +82,10 @@ def main() -> None:
 
     results = {}
     for scorer in [s.strip() for s in a.scorers.split(",") if s.strip()]:
-        tag = scorer if scorer != "model" or a.model is None else f"model_{Path(str(a.model)).name}"
+        tag = scorer if scorer not in ("model", "head") or a.model is None else f"{scorer}_{Path(str(a.model)).name}"
         dets = a.out_dir / f"det_{tag}_{data.parent.name}.jsonl"
         argv = hawk("detect", data, "--out", dets, "--scorer", scorer, "--no-describe", "--threads", a.threads, "--json")
-        if scorer == "model" and a.model:
+        if scorer in ("model", "head") and a.model:
             # the commands run from the repository root: a relative checkpoint path is the caller's
             model = Path(a.model).resolve() if Path(a.model).exists() else a.model
             argv += ["--model", str(model)]
@@ -115,7 +116,7 @@ def main() -> None:
     (a.out_dir / "summary.json").write_text(json.dumps(out, indent=2) + "\n")
     log(f"summary: {a.out_dir / 'summary.json'}")
 
-    model_tag = next((t for t in results if t.startswith("model")), None)
+    model_tag = next((t for t in results if t.startswith(("model", "head"))), None)
     if a.timeline and model_tag:
         sys.path.insert(0, str(ROOT))
         from hawk_core.inference.detect import Detection
@@ -127,7 +128,7 @@ def main() -> None:
         rec = next(r for r in lines if (truth.lookup(r["id"]) or truth.lookup(r["video"])) and truth.lookup(r["id"]).intervals)
         det = Detection.from_dict(rec)
         video = data.parent / rec["video"]
-        plot_timeline(det, a.timeline, frames=key_frames(video), truth=list(truth.lookup(rec["id"]).intervals), scorer="model",
+        plot_timeline(det, a.timeline, frames=key_frames(video), truth=list(truth.lookup(rec["id"]).intervals), scorer=model_tag.split("_")[0],
                       title=f"{rec['id']} ({next(r for r in records if r['id'] == rec['id']).get('event_type')})")
         log(f"timeline: {a.timeline}")
 

@@ -518,8 +518,21 @@ def test_label_weight_adds_a_class_head_to_the_language_stage_from_the_cli(tmp_p
     assert torch.load(ckpt / STATE_FILE, weights_only=False)["head_classes"] == ["collision", "fighting"]
     from safetensors.torch import load_file
 
-    adapter = load_file(str(next((tmp_path / "run" / "model").glob("*.safetensors"))))
-    assert adapter and not any(k.startswith("cluster_head.") for k in adapter)
+    adapter = load_file(str(tmp_path / "run" / "model" / "adapter.safetensors"))
+    assert adapter["cluster_head.weight"].shape[0] == 2 and adapter["cluster_head.weight"].abs().sum() > 0  # it trained
+    model = HawkModel.from_pretrained(tmp_path / "run" / "model")  # the head is the model's own: config + adapter
+    assert model.config.head.classes == ("collision", "fighting")
+    assert torch.equal(model.cluster_head.weight.detach(), adapter["cluster_head.weight"].float())
+    recs[1]["event_type"] = "loitering"  # the classes changed since the run began: the resume refuses
+    data.write_text(json.dumps(recs), encoding="utf-8")
+    r = invoke("train", "--out", tmp_path / "run", "--resume", "--steps", "5", "--data", data, "--cache-dir", tmp_path / "cache",
+               "--label-weight", "0.5")
+    assert r.exit_code != 0 and "names other classes" in r.output and "Traceback" not in r.output
+    recs[1]["event_type"] = "collision"
+    data.write_text(json.dumps(recs), encoding="utf-8")
+    r = invoke("train", "--out", tmp_path / "run", "--resume", "--steps", "5", "--data", data, "--cache-dir", tmp_path / "cache",
+               "--label-weight", "0.5")
+    assert r.exit_code == 0, r.output
     r = invoke("train", "--out", tmp_path / "plain", *common, "--batch-size", "3", "--eval-every", "0", "--steps", "1",
                "--test-fraction", "0")
     assert r.exit_code == 0, r.output
@@ -530,5 +543,15 @@ def test_label_weight_adds_a_class_head_to_the_language_stage_from_the_cli(tmp_p
     assert r.exit_code == 0, r.output
     ev = json.loads((tmp_path / "held" / "eval.jsonl").read_text().splitlines()[-1])
     assert ev["items"] >= 1 and 0.0 <= ev["eval_head_accuracy"] <= 1.0 and "eval_loss_label" in ev
+    # --init: a headless checkpoint gains a fresh head; a headed one without --label-weight keeps its head unchanged
+    init = ["--data", data, "--cache-dir", tmp_path / "cache", "--device", "cpu", "--steps", "1", "--eval-every", "0", "--test-fraction", "0"]
+    r = invoke("train", "--out", tmp_path / "from_plain", "--init", tmp_path / "plain" / "model", *init, "--label-weight", "1")
+    assert r.exit_code == 0, r.output
+    assert HawkModel.from_pretrained(tmp_path / "from_plain" / "model").config.head.classes == ("collision", "fighting")
+    r = invoke("train", "--out", tmp_path / "from_head", "--init", tmp_path / "run" / "model", *init)
+    assert r.exit_code == 0, r.output
+    kept = load_file(str(tmp_path / "from_head" / "model" / "adapter.safetensors"))
+    before = load_file(str(tmp_path / "run" / "model" / "adapter.safetensors"))
+    assert torch.equal(kept["cluster_head.weight"], before["cluster_head.weight"])
     r = invoke("train", "--out", tmp_path / "enc", *common, "--steps", "1", "--label-weight", "1", "--head-on", "encoder")
     assert r.exit_code != 0 and "head_on must be tokens" in r.output and "Traceback" not in r.output

@@ -233,7 +233,7 @@ def test_detect_a_real_clip(fighting_video):
     (("{clip}", "--threshold", "1.5"), "--threshold must be >= 0 and <= 1"),
     (("{clip}", "--threshold", "-0.2"), "--threshold must be >= 0 and <= 1"),
     (("{clip}", "--batch-size", "0"), "--batch-size must be >= 1"),
-    (("{clip}", "--scorer", "magic"), "--scorer must be one of model, motion"),
+    (("{clip}", "--scorer", "magic"), "--scorer must be one of model, head, motion"),
     (("{clip}", "--plot", "{tmp}/t.jpg"), "--plot wants a .png"),
     (("{clip}", "--out", "{tmp}/d.jsonl"), "--out is for a split"),
 ])
@@ -350,3 +350,38 @@ def test_a_detection_record_reads_back_and_plots_with_ground_truth(tmp_path):
 
     with pytest.raises(DataError, match="not a detection record"):
         Detection.from_dict({"windows": []})
+
+
+def test_head_scorer_is_one_minus_the_class_heads_normal_probability(clip, tmp_path):
+    """--scorer head: 1 - P(normal) of the model's own class head (head.classes), no LLM
+    forward; a model without a head, or whose head has no 'normal', is one error line."""
+    import math
+
+    import torch
+
+    from hawk_core.model.config import HawkConfig
+    from hawk_core.model.hawk import HawkModel
+
+    model = HawkModel.build(HawkConfig.from_preset("tiny", overrides={"head": {"classes": ["fighting", "normal", "running"]}}))
+    with torch.no_grad():  # zero weights: every window gets the bias's softmax
+        model.cluster_head.bias.copy_(torch.tensor([0.5, 1.0, -1.0]))
+    model.save_pretrained(tmp_path / "headed")
+    p = torch.tensor([0.5, 1.0, -1.0]).softmax(-1)
+    r = invoke("detect", clip, "--model", tmp_path / "headed", "--scorer", "head", "--no-describe", "--window", "2", "--stride", "1", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert len(d["windows"]) == 5 and all(w["score"] == pytest.approx(1 - float(p[1]), abs=1e-6) for w in d["windows"])
+    assert d["settings"]["scorer"]["classes"] == ["fighting", "normal", "running"]
+    with torch.no_grad():  # a head with weights: still a probability per window
+        model.cluster_head.weight.normal_(0, 5.0)
+    model.save_pretrained(tmp_path / "headed")
+    r = invoke("detect", clip, "--model", tmp_path / "headed", "--scorer", "head", "--no-describe", "--window", "2", "--stride", "1", "--json")
+    assert r.exit_code == 0, r.output
+    scores = [w["score"] for w in json.loads(r.stdout)["windows"]]
+    assert len(scores) == 5 and all(0.0 <= s <= 1.0 and math.isfinite(s) for s in scores)
+    r = invoke("detect", clip, *TINY, "--scorer", "head", "--no-describe")
+    assert r.exit_code != 0 and "no class head" in _one_error(r)
+    odd = HawkModel.build(HawkConfig.from_preset("tiny", overrides={"head": {"classes": ["a", "b"]}}))
+    odd.save_pretrained(tmp_path / "odd")
+    r = invoke("detect", clip, "--model", tmp_path / "odd", "--scorer", "head", "--no-describe")
+    assert r.exit_code != 0 and "has no 'normal' class" in _one_error(r)

@@ -18,6 +18,11 @@
   same token, that token is taken as already answered and the next one decides. Windows are
   scored ``batch`` at a time (one encoder call and one LLM forward per batch). The score is
   in [0, 1] and needs no threshold tuning to read: 0.5 is "as likely yes as no".
+* ``head`` (:class:`HeadScorer`): the model's own class head (``head.classes``, trained beside
+  the paper's loss by ``hawk train --label-weight``) on the mean of each window's visual
+  tokens, no LLM forward: the score is ``1 - P(normal)``, the probability mass of every class
+  but the one named by ``head.normal`` (``normal``, as `hawk synth` labels its normal videos).
+  A model without a head, or whose classes lack that name, is a :class:`ConfigError`.
 * ``motion`` (:class:`MotionScorer`): the motion-energy baseline, not a model score: the mean
   optical-flow magnitude of the window's frames (pixels/frame at the sampling size;
   :func:`hawk_core.media.windows.window_result`), min-max normalised over the video's windows,
@@ -46,7 +51,7 @@ if TYPE_CHECKING:  # pragma: no cover
 ANOMALY_QUESTION = "Is there an anomaly in this video? Answer yes or no."
 YES_WORDS = ("Yes", " Yes", "yes", " yes")
 NO_WORDS = ("No", " No", "no", " no")
-SCORERS = ("model", "motion")
+SCORERS = ("model", "head", "motion")
 
 WindowSample = tuple["Window", "SampledClip", "MotionResult"]
 
@@ -157,6 +162,40 @@ class ModelScorer(WindowScorer):
         return {"name": self.name, "question": self.question, "answer_tokens": self.tokens.to_dict(self.predictor.tokenizer)}
 
 
+class HeadScorer(ModelScorer):
+    """1 - P(normal) from the model's class head on each window's visual tokens."""
+
+    name = "head"
+
+    def __init__(self, predictor: Predictor, *, batch: int = 8) -> None:
+        if batch < 1:
+            raise ConfigError(f"batch must be >= 1, got {batch}")
+        head = predictor.model.config.head
+        if not head.classes:
+            raise ConfigError("--scorer head: the model has no class head (train one with `hawk train --label-weight`); "
+                              "use --scorer model")
+        if head.normal not in head.classes:
+            raise ConfigError(f"--scorer head: the model's head has no {head.normal!r} class (its classes: {', '.join(head.classes)})")
+        self.predictor = predictor
+        self.batch = batch
+        self.normal = head.classes.index(head.normal)
+
+    def score_prepared(self, prepared: Sequence[Any]) -> list[float]:
+        import torch
+
+        if not prepared:
+            return []
+        feats_v = torch.cat([p.feats_v for p in prepared])  # (B, T, N, D)
+        feats_m = None if prepared[0].feats_m is None else torch.cat([p.feats_m for p in prepared])
+        with torch.inference_mode():
+            probs = self.predictor.model.class_probabilities(feats_v, feats_m)  # (B, C)
+        return (1.0 - probs[:, self.normal]).clamp(0.0, 1.0).tolist()
+
+    def describe(self) -> dict:
+        head = self.predictor.model.config.head
+        return {"name": self.name, "score": f"1 - P({head.normal!r}) of the model's class head", "classes": list(head.classes)}
+
+
 class MotionScorer(WindowScorer):
     """The motion-energy baseline: mean flow magnitude, min-max normalised per video."""
 
@@ -184,6 +223,10 @@ def make_scorer(name: str, predictor: Predictor | None = None, *, batch: int = 8
         if predictor is None:
             raise ConfigError("the model scorer needs a loaded model")
         return ModelScorer(predictor, batch=batch)
+    if name == "head":
+        if predictor is None:
+            raise ConfigError("the head scorer needs a loaded model")
+        return HeadScorer(predictor, batch=batch)
     if name == "motion":
         return MotionScorer()
     raise ConfigError(f"unknown scorer {name!r}; choose one of {', '.join(SCORERS)}")

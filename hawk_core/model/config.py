@@ -366,6 +366,30 @@ def _field_value(cfg: Any, path: str) -> Any:
     return cfg
 
 
+@dataclass
+class HeadConfig:
+    """A class head kept with the model (hawk's, not the paper's): a linear layer on the mean of
+    both branches' visual tokens, naming one of ``classes`` (the records' ``train.label_field``
+    values, e.g. `hawk synth`'s event types). It is trained beside the paper's loss by
+    ``train.label_weight`` and scores `hawk detect --scorer head`: a window's score is
+    1 - P(``normal``). No classes: no head (every preset, the paper's model)."""
+
+    _section = "head"
+    classes: tuple[str, ...] = ()
+    normal: str = "normal"  # the class that means "no anomaly" (detect's head score is 1 - its probability)
+
+    def __post_init__(self) -> None:
+        self.classes = tuple(self.classes)
+        if any(not isinstance(c, str) or not c.strip() for c in self.classes):
+            raise ConfigError("head.classes must be non-empty strings")
+        if len(set(self.classes)) != len(self.classes):
+            raise ConfigError("head.classes must be distinct")
+        if self.classes and len(self.classes) < 2:
+            raise ConfigError(f"head.classes needs at least 2 classes, got {list(self.classes)}")
+        if not isinstance(self.normal, str):
+            raise ConfigError(f"head.normal must be a string, got {self.normal!r}")
+
+
 _SECTIONS = {
     "vision": VisionConfig,
     "video_qformer": VideoQFormerConfig,
@@ -373,6 +397,7 @@ _SECTIONS = {
     "llm": LLMConfig,
     "loss": LossConfig,
     "data": DataConfig,
+    "head": HeadConfig,
 }
 
 
@@ -435,6 +460,7 @@ class HawkConfig:
     llm: LLMConfig = field(default_factory=lambda: LLMConfig(kind="random"))
     loss: LossConfig = field(default_factory=LossConfig)
     data: DataConfig = field(default_factory=DataConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
 
     def __post_init__(self) -> None:
         for name, cls in _SECTIONS.items():

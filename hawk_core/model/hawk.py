@@ -94,9 +94,13 @@ class HawkModel(nn.Module):
                         nn.init.normal_(queries, std=0.02)
         self.chat_format = text.chat_format(tokenizer, config.llm)
         self.encoder_frozen = False
-        self.cluster_head: nn.Linear | None = None  # the alignment stage's scaffold (add_cluster_head); never in the adapter
+        # the class head: the alignment stage's scaffold (add_cluster_head; never in the adapter), or
+        # the model's own (config.head.classes: built here, in the adapter, read by `hawk detect --scorer head`)
+        self.cluster_head: nn.Linear | None = None
         self.head_on = "tokens"  # what the cluster head reads (HEAD_INPUTS)
         self.head_weight = 1.0  # its loss's weight in the language stage (train.label_weight)
+        if config.head.classes:
+            self.cluster_head = _zero_linear(llm_dim, len(config.head.classes))
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -161,7 +165,23 @@ class HawkModel(nn.Module):
         out.update({n: p for n, p in self.named_parameters()
                     if p.requires_grad and not n.startswith(("branches.", "cluster_head."))})  # LoRA
         out.update({f"branches.{n}": b for n, b in self.branches.named_buffers()})
+        if self.config.head.classes:  # the model's own class head (a scaffold head is not kept)
+            out.update({f"cluster_head.{n}": p for n, p in self.cluster_head.named_parameters()})
         return out
+
+    def class_probabilities(self, feats_v: torch.Tensor, feats_m: torch.Tensor | None) -> torch.Tensor:
+        """(B, C) float32 softmax of the model's class head (``config.head.classes``, in that
+        order) on the mean of both branches' visual tokens of each video's frozen features."""
+        if not self.config.head.classes:
+            raise ConfigError("this model has no class head (train one with `hawk train --label-weight`)")
+        was_training = self.training
+        self.eval()
+        try:
+            tok_v, _, tok_m, _ = self.visual_tokens(feats_v, feats_m)
+            tokens = torch.cat([t for t in (tok_v, tok_m) if t is not None], 1)  # (B, Qv+Qm, llm)
+            return self.cluster_head(tokens.float().mean(1)).softmax(-1).float()
+        finally:
+            self.train(was_training)
 
     def load_adapter(self, file: str | Path, *, strict: bool = True) -> None:
         """Load trainable weights from a safetensors file; CheckpointError names mismatches."""
@@ -218,9 +238,9 @@ class HawkModel(nn.Module):
             width = 2 * enc.dim
         else:
             width = self.llm_dim
-        head = nn.Linear(width, int(clusters)).to(self.device)
-        nn.init.zeros_(head.weight)
-        nn.init.zeros_(head.bias)
+        if self.config.head.classes:
+            raise ConfigError("the model already has its own class head (head.classes)")
+        head = _zero_linear(width, int(clusters)).to(self.device)
         self.cluster_head = head
         self.head_on = on
         self.head_weight = float(weight)
@@ -665,6 +685,8 @@ def trainable_shapes(config: HawkConfig) -> dict[str, tuple[int, ...]]:
     shapes.update({f"branches.{n}": tuple(b.shape) for n, b in branches.named_buffers()})  # as HawkModel.adapter_tensors
     if config.llm.lora.enabled:
         shapes.update(_lora_shapes(config))
+    if config.head.classes:
+        shapes.update({"cluster_head.weight": (len(config.head.classes), width), "cluster_head.bias": (len(config.head.classes),)})
     return shapes
 
 
@@ -702,6 +724,14 @@ def write_checkpoint(directory: str | Path, config: HawkConfig, state: dict[str,
         save_file(state, str(tmp), metadata={"format": "pt", "hawk_version": __version__})
     config.save(directory)
     return directory
+
+
+def _zero_linear(width: int, classes: int) -> nn.Linear:
+    """A class head that starts uniform over its classes (zero weight and bias)."""
+    head = nn.Linear(width, classes)
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+    return head
 
 
 def _num_videos(feats) -> int:

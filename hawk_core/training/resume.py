@@ -121,7 +121,8 @@ def rebuild_with(model: Any, cfg: Any, device: Any, dtype: Any, init_from: Path)
     """--init with overrides (e.g. ablations for stage 2): a fresh model of ``cfg`` taking the
     init checkpoint's trainable weights, strictly (mismatched keys are named). LoRA adapters
     the checkpoint lacks (``llm.lora.enabled`` turned on for a later stage) keep their fresh
-    initialisation, which leaves the LLM unchanged until they train (LoRA's B starts at zero)."""
+    initialisation, which leaves the LLM unchanged until they train (LoRA's B starts at zero);
+    so does a class head of other classes than the checkpoint's (``head.classes``: zero, uniform)."""
     import torch
 
     from ..model import HawkModel
@@ -130,7 +131,12 @@ def rebuild_with(model: Any, cfg: Any, device: Any, dtype: Any, init_from: Path)
     src = model.adapter_tensors()
     dst = new.adapter_tensors()
     added_lora = cfg.llm.lora.enabled and not model.config.llm.lora.enabled
-    missing = sorted(n for n in set(dst) - set(src) if not (added_lora and "lora_" in n))
+    if cfg.head.classes != model.config.head.classes:  # a class head of other classes starts afresh (uniform)
+        src = {n: t for n, t in src.items() if not n.startswith("cluster_head.")}
+        dst_fresh = {n for n in dst if n.startswith("cluster_head.")}
+    else:
+        dst_fresh = set()
+    missing = sorted(n for n in set(dst) - set(src) - dst_fresh if not (added_lora and "lora_" in n))
     extra = sorted(set(src) - set(dst))
     bad = sorted(n for n in set(src) & set(dst) if src[n].shape != dst[n].shape)
     parts = [f"{what} {', '.join(names[:3])}" for what, names in (("missing", missing), ("unexpected", extra), ("shape mismatch", bad)) if names]

@@ -308,6 +308,8 @@ class Trainer:
             from ..data.words import ClassLabels
 
             self.classes = ClassLabels(self.cfg.label_field, [r.extra.get(self.cfg.label_field) for r in train_recs])
+        if self._label_head():  # the language stage's class head is the model's own: in its config and adapter
+            self._set_model_head(self.classes.names)
         self.device = resolve_device(self.cfg.device, local_rank=d.local_rank if d.active else None)
         self.amp = autocast_dtype(self.cfg.precision, self.device)
         seed_all(self.cfg.seed)
@@ -319,13 +321,16 @@ class Trainer:
         if heads and self.cfg.head_on == "encoder" and ("motion" not in self.model.branches or self.model.branches["motion"].encoder is None):
             # before the (slow) feature extraction, not after it
             raise ConfigError("head_on encoder: the model has no learnt motion encoder (vision.motion_encoder flow_cnn)")
+        own_head = bool(self.model.config.head.classes)
+        if own_head:  # trained by --label-weight, else kept as it is (no gradient reaches it)
+            self.model.cluster_head.requires_grad_(self._label_head())
+            self.model.head_weight = self.cfg.label_weight
         trainable = list(self.model.trainable_parameters())
         if not trainable:
             raise ConfigError("the model has no trainable parameters")
         n_videos = self._prepare_data(train_recs, test_recs, trainable[0].dtype)
-        if self._head_size():
-            weight = self.cfg.label_weight if self._label_head() else 1.0
-            trainable += list(self.model.add_cluster_head(self._head_size(), on=self.cfg.head_on, weight=weight).parameters())
+        if self._head_size() and not own_head:  # the alignment stage's scaffold head
+            trainable += list(self.model.add_cluster_head(self._head_size(), on=self.cfg.head_on).parameters())
         self.optim = _Optim(trainable, self.cfg, self.device, self.amp)
         self.order = DataOrder(len(self.train_split.items), self.cfg.batch_size * d.world, self.cfg.seed)
         self._restore(self.start.checkpoint)
@@ -365,6 +370,20 @@ class Trainer:
         self.step += 1
         return {"step": self.step, **losses, "lr": lr, "grad_norm": gnorm, "epoch": self.order.epoch,
                 "step_time": round(time.perf_counter() - t0, 4)}
+
+    def _set_model_head(self, classes: list[str]) -> None:
+        """Give the run's model config the class head of ``classes`` (a resumed run's config
+        already has it: then its classes must be the records' now)."""
+        import dataclasses
+
+        cfg = self.start.model_config
+        if self.start.checkpoint is not None:
+            if list(cfg.head.classes) != list(classes):
+                raise CheckpointError(f"the run's head names other classes ({list(cfg.head.classes)}) than the records' "
+                                      f"{self.cfg.label_field!r} now ({list(classes)})")
+            return
+        if list(cfg.head.classes) != list(classes):
+            self.start = dataclasses.replace(self.start, model_config=cfg.with_overrides({"head": {"classes": list(classes)}}))
 
     def _head_size(self) -> int:
         """Classes of the alignment stage's head: text clusters or record labels (0: no head)."""
