@@ -555,3 +555,28 @@ def test_label_weight_adds_a_class_head_to_the_language_stage_from_the_cli(tmp_p
     assert torch.equal(kept["cluster_head.weight"], before["cluster_head.weight"])
     r = invoke("train", "--out", tmp_path / "enc", *common, "--steps", "1", "--label-weight", "1", "--head-on", "encoder")
     assert r.exit_code != 0 and "head_on must be tokens" in r.output and "Traceback" not in r.output
+
+
+def test_head_on_the_encoder_trains_the_encoder_alone(tmp_path, fighting_video, hivau_jsonl):
+    """--words-loss labels --head-on encoder: only the motion encoder learns; the Q-Formers and
+    projections keep their initial weights (L_MV alone would collapse them to one output)."""
+    from safetensors.torch import load_file
+
+    from tests.hawk_dataset import make_records
+
+    recs = make_records(fighting_video.parent, hivau_jsonl)
+    for r, kind in zip(recs, ["fighting", "collision", "fighting"]):
+        r["event_type"] = kind
+    data = tmp_path / "hawk.json"
+    data.write_text(json.dumps(recs), encoding="utf-8")
+    cfg = tmp_path / "flow.yaml"
+    cfg.write_text("model:\n  vision:\n    motion_encoder: flow_cnn\n    flow_size: 32\n    flow_width: 16\n", encoding="utf-8")
+    r = invoke("train", "--preset", "tiny", "--config", cfg, "--data", data, "--out", tmp_path / "run", "--cache-dir", tmp_path / "cache",
+               "--objective", "words", "--words-loss", "labels", "--head-on", "encoder", "--steps", "3", "--batch-size", "3",
+               "--lr", "0.01", "--warmup", "0", "--test-fraction", "0", "--eval-every", "0", "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert "the encoder trains alone" in r.output
+    trained = load_file(str(tmp_path / "run" / "model" / "adapter.safetensors"))
+    init = HawkModel.build(HawkConfig.from_preset("tiny", overrides={"vision": FLOW["vision"]})).adapter_tensors()
+    changed = {k for k, v in init.items() if not torch.equal(v.detach().float(), trained[k].float())}
+    assert changed and all(k.startswith("branches.motion.encoder.") for k in changed), sorted(changed)[:5]

@@ -257,6 +257,19 @@ class HawkModel(nn.Module):
         enc.eval()
         self.encoder_frozen = True
 
+    def train_motion_encoder_only(self) -> None:
+        """Freeze every trainable part but the learnt motion encoder: the alignment stage with
+        its class head on the encoder (``train.head_on: encoder``). There the Q-Formers and
+        projections would learn from L_MV alone, and L_MV alone (1 - cos of the two branches'
+        tight features, no negatives) is minimised by one constant output for every video: it
+        collapsed them (benchmarks/feature_probe.md). They stay as initialised, in the
+        adapter, for the language stage to train."""
+        if "motion" not in self.branches or self.branches["motion"].encoder is None:
+            raise ConfigError("head_on encoder: the model has no learnt motion encoder (vision.motion_encoder flow_cnn)")
+        for name, p in self.branches.named_parameters():
+            if not name.startswith("motion.encoder."):
+                p.requires_grad_(False)
+
     def train(self, mode: bool = True) -> HawkModel:
         """Trainable parts follow ``mode``; the frozen image encoder stays in eval mode, the
         LLM too unless it carries LoRA adapters or gradient checkpointing, and a frozen motion

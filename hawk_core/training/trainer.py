@@ -321,6 +321,10 @@ class Trainer:
         if heads and self.cfg.head_on == "encoder" and ("motion" not in self.model.branches or self.model.branches["motion"].encoder is None):
             # before the (slow) feature extraction, not after it
             raise ConfigError("head_on encoder: the model has no learnt motion encoder (vision.motion_encoder flow_cnn)")
+        if heads and self.cfg.head_on == "encoder":
+            self.model.train_motion_encoder_only()
+            self._emit("note", text="class head on the motion encoder: the encoder trains alone; the Q-Formers and "
+                                    "projections stay as initialised (L_MV alone would collapse them)")
         own_head = bool(self.model.config.head.classes)
         if own_head:  # trained by --label-weight, else kept as it is (no gradient reaches it)
             self.model.cluster_head.requires_grad_(self._label_head())
