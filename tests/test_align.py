@@ -461,16 +461,9 @@ def test_labels_with_the_head_on_the_encoder_train_under_ddp(tmp_path, fighting_
     import sys
     from pathlib import Path
 
-    from tests.hawk_dataset import make_records
     from tests.helpers import free_port
 
-    recs = make_records(fighting_video.parent, hivau_jsonl)
-    for r, kind in zip(recs, ["fighting", "collision", "fighting"]):
-        r["event_type"] = kind
-    data = tmp_path / "hawk.json"
-    data.write_text(json.dumps(recs), encoding="utf-8")
-    cfg = tmp_path / "flow.yaml"
-    cfg.write_text("model:\n  vision:\n    motion_encoder: flow_cnn\n    flow_size: 32\n    flow_width: 16\n", encoding="utf-8")
+    data, cfg = _labelled_flow_data(tmp_path, fighting_video, hivau_jsonl)
     root = Path(__file__).resolve().parents[1]
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
@@ -562,15 +555,7 @@ def test_head_on_the_encoder_trains_the_encoder_alone(tmp_path, fighting_video, 
     projections keep their initial weights (L_MV alone would collapse them to one output)."""
     from safetensors.torch import load_file
 
-    from tests.hawk_dataset import make_records
-
-    recs = make_records(fighting_video.parent, hivau_jsonl)
-    for r, kind in zip(recs, ["fighting", "collision", "fighting"]):
-        r["event_type"] = kind
-    data = tmp_path / "hawk.json"
-    data.write_text(json.dumps(recs), encoding="utf-8")
-    cfg = tmp_path / "flow.yaml"
-    cfg.write_text("model:\n  vision:\n    motion_encoder: flow_cnn\n    flow_size: 32\n    flow_width: 16\n", encoding="utf-8")
+    data, cfg = _labelled_flow_data(tmp_path, fighting_video, hivau_jsonl)
     r = invoke("train", "--preset", "tiny", "--config", cfg, "--data", data, "--out", tmp_path / "run", "--cache-dir", tmp_path / "cache",
                "--objective", "words", "--words-loss", "labels", "--head-on", "encoder", "--steps", "3", "--batch-size", "3",
                "--lr", "0.01", "--warmup", "0", "--test-fraction", "0", "--eval-every", "0", "--device", "cpu")
@@ -580,3 +565,17 @@ def test_head_on_the_encoder_trains_the_encoder_alone(tmp_path, fighting_video, 
     init = HawkModel.build(HawkConfig.from_preset("tiny", overrides={"vision": FLOW["vision"]})).adapter_tensors()
     changed = {k for k, v in init.items() if not torch.equal(v.detach().float(), trained[k].float())}
     assert changed and all(k.startswith("branches.motion.encoder.") for k in changed), sorted(changed)[:5]
+
+
+def _labelled_flow_data(tmp_path, fighting_video, hivau_jsonl):
+    """(records file with event types on the three real clips, a config with the learnt motion encoder)."""
+    from tests.hawk_dataset import make_records
+
+    recs = make_records(fighting_video.parent, hivau_jsonl)
+    for r, kind in zip(recs, ["fighting", "collision", "fighting"]):
+        r["event_type"] = kind
+    data = tmp_path / "hawk.json"
+    data.write_text(json.dumps(recs), encoding="utf-8")
+    cfg = tmp_path / "flow.yaml"
+    cfg.write_text("model:\n  vision:\n    motion_encoder: flow_cnn\n    flow_size: 32\n    flow_width: 16\n", encoding="utf-8")
+    return data, cfg
