@@ -93,13 +93,13 @@ def detect(
 
 def _setup(scorer_name: str, config, model, frames, device, dtype, threads, quantize, max_new_tokens):
     """(predictor or None, scorer, sampling, generation options)."""
-    from hawk_core.inference.anomaly import make_scorer
+    from hawk_core.inference.anomaly import MODEL_SCORERS, make_scorer
     from hawk_core.inference.detect import Sampling
 
     from hawk_cli._inference import generation_options, load_predictor
 
     predictor = None
-    if scorer_name in ("model", "head") or config.describe:
+    if scorer_name in MODEL_SCORERS or config.describe:
         predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads, quantize=quantize)
     else:
         from hawk_cli._common import set_torch_threads

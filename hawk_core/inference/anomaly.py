@@ -52,6 +52,7 @@ ANOMALY_QUESTION = "Is there an anomaly in this video? Answer yes or no."
 YES_WORDS = ("Yes", " Yes", "yes", " yes")
 NO_WORDS = ("No", " No", "no", " no")
 SCORERS = ("model", "head", "motion")
+MODEL_SCORERS = ("model", "head")  # the scorers that read the model
 
 WindowSample = tuple["Window", "SampledClip", "MotionResult"]
 
@@ -118,21 +119,20 @@ class WindowScorer:
         return {"name": self.name}
 
 
-class ModelScorer(WindowScorer):
-    """The LLM's P(yes) to :data:`ANOMALY_QUESTION` over each window's visual tokens."""
+class _EncodedScorer(WindowScorer):
+    """A scorer that reads the model: windows are encoded ``batch`` at a time and scored from
+    their frozen features by :meth:`score_features`."""
 
-    name = "model"
     needs_model = True
 
-    def __init__(self, predictor: Predictor, *, question: str = ANOMALY_QUESTION, batch: int = 8) -> None:
+    def __init__(self, predictor: Predictor, *, batch: int = 8) -> None:
         if batch < 1:
             raise ConfigError(f"batch must be >= 1, got {batch}")
-        if not question.strip():
-            raise ConfigError("the anomaly question is empty")
         self.predictor = predictor
-        self.question = question
         self.batch = batch
-        self.tokens = answer_tokens(predictor.tokenizer)
+
+    def score_features(self, feats_v: Any, feats_m: Any) -> list[float]:  # pragma: no cover - interface
+        raise NotImplementedError
 
     def score_prepared(self, prepared: Sequence[Any]) -> list[float]:
         """Scores of already encoded windows (:class:`~hawk_core.inference.predictor.PreparedVideo`)."""
@@ -142,9 +142,7 @@ class ModelScorer(WindowScorer):
             return []
         feats_v = torch.cat([p.feats_v for p in prepared])  # (B, T, N, D)
         feats_m = None if prepared[0].feats_m is None else torch.cat([p.feats_m for p in prepared])
-        logits = self.predictor.model.next_token_logits(feats_v, feats_m, [self.question] * len(prepared),
-                                                        answer_prefix=self.tokens.prefix)  # (B, V)
-        return yes_probability(logits, self.tokens)
+        return self.score_features(feats_v, feats_m)
 
     def score(self, samples: Iterable[WindowSample]) -> list[float]:
         out: list[float] = []
@@ -158,35 +156,46 @@ class ModelScorer(WindowScorer):
             out += self.score_prepared(self.predictor.encode(pending))
         return out
 
+
+class ModelScorer(_EncodedScorer):
+    """The LLM's P(yes) to :data:`ANOMALY_QUESTION` over each window's visual tokens."""
+
+    name = "model"
+
+    def __init__(self, predictor: Predictor, *, question: str = ANOMALY_QUESTION, batch: int = 8) -> None:
+        super().__init__(predictor, batch=batch)
+        if not question.strip():
+            raise ConfigError("the anomaly question is empty")
+        self.question = question
+        self.tokens = answer_tokens(predictor.tokenizer)
+
+    def score_features(self, feats_v: Any, feats_m: Any) -> list[float]:
+        logits = self.predictor.model.next_token_logits(feats_v, feats_m, [self.question] * feats_v.size(0),
+                                                        answer_prefix=self.tokens.prefix)  # (B, V)
+        return yes_probability(logits, self.tokens)
+
     def describe(self) -> dict:
         return {"name": self.name, "question": self.question, "answer_tokens": self.tokens.to_dict(self.predictor.tokenizer)}
 
 
-class HeadScorer(ModelScorer):
+class HeadScorer(_EncodedScorer):
     """1 - P(normal) from the model's class head on each window's visual tokens."""
 
     name = "head"
 
     def __init__(self, predictor: Predictor, *, batch: int = 8) -> None:
-        if batch < 1:
-            raise ConfigError(f"batch must be >= 1, got {batch}")
+        super().__init__(predictor, batch=batch)
         head = predictor.model.config.head
         if not head.classes:
             raise ConfigError("--scorer head: the model has no class head (train one with `hawk train --label-weight`); "
                               "use --scorer model")
         if head.normal not in head.classes:
             raise ConfigError(f"--scorer head: the model's head has no {head.normal!r} class (its classes: {', '.join(head.classes)})")
-        self.predictor = predictor
-        self.batch = batch
         self.normal = head.classes.index(head.normal)
 
-    def score_prepared(self, prepared: Sequence[Any]) -> list[float]:
+    def score_features(self, feats_v: Any, feats_m: Any) -> list[float]:
         import torch
 
-        if not prepared:
-            return []
-        feats_v = torch.cat([p.feats_v for p in prepared])  # (B, T, N, D)
-        feats_m = None if prepared[0].feats_m is None else torch.cat([p.feats_m for p in prepared])
         with torch.inference_mode():
             probs = self.predictor.model.class_probabilities(feats_v, feats_m)  # (B, C)
         return (1.0 - probs[:, self.normal]).clamp(0.0, 1.0).tolist()
@@ -218,15 +227,11 @@ class MotionScorer(WindowScorer):
 
 
 def make_scorer(name: str, predictor: Predictor | None = None, *, batch: int = 8) -> WindowScorer:
-    """The scorer called ``name`` (one of :data:`SCORERS`); ``model`` needs ``predictor``."""
-    if name == "model":
+    """The scorer called ``name`` (one of :data:`SCORERS`); those of :data:`MODEL_SCORERS` need ``predictor``."""
+    if name in MODEL_SCORERS:
         if predictor is None:
-            raise ConfigError("the model scorer needs a loaded model")
-        return ModelScorer(predictor, batch=batch)
-    if name == "head":
-        if predictor is None:
-            raise ConfigError("the head scorer needs a loaded model")
-        return HeadScorer(predictor, batch=batch)
+            raise ConfigError(f"the {name} scorer needs a loaded model")
+        return (ModelScorer if name == "model" else HeadScorer)(predictor, batch=batch)
     if name == "motion":
         return MotionScorer()
     raise ConfigError(f"unknown scorer {name!r}; choose one of {', '.join(SCORERS)}")

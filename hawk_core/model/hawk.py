@@ -178,10 +178,14 @@ class HawkModel(nn.Module):
         self.eval()
         try:
             tok_v, _, tok_m, _ = self.visual_tokens(feats_v, feats_m)
-            tokens = torch.cat([t for t in (tok_v, tok_m) if t is not None], 1)  # (B, Qv+Qm, llm)
-            return self.cluster_head(tokens.float().mean(1)).softmax(-1).float()
+            return self._token_head_logits(tok_v, tok_m).softmax(-1).float()
         finally:
             self.train(was_training)
+
+    def _token_head_logits(self, tok_v: torch.Tensor, tok_m: torch.Tensor | None) -> torch.Tensor:
+        """(B, C) class-head logits on the mean of both branches' visual tokens (B, Qv+Qm, llm)."""
+        tokens = torch.cat([t for t in (tok_v, tok_m) if t is not None], 1)
+        return self.cluster_head(tokens.float().mean(1))
 
     def load_adapter(self, file: str | Path, *, strict: bool = True) -> None:
         """Load trainable weights from a safetensors file; CheckpointError names mismatches."""
@@ -216,7 +220,7 @@ class HawkModel(nn.Module):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
-    def add_cluster_head(self, clusters: int, on: str = "tokens", weight: float = 1.0) -> nn.Linear:
+    def add_cluster_head(self, clusters: int, on: str = "tokens") -> nn.Linear:
         """A linear head to ``clusters`` text clusters (``train.words_loss: clusters``) or record
         classes (``labels``), read from the visual tokens' mean (``on="tokens"``: both
         branches, the LLM's input space) or from the learnt motion encoder's own tokens, their
@@ -224,11 +228,8 @@ class HawkModel(nn.Module):
         encoder learns the class before any Q-Former squeezes it; needs
         ``vision.motion_encoder: flow_cnn``). It is scaffolding of the alignment stage: trained
         with it (and kept in its run's checkpoints so a resume goes on with it) but never part
-        of the adapter, which holds what the language stage uses.
-
-        In the language stage (``train.label_weight``), a head on the tokens adds ``weight`` x
-        its cross-entropy against the batch's ``classes`` to the paper's loss: the Q-Formers
-        are asked to carry the class where the LLM reads them."""
+        of the adapter, which holds what the language stage uses (the language stage's own head
+        is ``config.head``, built with the model)."""
         if on not in HEAD_INPUTS:
             raise ConfigError(f"head_on must be one of {', '.join(HEAD_INPUTS)}, got {on!r}")
         if on == "encoder":
@@ -243,7 +244,6 @@ class HawkModel(nn.Module):
         head = _zero_linear(width, int(clusters)).to(self.device)
         self.cluster_head = head
         self.head_on = on
-        self.head_weight = float(weight)
         return head
 
     def freeze_motion_encoder(self) -> None:
@@ -467,8 +467,7 @@ class HawkModel(nn.Module):
         if self.cluster_head is not None and batch.classes is not None:  # train.label_weight
             if self.head_on != "tokens":
                 raise ConfigError("the language stage's class head reads the visual tokens (head_on tokens)")
-            tokens = torch.cat([t for t in (tok_v, tok_m) if t is not None], 1)  # (B, Qv+Qm, llm)
-            head_logits = self.cluster_head(tokens.float().mean(1))
+            head_logits = self._token_head_logits(tok_v, tok_m)
             l_label = losses.clusters_loss(head_logits, batch.classes)
             total = total + self.head_weight * l_label
         return HawkOutput(loss=total, loss_vl=l_vl, loss_mv=l_mv, loss_ml=l_ml, logits=logits, tight_v=tight_v, tight_m=tight_m,

