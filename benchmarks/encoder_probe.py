@@ -8,7 +8,15 @@ projection: exactly what the LLM is given) turn the cached features into tokens;
 and max over the query tokens, both branches side by side, feed a standardised logistic
 regression fit on the training records' event types and scored on the test records (a
 `hawk synth` split from an unseen seed). It prints event-type accuracy and anomaly vs normal
-with 95% Wilson intervals, beside the majority-class baseline.
+with 95% Wilson intervals, beside the majority-class baseline, and the features' relative
+spread: the RMS distance of a test video's pooled features from their mean over the test
+videos, divided by that mean's norm. The probe standardises its inputs, so it can read
+differences of a fraction of a percent that an LLM reading the raw tokens does not see: a
+spread near 0 means the branches hand every video the same tokens (the Q-Formers collapsed, as
+L_MV alone does to them), whatever the accuracy says. Measured on the 120 seed-4 videos
+(`benchmarks/feature_probe.md`): Q-Formers as initialised over a trained flow_cnn encoder 0.052
+(probe 0.19), after 300 steps of their own head (`--head-on tokens --freeze-encoder`) 0.307
+(probe 0.34). Check it before the language stage.
 
 `--read encoder` fits the probe on the learnt motion encoder's own tokens instead (flow_cnn:
 their mean and max over frames and cells, what `hawk train --head-on encoder` trains), to tell
@@ -63,6 +71,16 @@ def pooled_tokens(model, cache, records, amp, progress: str, read: str = "tokens
         if (i + 1) % 200 == 0:
             print(f"  {progress}: {i + 1}/{len(records)} videos, {time.time() - t0:.0f} s", file=sys.stderr)
     return np.stack(out)
+
+
+def relative_spread(x: "np.ndarray") -> float:  # noqa: F821
+    """RMS distance of the rows of ``x`` from their mean, divided by the mean's norm (0: all rows equal)."""
+    import numpy as np
+
+    centre = x.mean(0)
+    rms = float(np.sqrt(((x - centre) ** 2).sum(1).mean()))
+    norm = float(np.linalg.norm(centre))
+    return rms / norm if norm > 0 else float("inf") if rms > 0 else 0.0
 
 
 def main() -> None:
@@ -122,7 +140,8 @@ def main() -> None:
     out = {"model": str(a.model), "read": a.read, "train": len(train), "test": n, "event_acc": k_event / n, "event_ci": wilson(k_event, n),
            "anomaly_acc": k_anom / n, "anomaly_ci": wilson(k_anom, n),
            "majority": Counter(y_test).most_common(1)[0][1] / n,
-           "always_anomaly": sum(g != "normal" for g in y_test) / n, "per_event": per}
+           "always_anomaly": sum(g != "normal" for g in y_test) / n, "per_event": per,
+           "spread": relative_spread(x_test)}
     if a.json:
         print(json.dumps(out, indent=2))
         return
@@ -133,6 +152,7 @@ def main() -> None:
     print(f"  anomaly vs normal   {out['anomaly_acc']:.3f} [{out['anomaly_ci'][0]:.3f}, {out['anomaly_ci'][1]:.3f}]"
           f"   (always anomaly {out['always_anomaly']:.3f})")
     print("  per event: " + ", ".join(f"{e} {v:.2f}" for e, v in per.items()))
+    print(f"  relative spread of the features over the test videos {out['spread']:.4f}   (near 0: one output for every video)")
 
 
 if __name__ == "__main__":

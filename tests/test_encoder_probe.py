@@ -35,6 +35,20 @@ def test_probe_reads_the_tokens_fills_the_cache_and_reports(tmp_path):
     assert set(out["per_event"]) == set(truth)
     assert out["always_anomaly"] == sum(t != "normal" for t in truth) / 4
     assert len(list(cache.rglob("*.safetensors"))) == 14  # every video's features, stored for the next probe
+    assert out["spread"] > 0  # four different videos: different features
+
+
+def test_relative_spread_is_zero_for_identical_rows_and_scale_free():
+    import numpy as np
+
+    sys.path.insert(0, str(SCRIPT.parents[1]))
+    from benchmarks.encoder_probe import relative_spread
+
+    rows = np.array([[3.0, 4.0]] * 5)
+    assert relative_spread(rows) == 0.0
+    x = np.array([[1.0, 0.0], [3.0, 0.0]])  # mean (2, 0), each row 1 away from it
+    assert relative_spread(x) == 0.5 and relative_spread(10 * x) == 0.5
+    assert relative_spread(np.array([[1.0], [-1.0]])) == float("inf")  # the mean is 0 but the rows differ
 
 
 def test_probe_needs_event_types_and_a_model(tmp_path):
