@@ -35,7 +35,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -44,33 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.ablation import wilson  # noqa: E402
 
 
-def pooled_tokens(model, cache, records, amp, progress: str, read: str = "tokens") -> "np.ndarray":  # noqa: F821
-    import numpy as np
-    import torch
-
-    from hawk_core.data.features import encode_clips, sample_for_model
-
-    out = []
-    model.eval()
-    t0 = time.time()
-    for i, rec in enumerate(records):
-        if not cache.has(rec.path):
-            pair = sample_for_model(rec.path, model.config.data, with_motion=bool(model.use_motion))
-            fv, fm = encode_clips(model, [pair], amp=amp)
-            cache.store(rec.path, fv[0], None if fm is None else fm[0], times=pair[0].frame_times)
-        fv, fm = cache.load(rec.path)
-        with torch.no_grad(), torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
-            if read == "encoder":  # the learnt motion encoder's own tokens (T, N, D), as --head-on encoder reads them
-                enc = model.branches["motion"].encoder(fm[None].float())[0].float()
-                out.append(torch.cat([enc.mean((0, 1)), enc.amax((0, 1))]).numpy())
-            else:
-                _, tight_v, _, tight_m = model.visual_tokens(fv[None].float(), None if fm is None else fm[None].float())
-        if read != "encoder":
-            parts = [t.float()[0] for t in (tight_v, tight_m) if t is not None]  # (Q, tight) each
-            out.append(torch.cat([torch.cat([p.mean(0), p.amax(0)]) for p in parts]).numpy())
-        if (i + 1) % 200 == 0:
-            print(f"  {progress}: {i + 1}/{len(records)} videos, {time.time() - t0:.0f} s", file=sys.stderr)
-    return np.stack(out)
+def _progress(what: str, total: int):
+    return lambda done, seconds: print(f"  {what}: {done}/{total} videos, {seconds:.0f} s", file=sys.stderr)
 
 
 def relative_spread(x: "np.ndarray") -> float:  # noqa: F821
@@ -100,13 +74,12 @@ def main() -> None:
 
     import numpy as np
     import torch
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
 
     from hawk_core.data.records import load_hawk_records
     from hawk_core.errors import HawkError
     from hawk_core.model.hawk import HawkModel
     from hawk_core.runtime import autocast_dtype, set_threads
+    from hawk_core.training.heads import fit_linear_head, pooled_features
     from hawk_core.training.samples import feature_cache
 
     set_threads(a.threads)
@@ -124,15 +97,14 @@ def main() -> None:
             raise SystemExit(f"error: {a.model} has no learnt motion encoder (vision.motion_encoder flow_cnn) for --read encoder")
         amp = autocast_dtype("auto", torch.device("cpu"))
         cache = feature_cache(model, a.cache_dir, "float16", motion_branch=bool(model.use_motion), amp=amp)
-        x_train = pooled_tokens(model, cache, train, amp, "train", a.read)
-        x_test = pooled_tokens(model, cache, test, amp, "test", a.read)
+        x_train = pooled_features(model, cache, train, amp, read=a.read, on_progress=_progress("train", len(train)))
+        x_test = pooled_features(model, cache, test, amp, read=a.read, on_progress=_progress("test", len(test)))
     except HawkError as e:
         raise SystemExit(f"error: {e}") from None
     y_train = [r.extra["event_type"] for r in train]
     y_test = [r.extra["event_type"] for r in test]
-    scaler = StandardScaler().fit(x_train)
-    clf = LogisticRegression(C=0.1, max_iter=2000).fit(scaler.transform(x_train), y_train)
-    pred = clf.predict(scaler.transform(x_test))
+    classes, weight, bias = fit_linear_head(x_train, y_train, c=0.1)  # what recipes/fit_head.py puts in a model
+    pred = [classes[i] for i in (x_test @ weight.T + bias).argmax(1)]
     n = len(y_test)
     k_event = int(sum(p == g for p, g in zip(pred, y_test)))
     k_anom = int(sum((p == "normal") == (g == "normal") for p, g in zip(pred, y_test)))

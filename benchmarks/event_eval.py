@@ -10,6 +10,11 @@ event-type accuracy, anomaly vs normal, the stated start within 1 s of the truth
 anomalous videos; a description that states no start counts as a miss), the share of distinct
 descriptions, and each event's accuracy; 95% Wilson intervals, beside the majority class and
 "always anomaly" baselines.
+
+Predictions of a guided model (`hawk train --guide`) carry the class its head named in the
+prompt (`event`); then the split is also told apart: how often the head named the right class
+(what the visual side read), and how often the description says the event it was told (what
+the language side made of it).
 """
 
 from __future__ import annotations
@@ -31,8 +36,8 @@ def evaluate(preds: list[dict], records: list[dict], tolerance: float = 1.0) -> 
     from hawk_core.synth import event_type_from_text, start_time_from_text
 
     truth = {Path(r["video"]).name: r for r in records}
-    rows = [(p["prediction"], truth[Path(p["video"]).name]) for p in preds
-            if p.get("task", "description") == "description" and Path(p["video"]).name in truth]
+    kept = [p for p in preds if p.get("task", "description") == "description" and Path(p["video"]).name in truth]
+    rows = [(p["prediction"], truth[Path(p["video"]).name]) for p in kept]
     if not rows:
         raise SystemExit("error: no prediction matches a record of the data file (by video file name)")
     read = [event_type_from_text(h) for h, _ in rows]
@@ -60,7 +65,25 @@ def evaluate(preds: list[dict], records: list[dict], tolerance: float = 1.0) -> 
         "majority": majority, "always_anomaly": len(anomalous) / n,
         "constant_start": best_constant_start(truths, tolerance),
         "per_event": per, "read_types": dict(Counter(read).most_common()),
+        "guide": _guide(kept, read, gold),
     }
+
+
+def _guide(kept: list[dict], read: list[str], gold: list[str]) -> dict | None:
+    """A guided model's split: the head's class (``event`` of each prediction) against the
+    truth, and the description's event against the head's; None without guided predictions."""
+    told = [p.get("event") for p in kept]
+    idx = [i for i, e in enumerate(told) if e is not None]
+    if not idx:
+        return None
+    n = len(idx)
+    k_head = sum(told[i] == gold[i] for i in idx)
+    k_says = sum(read[i] == told[i] for i in idx)
+    k_when_right = [i for i in idx if told[i] == gold[i]]
+    return {"n": n, "head_acc": k_head / n, "head_ci": wilson(k_head, n),
+            "says_told": k_says / n, "says_told_ci": wilson(k_says, n),
+            "says_when_right": sum(read[i] == gold[i] for i in k_when_right) / max(1, len(k_when_right)),
+            "head_types": dict(Counter(told[i] for i in idx).most_common())}
 
 
 def best_constant_start(truths: list[float], tolerance: float = 1.0) -> dict:
@@ -109,6 +132,12 @@ def main() -> None:
     if cs["guess"] is not None:
         print(f"  start baseline: always saying {cs['guess']:g} s is within {a.tolerance:g} s for {cs['share']:.3f} of anomalous videos")
     print("  per event: " + ", ".join(f"{e} {v['acc']:.2f} ({v['n']})" for e, v in out["per_event"].items()))
+    g = out["guide"]
+    if g is not None:
+        print(f"  guided ({g['n']} predictions): the head named the right class for {g['head_acc']:.3f} "
+              f"[{g['head_ci'][0]:.3f}, {g['head_ci'][1]:.3f}]; the description says the class it was told for "
+              f"{g['says_told']:.3f} [{g['says_told_ci'][0]:.3f}, {g['says_told_ci'][1]:.3f}] "
+              f"({g['says_when_right']:.3f} where the head was right)")
 
 
 if __name__ == "__main__":

@@ -47,3 +47,13 @@ def write_dataset(path: Path, videos_dir: Path, hivau_jsonl: Path, extra: list[d
     recs = make_records(videos_dir, hivau_jsonl) + list(extra or [])
     path.write_text(json.dumps(recs, indent=1), encoding="utf-8")
     return path
+
+
+def write_labelled_dataset(path: Path, videos_dir: Path, hivau_jsonl: Path, field: str = "event_type") -> tuple[Path, list[dict]]:
+    """The three real clips' records, each with a class in ``field`` (two classes: fighting,
+    collision, fighting), written to ``path``; returns (path, the records)."""
+    recs = make_records(videos_dir, hivau_jsonl)
+    for r, kind in zip(recs, ["fighting", "collision", "fighting"]):
+        r[field] = kind
+    path.write_text(json.dumps(recs), encoding="utf-8")
+    return path, recs

@@ -275,13 +275,9 @@ def test_class_labels_index_a_record_field_and_refuse_fewer_than_two_classes():
 def test_labels_train_the_head_from_a_record_field_from_the_cli(tmp_path, fighting_video, hivau_jsonl):
     """--words-loss labels: the class head learns the records' --label-field; its classes are
     in the checkpoint, a resume checks them, and records without the field get a clear error."""
-    from tests.hawk_dataset import make_records
+    from tests.hawk_dataset import write_labelled_dataset
 
-    recs = make_records(fighting_video.parent, hivau_jsonl)
-    for r, kind in zip(recs, ["fighting", "collision", "fighting"]):
-        r["event_type"] = kind
-    data = tmp_path / "hawk.json"
-    data.write_text(json.dumps(recs), encoding="utf-8")
+    data, recs = write_labelled_dataset(tmp_path / "hawk.json", fighting_video.parent, hivau_jsonl)
     common = ["--data", data, "--cache-dir", tmp_path / "cache"]
     r = invoke("train", "--out", tmp_path / "run", "--preset", "tiny", *common, "--batch-size", "3", "--eval-every", "0",
                "--device", "cpu", "--objective", "words", "--words-loss", "labels", "--steps", "12", "--lr", "0.003",
@@ -488,15 +484,11 @@ def test_label_weight_adds_a_class_head_to_the_language_stage_from_the_cli(tmp_p
     """--label-weight W: the language stage's loss is the paper's + W x a class head's
     cross-entropy on the visual tokens; the head stays out of the adapter; a weight of 0 keeps
     the paper's loss alone; a head on the encoder is refused for it."""
-    from tests.hawk_dataset import make_records
+    from tests.hawk_dataset import write_labelled_dataset
 
     from hawk_core.model.run_layout import STATE_FILE, RunLayout
 
-    recs = make_records(fighting_video.parent, hivau_jsonl)
-    for r, kind in zip(recs, ["fighting", "collision", "fighting"]):
-        r["event_type"] = kind
-    data = tmp_path / "hawk.json"
-    data.write_text(json.dumps(recs), encoding="utf-8")
+    data, recs = write_labelled_dataset(tmp_path / "hawk.json", fighting_video.parent, hivau_jsonl)
     common = ["--data", data, "--cache-dir", tmp_path / "cache", "--preset", "tiny", "--device", "cpu", "--warmup", "0"]
     r = invoke("train", "--out", tmp_path / "run", *common, "--batch-size", "3", "--eval-every", "0", "--steps", "4",
                "--label-weight", "0.5", "--test-fraction", "0")
@@ -569,13 +561,9 @@ def test_head_on_the_encoder_trains_the_encoder_alone(tmp_path, fighting_video, 
 
 def _labelled_flow_data(tmp_path, fighting_video, hivau_jsonl):
     """(records file with event types on the three real clips, a config with the learnt motion encoder)."""
-    from tests.hawk_dataset import make_records
+    from tests.hawk_dataset import write_labelled_dataset
 
-    recs = make_records(fighting_video.parent, hivau_jsonl)
-    for r, kind in zip(recs, ["fighting", "collision", "fighting"]):
-        r["event_type"] = kind
-    data = tmp_path / "hawk.json"
-    data.write_text(json.dumps(recs), encoding="utf-8")
+    data, recs = write_labelled_dataset(tmp_path / "hawk.json", fighting_video.parent, hivau_jsonl)
     cfg = tmp_path / "flow.yaml"
     cfg.write_text("model:\n  vision:\n    motion_encoder: flow_cnn\n    flow_size: 32\n    flow_width: 16\n", encoding="utf-8")
     return data, cfg

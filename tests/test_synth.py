@@ -301,6 +301,22 @@ def test_event_eval_reads_type_anomaly_start_and_distinct(tmp_path):
     assert out["per_event"]["collision"]["acc"] == 0.0 and out["always_anomaly"] == 2 / 3
 
 
+def test_event_eval_tells_the_guided_heads_part_from_the_descriptions():
+    """Guided predictions carry the class the head named (event): the split counts how often
+    that class was right and how often the description said it."""
+    from benchmarks.event_eval import evaluate
+
+    recs = [{"video": "a.mp4", "event_type": "falling", "time_span": {"start_s": 3.0}},
+            {"video": "b.mp4", "event_type": "collision", "time_span": {"start_s": 0.0}},
+            {"video": "c.mp4", "event_type": "normal"}]
+    preds = [{"video": "a.mp4", "prediction": "A man falls to the ground.", "event": "falling"},  # right, said
+             {"video": "b.mp4", "prediction": "A man falls to the ground.", "event": "falling"},  # wrong, said
+             {"video": "c.mp4", "prediction": "A man falls to the ground.", "event": "normal"}]  # right, not said
+    g = evaluate(preds, recs)["guide"]
+    assert g["n"] == 3 and g["head_acc"] == 2 / 3 and g["says_told"] == 2 / 3 and g["says_when_right"] == 0.5
+    assert evaluate([{k: v for k, v in p.items() if k != "event"} for p in preds], recs)["guide"] is None
+
+
 def test_event_eval_states_the_constant_start_baseline_and_rejects_bad_files(tmp_path):
     import subprocess
     import sys

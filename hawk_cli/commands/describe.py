@@ -112,7 +112,8 @@ def describe(
     typer.echo(answer.text)
     err_console.print(
         f"[dim]{len(prepared.frames)} frames of {prepared.duration:.1f} s, {predictor.spec.label}, "
-        f"{answer.tokens} tokens, {time.perf_counter() - started:.1f} s[/]", soft_wrap=True
+        f"{answer.tokens} tokens, {time.perf_counter() - started:.1f} s"
+        + (f", guided by its head's class: {answer.event}" if answer.event is not None else "") + "[/]", soft_wrap=True
     )
 
 

@@ -132,6 +132,7 @@ class Answer:
     batch_tokens: int = 0  # tokens that call generated for all its answers
     warnings: list[str] = field(default_factory=list)
     truncated: bool = False  # generation stopped at max_new_tokens, not at the end-of-text token
+    event: str | None = None  # a guided model's (head.guide) class, named in its prompt; None otherwise
 
     @property
     def tokens_per_s(self) -> float:
@@ -376,6 +377,7 @@ class Predictor:
         feats_v = join_videos([v.feats_v[0] for v, _, _ in items])  # (B, T, N, D), or a list when T differs
         feats_m = None if items[0][0].feats_m is None else join_videos([v.feats_m[0] for v, _, _ in items])
         t0 = time.perf_counter()
+        events = self.model.guide_classes(feats_v, feats_m)  # head.guide: what the prompts name (all None otherwise)
         texts, truncated = self.model.generate(
             feats_v,
             feats_m,
@@ -390,19 +392,21 @@ class Predictor:
             seed=options.seed,
             streamer=streamer,
             with_truncation=True,
+            events=events,
         )
         dt = time.perf_counter() - t0
         texts = [t.strip() for t in texts]
         counts = [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) if t else 0 for t in texts]
         answers = []
-        for q, t, n, w, cut in zip(questions, texts, counts, warns, truncated):
+        for q, t, n, w, cut, ev in zip(questions, texts, counts, warns, truncated, events):
             if cut:
                 if options.trim_to_sentence:
                     t = trim_to_sentence(t)
                     w = [*w, f"answer reached --max-new-tokens ({options.max_new_tokens}); trimmed to its last full sentence"]
                 else:
                     w = [*w, f"answer cut at --max-new-tokens ({options.max_new_tokens}) mid-sentence; raise it, or pass --trim-to-sentence"]
-            answers.append(Answer(question=q, text=t, tokens=n, generate_s=dt, batch_tokens=sum(counts), warnings=w, truncated=cut))
+            answers.append(Answer(question=q, text=t, tokens=n, generate_s=dt, batch_tokens=sum(counts), warnings=w, truncated=cut,
+                                  event=ev))
         return answers
 
 # ---- helpers on the model object ---------------------------------------------------------

@@ -149,7 +149,8 @@ def run_predictions(
                 group = queue[g : g + gen_batch]
                 answers = predictor.answer([(p, it.question, None) for p, it in group], options)
                 for (p, it), ans in zip(group, answers):
-                    sink.write(it.record(ans.text, truncated=ans.truncated))
+                    extra = {"event": ans.event} if ans.event is not None else {}  # a guided model's class (head.guide)
+                    sink.write(it.record(ans.text, truncated=ans.truncated, **extra))
                     summary.written += 1
                     summary.warnings.extend(f"{it.id}: {w}" for w in ans.warnings)
                     summary.timings["tokens"] += ans.tokens

@@ -23,7 +23,7 @@ from ..errors import ConfigError
 from ..media.motion_config import MotionConfig
 from .presets import PRESET_DICTS, PRESETS, PROFILE_FIELDS, PROFILES, profile_overrides
 
-#: What the alignment stage's class head reads (``HawkModel.add_cluster_head``, ``train.head_on``):
+#: What a class head reads (the alignment stage's, ``train.head_on``; the model's own, ``head.on``):
 #: the visual tokens' mean, or the learnt motion encoder's own tokens pooled.
 HEAD_INPUTS = ("tokens", "encoder")
 
@@ -370,13 +370,25 @@ def _field_value(cfg: Any, path: str) -> Any:
 class HeadConfig:
     """A class head kept with the model (hawk's, not the paper's): a linear layer on the mean of
     both branches' visual tokens, naming one of ``classes`` (the records' ``train.label_field``
-    values, e.g. `hawk synth`'s event types). It is trained beside the paper's loss by
+    values, e.g. `hawk synth`'s event types); ``on: encoder`` reads the learnt motion encoder's
+    tokens instead, their mean and maximum over frames and cells (``vision.motion_encoder:
+    flow_cnn``; ``recipes/fit_head.py`` fits it there). It is trained beside the paper's loss by
     ``train.label_weight`` and scores `hawk detect --scorer head`: a window's score is
-    1 - P(``normal``). No classes: no head (every preset, the paper's model)."""
+    1 - P(``normal``). No classes: no head (every preset, the paper's model).
+
+    ``guide`` (hawk's, off by default): the class the head reads is named in the prompt, in
+    ``guide_text`` before the question, so the LLM writes about an event it is told rather
+    than one it must find in 64 soft tokens (tag-guided captioning, as Tag2Text guides its
+    decoder with predicted tags). In training the prompt names the record's own class (the
+    teacher's), at inference the head's most probable one; records without a class get no
+    guide sentence."""
 
     _section = "head"
     classes: tuple[str, ...] = ()
     normal: str = "normal"  # the class that means "no anomaly" (detect's head score is 1 - its probability)
+    on: str = "tokens"  # what it reads: the visual tokens' mean, or the learnt motion encoder's mean + max (HEAD_INPUTS)
+    guide: bool = False  # name the head's class in the prompt (guide_text) after the question
+    guide_text: str = "Event: {event}."  # the guide sentence; {event} is the class, underscores as spaces
 
     def __post_init__(self) -> None:
         self.classes = tuple(self.classes)
@@ -388,6 +400,20 @@ class HeadConfig:
             raise ConfigError(f"head.classes needs at least 2 classes, got {list(self.classes)}")
         if not isinstance(self.normal, str):
             raise ConfigError(f"head.normal must be a string, got {self.normal!r}")
+        if self.on not in HEAD_INPUTS:
+            raise ConfigError(f"head.on must be one of {', '.join(HEAD_INPUTS)}, got {self.on!r}")
+        if not isinstance(self.guide, bool):
+            raise ConfigError(f"head.guide must be true or false, got {self.guide!r}")
+        if not isinstance(self.guide_text, str) or "{event}" not in self.guide_text:
+            raise ConfigError(f"head.guide_text must contain {{event}}, got {self.guide_text!r}")
+        try:
+            self.guide_text.format(event="x")
+        except (KeyError, IndexError, ValueError) as e:
+            raise ConfigError(f"head.guide_text: only {{event}} may be filled in, got {self.guide_text!r} ({e})") from None
+
+    def guide_sentence(self, event: str) -> str:
+        """The guide sentence naming ``event`` (a class; underscores read as spaces)."""
+        return self.guide_text.format(event=event.replace("_", " ").strip())
 
 
 _SECTIONS = {

@@ -100,7 +100,17 @@ class HawkModel(nn.Module):
         self.head_on = "tokens"  # what the cluster head reads (HEAD_INPUTS)
         self.head_weight = 1.0  # its loss's weight in the language stage (train.label_weight)
         if config.head.classes:
-            self.cluster_head = _zero_linear(llm_dim, len(config.head.classes))
+            width = llm_dim
+            if config.head.on == "encoder":
+                enc = self.branches["motion"].encoder if "motion" in self.branches else None
+                if enc is None:
+                    raise ConfigError("head.on encoder: the model has no learnt motion encoder (vision.motion_encoder flow_cnn)")
+                width = 2 * enc.dim
+            self.cluster_head = _zero_linear(width, len(config.head.classes))
+            self.head_on = config.head.on
+        elif config.head.guide:
+            raise ConfigError("head.guide names the class head's class in the prompt: the model needs head.classes "
+                              "(train its head with `hawk train --label-weight`)")
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -178,14 +188,64 @@ class HawkModel(nn.Module):
         self.eval()
         try:
             tok_v, _, tok_m, _ = self.visual_tokens(feats_v, feats_m)
-            return self._token_head_logits(tok_v, tok_m).softmax(-1).float()
+            return self._own_head_logits(feats_m, tok_v, tok_m).softmax(-1).float()
         finally:
             self.train(was_training)
+
+    def _own_head_logits(self, feats_m, tok_v: torch.Tensor, tok_m: torch.Tensor | None) -> torch.Tensor:
+        """(B, C) logits of the model's own class head (``config.head``): on the visual tokens'
+        mean, or (``head.on: encoder``) on the learnt motion encoder's pooled tokens."""
+        if self.config.head.on == "encoder":
+            return self.cluster_head(self.encoder_pooled(feats_m))
+        return self._token_head_logits(tok_v, tok_m)
+
+    def encoder_pooled(self, feats_m) -> torch.Tensor:
+        """(B, 2 D) float32: the learnt motion encoder's tokens of each video's motion input
+        ((B, T, N, C) or a list of (T, N, C)), their mean and maximum over frames and cells."""
+        enc = self.branches["motion"].encoder if "motion" in self.branches else None
+        if enc is None:
+            raise ConfigError("the model has no learnt motion encoder (vision.motion_encoder flow_cnn)")
+        if feats_m is None:
+            raise InputError("a head on the motion encoder needs the motion input")
+        items = [f.unsqueeze(0) for f in feats_m] if isinstance(feats_m, (list, tuple)) else [feats_m]
+        outs = []
+        for x in items:
+            h = enc(x.to(self.device)).float()  # (b, T, N, D)
+            outs.append(torch.cat([h.mean((1, 2)), h.amax((1, 2))], -1))
+        return torch.cat(outs)
 
     def _token_head_logits(self, tok_v: torch.Tensor, tok_m: torch.Tensor | None) -> torch.Tensor:
         """(B, C) class-head logits on the mean of both branches' visual tokens (B, Qv+Qm, llm)."""
         tokens = torch.cat([t for t in (tok_v, tok_m) if t is not None], 1)
         return self.cluster_head(tokens.float().mean(1))
+
+    @torch.no_grad()
+    def guide_classes(self, feats_v, feats_m) -> list[str | None]:
+        """Per video, the class a guided model (``head.guide``) names in its prompt for these
+        frozen features (:meth:`guide_events`); all None without the guide."""
+        if not self.guided:
+            return [None] * _num_videos(feats_v)
+        was_training = self.training
+        self.eval()
+        try:
+            tok_v, _, tok_m, _ = self.visual_tokens(feats_v, feats_m)
+            return self.guide_events(feats_m, tok_v, tok_m)
+        finally:
+            self.train(was_training)
+
+    @property
+    def guided(self) -> bool:
+        """The prompt names the class head's class (``head.guide``)."""
+        return bool(self.config.head.guide and self.config.head.classes)
+
+    def guide_events(self, feats_m, tok_v: torch.Tensor, tok_m: torch.Tensor | None) -> list[str | None]:
+        """Per video, the class a guided model names in its prompt: the head's most probable
+        one (on these visual tokens, or the motion input's encoder tokens); all None for a
+        model without the guide."""
+        if not self.guided:
+            return [None] * tok_v.size(0)
+        classes = self.config.head.classes
+        return [classes[i] for i in self._own_head_logits(feats_m, tok_v, tok_m).argmax(-1).tolist()]
 
     def load_adapter(self, file: str | Path, *, strict: bool = True) -> None:
         """Load trainable weights from a safetensors file; CheckpointError names mismatches."""
@@ -409,10 +469,10 @@ class HawkModel(nn.Module):
 
     # ------------------------------------------------------------------ text side
     def render_prompt(self, instruction: str, history: list[tuple[str, str]] | None = None,
-                      frame_times: list[float] | None = None) -> str:
+                      frame_times: list[float] | None = None, event: str | None = None) -> str:
         """The LLM's prompt text (placeholders still in), ending where the answer starts
-        (:func:`hawk_core.model.text.render_prompt`)."""
-        return text.render_prompt(self, instruction, history, frame_times)
+        (:func:`hawk_core.model.text.render_prompt`; ``event``: the guided model's class)."""
+        return text.render_prompt(self, instruction, history, frame_times, event)
 
     def collate(self, samples: list[TextSample], *, for_generation: bool = False) -> TextBatch:
         """Tokenised prompts (+ answers) and motion phrases (:func:`hawk_core.model.text.collate`)."""
@@ -465,9 +525,9 @@ class HawkModel(nn.Module):
         total = losses.total_loss(l_vl, l_mv, l_ml, cfg.t0, cfg.t1, cfg.t2)
         head_logits = l_label = None
         if self.cluster_head is not None and batch.classes is not None:  # train.label_weight
-            if self.head_on != "tokens":
+            if not self.config.head.classes and self.head_on != "tokens":
                 raise ConfigError("the language stage's class head reads the visual tokens (head_on tokens)")
-            head_logits = self._token_head_logits(tok_v, tok_m)
+            head_logits = self._own_head_logits(feats_m, tok_v, tok_m) if self.config.head.classes else self._token_head_logits(tok_v, tok_m)
             l_label = losses.clusters_loss(head_logits, batch.classes)
             total = total + self.head_weight * l_label
         return HawkOutput(loss=total, loss_vl=l_vl, loss_mv=l_mv, loss_ml=l_ml, logits=logits, tight_v=tight_v, tight_m=tight_m,
@@ -556,6 +616,7 @@ class HawkModel(nn.Module):
         min_new_tokens: int = 0,
         streamer=None,
         with_truncation: bool = False,
+        events: list[str | None] | None = None,
     ) -> list[str] | tuple[list[str], list[bool]]:
         """Answers to ``instructions`` (one per video; features of one video are shared by
         all instructions). Greedy at temperature 0, else nucleus sampling (``seed`` makes it
@@ -565,7 +626,9 @@ class HawkModel(nn.Module):
         release prompt format). ``min_new_tokens`` keeps the end-of-text token away that long
         (benchmarks). ``streamer``: a transformers streamer told each new token (one
         instruction only). ``with_truncation``: also return, per answer, whether it was cut at
-        ``max_new_tokens`` (no end-of-text token generated)."""
+        ``max_new_tokens`` (no end-of-text token generated). ``events``: with ``head.guide``,
+        the class each prompt names (None: the head's most probable one, :meth:`guide_events`;
+        a benchmark may pass the truth to measure the language side alone)."""
         if isinstance(instructions, str):
             instructions = [instructions]
         n = len(instructions)
@@ -589,10 +652,14 @@ class HawkModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            samples = [TextSample(q, history=list(history[i]) if history else [], frame_times=frame_times[i] if frame_times else None)
-                       for i, q in enumerate(instructions)]
-            batch = self.collate(samples, for_generation=True).to(self.device)
             tok_v, _, tok_m, _ = self.visual_tokens(feats_v, feats_m)
+            if events is None:
+                events = self.guide_events(feats_m, tok_v, tok_m)  # head.guide: the class the prompt names
+            elif len(events) != n:
+                raise InputError(f"{len(events)} guide events for {n} instructions")
+            samples = [TextSample(q, history=list(history[i]) if history else [], frame_times=frame_times[i] if frame_times else None,
+                                  event=events[i]) for i, q in enumerate(instructions)]
+            batch = self.collate(samples, for_generation=True).to(self.device)
             embeds = self.embed(batch.input_ids, tok_v, tok_m)
             kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id, num_beams=1,
                           eos_token_id=self.tokenizer.eos_token_id, min_new_tokens=min(min_new_tokens, max_new_tokens))
@@ -642,14 +709,15 @@ class HawkModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            batch = self.collate([TextSample(q) for q in instructions], for_generation=True)
+            tok_v, _, tok_m, _ = self.visual_tokens(feats_v, feats_m)
+            events = self.guide_events(feats_m, tok_v, tok_m)  # head.guide: the class the prompt names
+            batch = self.collate([TextSample(q, event=e) for q, e in zip(instructions, events)], for_generation=True)
             ids, mask = batch.input_ids, batch.attention_mask  # (B, L), left-padded
             if answer_prefix:
                 extra = torch.tensor(list(answer_prefix), dtype=torch.long).expand(n, -1)  # (B, P)
                 ids = torch.cat([ids, extra], dim=1)
                 mask = torch.cat([mask, torch.ones_like(extra)], dim=1)
             ids, mask = ids.to(self.device), mask.to(self.device)
-            tok_v, _, tok_m, _ = self.visual_tokens(feats_v, feats_m)
             embeds = self.embed(ids, tok_v, tok_m)  # (B, L, llm)
             positions = (mask.cumsum(-1) - 1).clamp(min=0)  # (B, L): as generate() counts them under left padding
             out = self.llm(inputs_embeds=embeds, attention_mask=mask, position_ids=positions, use_cache=False)

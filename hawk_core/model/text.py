@@ -32,7 +32,9 @@ class TextSample:
     ``answer``: the target (empty for generation). ``motion_text``: the motion phrases Y_m for
     L_ML, or None. ``history``: earlier (question, answer) turns of a chat; the video goes
     into the first turn. ``frame_times``: seconds of the sampled frames, which the ``release``
-    prompt format writes into the prompt (other formats ignore them).
+    prompt format writes into the prompt (other formats ignore them). ``event``: the class
+    a guided model (``head.guide``) names after the first question, or None (no guide
+    sentence; ignored by a model without the guide).
     """
 
     instruction: str
@@ -40,6 +42,7 @@ class TextSample:
     motion_text: str | None = None
     history: list[tuple[str, str]] = field(default_factory=list)
     frame_times: list[float] | None = None
+    event: str | None = None
 
 
 def _moved(batch, device):
@@ -114,10 +117,14 @@ def chat_format(tokenizer, llm: LLMConfig) -> str:
 
 
 def render_prompt(model: HawkModel, instruction: str, history: list[tuple[str, str]] | None = None,
-                  frame_times: list[float] | None = None) -> str:
+                  frame_times: list[float] | None = None, event: str | None = None) -> str:
     """The LLM's prompt text (placeholders still in), ending where the answer starts.
-    ``frame_times`` (seconds of the sampled frames) are needed by the release format."""
+    ``frame_times`` (seconds of the sampled frames) are needed by the release format.
+    ``event``: with ``head.guide``, the class named in the guide sentence after the first
+    turn's question (None: no guide sentence)."""
     turns = [(q, a) for q, a in (history or [])] + [(instruction, None)]
+    head = model.config.head
+    guide = head.guide_sentence(event) if (head.guide and event is not None) else None
     if model.chat_format == "release":
         if any(VIDEO_PLACEHOLDER in q or MOTION_PLACEHOLDER in q for q, _ in turns):
             raise InputError(f"the release prompt format places the visual tokens itself; give the question without {VIDEO_PLACEHOLDER}")
@@ -125,6 +132,8 @@ def render_prompt(model: HawkModel, instruction: str, history: list[tuple[str, s
             raise InputError("the release prompt format needs the sampled frames' times (frame_times)")
         tok = model.tokenizer
         system = model.config.llm.system_prompt
+        if guide is not None:
+            turns[0] = (f"{turns[0][0].rstrip()} {guide}", turns[0][1])
         return render_release_prompt(turns, frame_times, bos=tok.bos_token or "", eos=tok.eos_token or "",
                                      system=RELEASE_SYSTEM if system is None else system, motion=model.use_motion)
     first = turns[0][0]
@@ -134,6 +143,8 @@ def render_prompt(model: HawkModel, instruction: str, history: list[tuple[str, s
         raise InputError(f"instruction has {VIDEO_PLACEHOLDER} but not {MOTION_PLACEHOLDER}: {first[:80]!r}")
     if not model.use_motion and MOTION_PLACEHOLDER in first:
         raise InputError(f"the model has no motion branch (ablated) but the instruction has {MOTION_PLACEHOLDER}")
+    if guide is not None:  # after the first question, nearest the answer
+        first = f"{first.rstrip()} {guide}"
     turns[0] = (first, turns[0][1])
     for q, _ in turns[1:]:
         if VIDEO_PLACEHOLDER in q or MOTION_PLACEHOLDER in q:
@@ -158,9 +169,9 @@ def encode(model: HawkModel, text: str) -> list[int]:
     return model.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
 
-def prompt_ids(model: HawkModel, instruction: str, history, frame_times=None) -> list[int]:
+def prompt_ids(model: HawkModel, instruction: str, history, frame_times=None, event: str | None = None) -> list[int]:
     """The rendered prompt's ids, each visual placeholder replaced by Q slot ids."""
-    text = render_prompt(model, instruction, history, frame_times)
+    text = render_prompt(model, instruction, history, frame_times, event)
     q = model.num_query_tokens
     ids: list[int] = []
     rest = text
@@ -184,7 +195,7 @@ def collate(model: HawkModel, samples: list[TextSample], *, for_generation: bool
     samples = [TextSample(**s) if isinstance(s, dict) else s for s in samples]
     rows, labels = [], []
     for s in samples:
-        p = prompt_ids(model, s.instruction, s.history, s.frame_times)
+        p = prompt_ids(model, s.instruction, s.history, s.frame_times, s.event)
         a = [] if for_generation else encode(model, s.answer.strip()) + [eos]
         text_len = sum(1 for i in p if i >= 0)
         a = a[: max(0, max_len - text_len)]

@@ -111,6 +111,8 @@ class BatchMaker:
         self.device = device
         self.feat_dtype = feat_dtype
         self.motion = motion
+        # head.guide: the record field whose class the prompt names in training (the teacher's; set by the trainer)
+        self.guide_field: str | None = None
         self.describe = describe_prompts()
         self.caption = caption_prompts()
         self._ram: OrderedDict[str, Any] = OrderedDict()
@@ -144,6 +146,15 @@ class BatchMaker:
             times.append(t)
         return join_videos(fv), (join_videos(fm) if self.motion else None), recs, times
 
+    def guide_event(self, record: HawkRecord) -> str | None:
+        """The class a guided model's training prompt names for ``record``: its own
+        ``guide_field`` value when that is one of the head's classes, else None (no guide)."""
+        if self.guide_field is None:
+            return None
+        value = record.extra.get(self.guide_field)
+        text = None if value is None or isinstance(value, (dict, list)) else str(value).strip()
+        return text if text in self.model.config.head.classes else None
+
     def batch(self, split: Split, picks: list[tuple[int, int, int]], name: str) -> tuple[Any, Any, Any]:
         """``picks``: (item index, epoch, position) each -> (feats_v, feats_m, TextBatch) on the device."""
         from ..model import TextSample
@@ -157,7 +168,8 @@ class BatchMaker:
             question, answer = question_and_answer(rec, it, rng, describe=prompts, caption=prompts)
             mt = self.phrases.get(answer) if self.phrases is not None else None
             # the model renders its prompt format around the question (the paper's instruction, or the release's)
-            samples.append(TextSample(instruction=question, answer=answer, motion_text=mt or None, frame_times=frame_times))
+            samples.append(TextSample(instruction=question, answer=answer, motion_text=mt or None, frame_times=frame_times,
+                                      event=self.guide_event(rec)))
         return feats_v, feats_m, to_device(self.model.collate(samples), self.device)
 
 

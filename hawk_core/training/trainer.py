@@ -216,6 +216,8 @@ class Trainer:
         phrases = prepare_phrases(cache.dir, train_recs + test_recs, self.dist, self._emit) if needs_phrases else None
         self.batches = BatchMaker(self.model, cache, None if words else phrases, seed=self.cfg.seed,
                                   ram_items=self.cfg.feature_ram_items, device=self.device, feat_dtype=feat_dtype, motion=motion)
+        if self.model.guided and not words:  # head.guide: the prompts name each record's own class (the teacher's)
+            self.batches.guide_field = self.cfg.label_field
         if words:
             from ..data.words import WordVocab
 
@@ -335,6 +337,10 @@ class Trainer:
         self.optim = _Optim(trainable, self.cfg, self.device, self.amp)
         self.order = DataOrder(len(self.train_split.items), self.cfg.batch_size * d.world, self.cfg.seed)
         self._restore(self.start.checkpoint)
+        if self.model.guided and self.cfg.objective == "language" and not self._label_head() \
+                and not bool(self.model.cluster_head.weight.detach().abs().sum()):
+            raise ConfigError("head.guide names the class head's class in the prompt, but the head is untrained: "
+                              "pass --label-weight (e.g. 1) to train it, or --init a model whose head was trained")
         if d.main:
             self._write_run_json()
             _trim_log(self.run_dir.metrics, self.step)

@@ -1,0 +1,81 @@
+"""Pooled features of a model's visual side, and a class head fitted on them in closed form.
+
+:func:`pooled_features` reads, for each record, what a linear probe or head sees: both
+branches' tight features (their mean and maximum over the query tokens, ``read="tokens"``) or
+the learnt motion encoder's own tokens (their mean and maximum over frames and cells,
+``read="encoder"``, what ``head.on: encoder`` reads). :func:`fit_linear_head` fits a
+standardised logistic regression on such features and folds the standardisation into one
+linear layer, so the model's own class head (``config.head``) can hold it
+(``recipes/fit_head.py``; ``benchmarks/encoder_probe.py`` is the same fit, scored).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..errors import DataError
+
+READS = ("tokens", "encoder")
+
+
+def pooled_features(model: Any, cache: Any, records: Sequence[Any], amp: Any, *, read: str = "tokens",
+                    on_progress: Callable[[int, float], None] | None = None) -> Any:
+    """(N, F) float32 numpy: each record's pooled features (module docstring). Features
+    missing from ``cache`` (:func:`hawk_core.training.samples.feature_cache`) are computed as
+    ``hawk train`` would and stored there. ``on_progress(done, seconds)`` every 200 videos."""
+    import numpy as np
+    import torch
+
+    from ..data.features import encode_clips, sample_for_model
+
+    if read not in READS:
+        raise ValueError(f"read must be one of {', '.join(READS)}, got {read!r}")
+    out = []
+    model.eval()
+    t0 = time.time()
+    for i, rec in enumerate(records):
+        if not cache.has(rec.path):
+            pair = sample_for_model(rec.path, model.config.data, with_motion=bool(model.use_motion))
+            fv, fm = encode_clips(model, [pair], amp=amp)
+            cache.store(rec.path, fv[0], None if fm is None else fm[0], times=pair[0].frame_times)
+        fv, fm = cache.load(rec.path)
+        with torch.no_grad(), torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
+            if read == "encoder":
+                out.append(model.encoder_pooled(fm[None].float())[0].float().numpy())
+                continue
+            _, tight_v, _, tight_m = model.visual_tokens(fv[None].float(), None if fm is None else fm[None].float())
+        parts = [t.float()[0] for t in (tight_v, tight_m) if t is not None]  # (Q, tight) each
+        out.append(torch.cat([torch.cat([p.mean(0), p.amax(0)]) for p in parts]).numpy())
+        if on_progress is not None and (i + 1) % 200 == 0:
+            on_progress(i + 1, time.time() - t0)
+    return np.stack(out)
+
+
+def fit_linear_head(x: Any, labels: Sequence[str], *, c: float = 0.1, max_iter: int = 2000) -> tuple[list[str], Any, Any]:
+    """A standardised L2 logistic regression of ``labels`` on ``x`` (N, F), folded into one
+    linear layer on the raw features: (classes sorted, weight (C, F), bias (C,)) float32, with
+    ``softmax(x @ weight.T + bias)`` the fitted probabilities. Two classes give two rows
+    (the first all zero), so the layer always has one logit per class."""
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise DataError(f"a class head needs at least 2 classes, the records name {classes}")
+    scaler = StandardScaler().fit(x)
+    clf = LogisticRegression(C=c, max_iter=max_iter).fit(scaler.transform(x), list(labels))
+    if list(clf.classes_) != classes:  # sklearn sorts them too
+        raise AssertionError(f"classes {list(clf.classes_)} != {classes}")
+    w, b = clf.coef_, clf.intercept_
+    if len(classes) == 2:  # one decision function: logits (0, z)
+        w, b = np.vstack([np.zeros_like(w), w]), np.concatenate([[0.0], b])
+    scale = scaler.scale_
+    weight = w / scale  # (C, F): w . (x - mean) / scale = (w / scale) . x - (w / scale) . mean
+    bias = b - weight @ scaler.mean_
+    return classes, weight.astype(np.float32), bias.astype(np.float32)
+
+
+__all__ = ["READS", "fit_linear_head", "pooled_features"]
