@@ -68,6 +68,12 @@ def main() -> None:
     ap.add_argument("--out-dir", type=Path, default=ROOT / "runs" / "detect_eval", help="Where data and detections go.")
     ap.add_argument("--timeline", type=Path, default=None, help="Also draw the model's timeline of the first anomalous video (PNG).")
     a = ap.parse_args()
+    # the hawk subprocesses run in the repository root: paths given relative to here are resolved first
+    a.out_dir = a.out_dir.resolve()
+    a.data = a.data.resolve() if a.data is not None else None
+    a.timeline = a.timeline.resolve() if a.timeline is not None else None
+    if a.model is not None and Path(a.model).exists():
+        a.model = str(Path(a.model).resolve())
 
     a.out_dir.mkdir(parents=True, exist_ok=True)
     data = a.data
