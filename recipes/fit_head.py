@@ -30,11 +30,12 @@ def _labelled(path: Path, field: str, limit: int):
     from hawk_core.data.records import load_hawk_records
     from hawk_core.data.words import ClassLabels
 
-    recs = [r for r in load_hawk_records(path) if ClassLabels._norm(r.extra.get(field)) is not None]
-    recs = recs[:limit] if limit else recs
-    if not recs:
+    named = [(r, ClassLabels.name_of(r.extra.get(field))) for r in load_hawk_records(path)]
+    named = [(r, n) for r, n in named if n is not None]
+    named = named[:limit] if limit else named
+    if not named:
         raise SystemExit(f"error: no record of {path} has a {field!r} class")
-    return recs, [str(r.extra[field]).strip() for r in recs]
+    return [r for r, _ in named], [n for _, n in named]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -142,7 +142,8 @@ def test_a_head_on_the_motion_encoder_reads_its_pooled_tokens():
         m.cluster_head.bias.copy_(torch.tensor([0.0, 0.0, -float((pooled[1] - pooled[0]) @ (pooled[0] + pooled[1]) / 2)]))
     probs = m.class_probabilities(fv, fm)
     assert probs.shape == (2, 3) and int(probs[1].argmax()) == 2 and int(probs[0].argmax()) != 2
-    assert m.guide_classes(fv, fm)[1] == "wrong_way"
+    _, events = m.generate(fv, fm, ["Describe the video.", "Describe the video."], max_new_tokens=1, with_events=True)
+    assert events[1] == "wrong_way"
 
 
 def test_fit_head_puts_a_closed_form_head_on_the_encoder(tmp_path, fighting_video, hivau_jsonl):

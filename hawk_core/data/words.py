@@ -164,7 +164,7 @@ class ClassLabels:
 
     def __init__(self, field: str, values: Sequence[Any]) -> None:
         self.field = field
-        present = [v for v in map(self._norm, values) if v is not None]
+        present = [v for v in map(self.name_of, values) if v is not None]
         self.names = sorted(set(present))
         if len(self.names) < 2:
             found = f"one class ({self.names[0]!r})" if self.names else "none"
@@ -174,7 +174,8 @@ class ClassLabels:
         self.missing = len(values) - len(present)
 
     @staticmethod
-    def _norm(value: Any) -> str | None:
+    def name_of(value: Any) -> str | None:
+        """A record field's value as a class name: stripped text, or None (missing, empty, a list or object)."""
         if value is None or isinstance(value, (dict, list)):
             return None
         text = str(value).strip()
@@ -185,7 +186,7 @@ class ClassLabels:
 
     def of(self, value: Any) -> int:
         """The class index of a record's field value (-1: none or unknown)."""
-        v = self._norm(value)
+        v = self.name_of(value)
         return -1 if v is None else self.index.get(v, -1)
 
 

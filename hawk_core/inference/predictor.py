@@ -377,8 +377,7 @@ class Predictor:
         feats_v = join_videos([v.feats_v[0] for v, _, _ in items])  # (B, T, N, D), or a list when T differs
         feats_m = None if items[0][0].feats_m is None else join_videos([v.feats_m[0] for v, _, _ in items])
         t0 = time.perf_counter()
-        events = self.model.guide_classes(feats_v, feats_m)  # head.guide: what the prompts name (all None otherwise)
-        texts, truncated = self.model.generate(
+        texts, truncated, events = self.model.generate(
             feats_v,
             feats_m,
             questions,
@@ -392,7 +391,7 @@ class Predictor:
             seed=options.seed,
             streamer=streamer,
             with_truncation=True,
-            events=events,
+            with_events=True,  # head.guide: the class each prompt named (all None otherwise)
         )
         dt = time.perf_counter() - t0
         texts = [t.strip() for t in texts]

@@ -377,7 +377,7 @@ class HeadConfig:
     1 - P(``normal``). No classes: no head (every preset, the paper's model).
 
     ``guide`` (hawk's, off by default): the class the head reads is named in the prompt, in
-    ``guide_text`` before the question, so the LLM writes about an event it is told rather
+    ``guide_text`` after the question, so the LLM writes about an event it is told rather
     than one it must find in 64 soft tokens (tag-guided captioning, as Tag2Text guides its
     decoder with predicted tags). In training the prompt names the record's own class (the
     teacher's), at inference the head's most probable one; records without a class get no

@@ -188,14 +188,14 @@ class HawkModel(nn.Module):
         self.eval()
         try:
             tok_v, _, tok_m, _ = self.visual_tokens(feats_v, feats_m)
-            return self._own_head_logits(feats_m, tok_v, tok_m).softmax(-1).float()
+            return self._head_logits(feats_m, tok_v, tok_m).softmax(-1).float()
         finally:
             self.train(was_training)
 
-    def _own_head_logits(self, feats_m, tok_v: torch.Tensor, tok_m: torch.Tensor | None) -> torch.Tensor:
-        """(B, C) logits of the model's own class head (``config.head``): on the visual tokens'
-        mean, or (``head.on: encoder``) on the learnt motion encoder's pooled tokens."""
-        if self.config.head.on == "encoder":
+    def _head_logits(self, feats_m, tok_v: torch.Tensor, tok_m: torch.Tensor | None) -> torch.Tensor:
+        """(B, C) class-head logits where the head reads (:attr:`head_on`, the model's own head's
+        ``head.on``): the visual tokens' mean, or the learnt motion encoder's pooled tokens."""
+        if self.head_on == "encoder":
             return self.cluster_head(self.encoder_pooled(feats_m))
         return self._token_head_logits(tok_v, tok_m)
 
@@ -219,20 +219,6 @@ class HawkModel(nn.Module):
         tokens = torch.cat([t for t in (tok_v, tok_m) if t is not None], 1)
         return self.cluster_head(tokens.float().mean(1))
 
-    @torch.no_grad()
-    def guide_classes(self, feats_v, feats_m) -> list[str | None]:
-        """Per video, the class a guided model (``head.guide``) names in its prompt for these
-        frozen features (:meth:`guide_events`); all None without the guide."""
-        if not self.guided:
-            return [None] * _num_videos(feats_v)
-        was_training = self.training
-        self.eval()
-        try:
-            tok_v, _, tok_m, _ = self.visual_tokens(feats_v, feats_m)
-            return self.guide_events(feats_m, tok_v, tok_m)
-        finally:
-            self.train(was_training)
-
     @property
     def guided(self) -> bool:
         """The prompt names the class head's class (``head.guide``)."""
@@ -245,7 +231,7 @@ class HawkModel(nn.Module):
         if not self.guided:
             return [None] * tok_v.size(0)
         classes = self.config.head.classes
-        return [classes[i] for i in self._own_head_logits(feats_m, tok_v, tok_m).argmax(-1).tolist()]
+        return [classes[i] for i in self._head_logits(feats_m, tok_v, tok_m).argmax(-1).tolist()]
 
     def load_adapter(self, file: str | Path, *, strict: bool = True) -> None:
         """Load trainable weights from a safetensors file; CheckpointError names mismatches."""
@@ -525,9 +511,9 @@ class HawkModel(nn.Module):
         total = losses.total_loss(l_vl, l_mv, l_ml, cfg.t0, cfg.t1, cfg.t2)
         head_logits = l_label = None
         if self.cluster_head is not None and batch.classes is not None:  # train.label_weight
-            if not self.config.head.classes and self.head_on != "tokens":
+            if not self.config.head.classes and self.head_on != "tokens":  # a scaffold head on the encoder
                 raise ConfigError("the language stage's class head reads the visual tokens (head_on tokens)")
-            head_logits = self._own_head_logits(feats_m, tok_v, tok_m) if self.config.head.classes else self._token_head_logits(tok_v, tok_m)
+            head_logits = self._head_logits(feats_m, tok_v, tok_m)
             l_label = losses.clusters_loss(head_logits, batch.classes)
             total = total + self.head_weight * l_label
         return HawkOutput(loss=total, loss_vl=l_vl, loss_mv=l_mv, loss_ml=l_ml, logits=logits, tight_v=tight_v, tight_m=tight_m,
@@ -616,8 +602,8 @@ class HawkModel(nn.Module):
         min_new_tokens: int = 0,
         streamer=None,
         with_truncation: bool = False,
-        events: list[str | None] | None = None,
-    ) -> list[str] | tuple[list[str], list[bool]]:
+        with_events: bool = False,
+    ) -> list[str] | tuple:
         """Answers to ``instructions`` (one per video; features of one video are shared by
         all instructions). Greedy at temperature 0, else nucleus sampling (``seed`` makes it
         repeatable), one beam either way. ``top_k`` / ``repetition_penalty``: None leaves
@@ -626,9 +612,10 @@ class HawkModel(nn.Module):
         release prompt format). ``min_new_tokens`` keeps the end-of-text token away that long
         (benchmarks). ``streamer``: a transformers streamer told each new token (one
         instruction only). ``with_truncation``: also return, per answer, whether it was cut at
-        ``max_new_tokens`` (no end-of-text token generated). ``events``: with ``head.guide``,
-        the class each prompt names (None: the head's most probable one, :meth:`guide_events`;
-        a benchmark may pass the truth to measure the language side alone)."""
+        ``max_new_tokens`` (no end-of-text token generated). ``with_events``: also return, per answer, the
+        class a guided model (``head.guide``) named in its prompt (:meth:`guide_events`; None
+        without the guide). The extra lists follow the texts in that order: (texts, truncated,
+        events), (texts, truncated) or (texts, events)."""
         if isinstance(instructions, str):
             instructions = [instructions]
         n = len(instructions)
@@ -653,10 +640,7 @@ class HawkModel(nn.Module):
         self.eval()
         try:
             tok_v, _, tok_m, _ = self.visual_tokens(feats_v, feats_m)
-            if events is None:
-                events = self.guide_events(feats_m, tok_v, tok_m)  # head.guide: the class the prompt names
-            elif len(events) != n:
-                raise InputError(f"{len(events)} guide events for {n} instructions")
+            events = self.guide_events(feats_m, tok_v, tok_m)  # head.guide: the class the prompt names
             samples = [TextSample(q, history=list(history[i]) if history else [], frame_times=frame_times[i] if frame_times else None,
                                   event=events[i]) for i, q in enumerate(instructions)]
             batch = self.collate(samples, for_generation=True).to(self.device)
@@ -683,12 +667,14 @@ class HawkModel(nn.Module):
         finally:
             self.train(was_training)
         texts = [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
-        if not with_truncation:
+        if not with_truncation and not with_events:
             return texts
-        eos = self.tokenizer.eos_token_id
-        eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos])
-        truncated = [out.size(1) >= max_new_tokens and not (eos_ids & set(row.tolist())) for row in out]  # out: (B, new tokens)
-        return texts, truncated
+        result: tuple = (texts,)
+        if with_truncation:
+            eos = self.tokenizer.eos_token_id
+            eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos])
+            result += ([out.size(1) >= max_new_tokens and not (eos_ids & set(row.tolist())) for row in out],)  # out: (B, new tokens)
+        return (result + (events,)) if with_events else result
 
     @torch.no_grad()
     def next_token_logits(

@@ -149,11 +149,12 @@ class BatchMaker:
     def guide_event(self, record: HawkRecord) -> str | None:
         """The class a guided model's training prompt names for ``record``: its own
         ``guide_field`` value when that is one of the head's classes, else None (no guide)."""
+        from ..data.words import ClassLabels
+
         if self.guide_field is None:
             return None
-        value = record.extra.get(self.guide_field)
-        text = None if value is None or isinstance(value, (dict, list)) else str(value).strip()
-        return text if text in self.model.config.head.classes else None
+        name = ClassLabels.name_of(record.extra.get(self.guide_field))
+        return name if name in self.model.config.head.classes else None
 
     def batch(self, split: Split, picks: list[tuple[int, int, int]], name: str) -> tuple[Any, Any, Any]:
         """``picks``: (item index, epoch, position) each -> (feats_v, feats_m, TextBatch) on the device."""
