@@ -177,3 +177,23 @@ def test_fit_head_puts_a_closed_form_head_on_the_encoder(tmp_path, fighting_vide
                         "no record")):
         r = run(*args)
         assert r.returncode != 0 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
+
+
+def test_pooled_features_report_progress_for_either_read(tmp_path, fighting_video, hivau_jsonl, monkeypatch):
+    """on_progress is called every 200 videos whichever features are read (the encoder read skipped it)."""
+    from types import SimpleNamespace
+
+    from hawk_core.training import heads
+
+    monkeypatch.setattr(heads, "time", SimpleNamespace(time=lambda: 0.0))
+    flow = {"vision": {"motion_encoder": "flow_cnn", "flow_size": 32, "flow_width": 16}}
+    m = HawkModel.build(HawkConfig.from_preset("tiny").with_overrides(flow))
+    t = m.config.data.num_frames
+    g = torch.Generator().manual_seed(0)
+    fv, fm = torch.randn(t, 4, 32, generator=g), torch.rand(t, 32 * 32, 5, generator=g)
+    cache = SimpleNamespace(has=lambda p: True, load=lambda p: (fv, fm))
+    recs = [SimpleNamespace(path=f"v{i}.mp4") for i in range(400)]
+    for read in heads.READS:
+        seen: list = []
+        x = heads.pooled_features(m, cache, recs, None, read=read, on_progress=lambda done, s: seen.append(done))
+        assert x.shape[0] == 400 and seen == [200, 400], read

@@ -43,11 +43,12 @@ def pooled_features(model: Any, cache: Any, records: Sequence[Any], amp: Any, *,
         fv, fm = cache.load(rec.path)
         with torch.no_grad(), torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
             if read == "encoder":
-                out.append(model.encoder_pooled(fm[None].float())[0].float().numpy())
-                continue
-            _, tight_v, _, tight_m = model.visual_tokens(fv[None].float(), None if fm is None else fm[None].float())
-        parts = [t.float()[0] for t in (tight_v, tight_m) if t is not None]  # (Q, tight) each
-        out.append(torch.cat([torch.cat([p.mean(0), p.amax(0)]) for p in parts]).numpy())
+                row = model.encoder_pooled(fm[None].float())[0]
+            else:
+                _, tight_v, _, tight_m = model.visual_tokens(fv[None].float(), None if fm is None else fm[None].float())
+                parts = [t.float()[0] for t in (tight_v, tight_m) if t is not None]  # (Q, tight) each
+                row = torch.cat([torch.cat([p.mean(0), p.amax(0)]) for p in parts])
+        out.append(row.float().numpy())
         if on_progress is not None and (i + 1) % 200 == 0:
             on_progress(i + 1, time.time() - t0)
     return np.stack(out)
