@@ -10,7 +10,8 @@
    frames throughout.
 2. `hawk detect DATA --out det_<scorer>.jsonl --no-describe` for each scorer (`model`: the
    LLM's P(yes) to "Is there an anomaly in this video? Answer yes or no."; `head`: 1 - P(normal)
-   of the model's class head, for a model trained with `--label-weight`; `motion`: the
+   of the model's class head, for a model trained with `--label-weight`; `frames`: the mean of
+   the model's per-frame anomaly head over the window (`recipes/fit_head.py --frames`); `motion`: the
    window's mean flow magnitude, min-max normalised per video), with the default windows
    (duration / 8 within 2-16 s: 2 s every 1 s for these clips). Resumable.
 3. `hawk score --detection det_<scorer>.jsonl --gt DATA`: micro frame AUC and AP at each
@@ -60,7 +61,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=60, help="Videos to render (default 60).")
     ap.add_argument("--seed", type=int, default=7, help="hawk synth seed; the shipped model was trained on seed 1 (default 7).")
     ap.add_argument("--frames", type=int, default=120, help="Frames per synthetic video at 10 fps (default 120: 12 s).")
-    ap.add_argument("--model", default=None, help="--model for the model and head scorers (default: the shipped default model).")
+    ap.add_argument("--model", default=None, help="--model for the model, head and frames scorers (default: the shipped default model).")
     ap.add_argument("--scorers", default="model,motion", help="Comma-separated scorers (default: model,motion).")
     ap.add_argument("--window", type=float, default=None, help="--window for hawk detect (default: its own).")
     ap.add_argument("--stride", type=float, default=None, help="--stride for hawk detect (default: its own).")
@@ -86,12 +87,15 @@ def main() -> None:
     anomalous = sum(1 for r in records if r.get("time_span"))
     log(f"{len(records)} videos ({anomalous} anomalous) in {data}")
 
+    sys.path.insert(0, str(ROOT))
+    from hawk_core.inference.anomaly import MODEL_SCORERS
+
     results = {}
     for scorer in [s.strip() for s in a.scorers.split(",") if s.strip()]:
-        tag = scorer if scorer not in ("model", "head") or a.model is None else f"{scorer}_{Path(str(a.model)).name}"
+        tag = scorer if scorer not in MODEL_SCORERS or a.model is None else f"{scorer}_{Path(str(a.model)).name}"
         dets = a.out_dir / f"det_{tag}_{data.parent.name}.jsonl"
         argv = hawk("detect", data, "--out", dets, "--scorer", scorer, "--no-describe", "--threads", a.threads, "--json")
-        if scorer in ("model", "head") and a.model:
+        if scorer in MODEL_SCORERS and a.model:
             # the commands run from the repository root: a relative checkpoint path is the caller's
             model = Path(a.model).resolve() if Path(a.model).exists() else a.model
             argv += ["--model", str(model)]
@@ -122,9 +126,8 @@ def main() -> None:
     (a.out_dir / "summary.json").write_text(json.dumps(out, indent=2) + "\n")
     log(f"summary: {a.out_dir / 'summary.json'}")
 
-    model_tag = next((t for t in results if t.startswith(("model", "head"))), None)
+    model_tag = next((t for t in results if t.startswith(MODEL_SCORERS)), None)
     if a.timeline and model_tag:
-        sys.path.insert(0, str(ROOT))
         from hawk_core.inference.detect import Detection
         from hawk_core.inference.timeline import key_frames, plot_timeline
         from hawk_core.scoring.detection_gt import read_ground_truth

@@ -1,7 +1,9 @@
-"""Fit a model's own class head on its learnt motion encoder, in closed form, and write the model.
+"""Fit a model's own class head (or its per-frame anomaly head) on its learnt motion encoder, in closed form, and write the model.
 
     python recipes/fit_head.py RUN/model --data train.json --cache-dir runs/cache --out RUN_HEAD/model \
         [--test val.json] [--label-field event_type] [--c 0.1] [--guide]
+    python recipes/fit_head.py RUN/model --frames --data train.json --cache-dir runs/cache --out RUN_HEAD/model \
+        [--gt annotations] [--test val.json] [--test-gt annotations]
 
 The head `head.on: encoder` reads the learnt motion encoder's tokens (`vision.motion_encoder:
 flow_cnn`), their mean and maximum over frames and cells. Trained by gradient beside the language
@@ -14,6 +16,16 @@ head (`head.classes`, `head.on: encoder`): the rest of its adapter is unchanged,
 on other records (e.g. a validation seed). Features missing from the cache are computed and
 stored there, as `hawk train` would. The output is written atomically and checked by loading it
 back.
+
+`--frames` fits the per-frame anomaly head instead (`head.frames`, what `hawk detect --scorer
+frames` reads; the class head, if any, is kept): one logit per sampled frame on the encoder's
+tokens of that frame, their deviation from the clip's mean and their neighbours' mean. A frame's
+label is 1 when its time lies in one of the video's anomalous intervals, read from `--gt` (by
+default the `--data` records' `time_span`; also UCF-Crime's temporal annotation text or
+HIVAU-70k's JSON, as `hawk score --detection --gt` reads them). Records the ground truth does not
+name are skipped and counted. Frame-level ROC-AUC is printed for the fit and for `--test`. The
+head also keeps the span its fit clips cover (`head.frames_span`, the median; `--span` sets it),
+which `hawk detect` reads the video in.
 """
 
 from __future__ import annotations
@@ -38,6 +50,69 @@ def _labelled(path: Path, field: str, limit: int):
     return [r for r, _ in named], [n for _, n in named]
 
 
+def _timed(path: Path, gt_path: Path | None, limit: int):
+    """The records of ``path`` the temporal ground truth names, with their anomalous intervals."""
+    from hawk_core.data.records import load_hawk_records
+    from hawk_core.scoring.detection_gt import read_ground_truth
+
+    truth = read_ground_truth(gt_path or path)
+    named, skipped = [], 0
+    for r in load_hawk_records(path):
+        gt = truth.lookup(r.extra.get("id"), r.video, str(r.path))
+        if gt is None:
+            skipped += 1
+        else:
+            named.append((r, list(gt.intervals)))
+    named = named[:limit] if limit else named
+    if skipped:
+        print(f"  {path}: {skipped} record(s) without temporal ground truth in {gt_path or path}, skipped", file=sys.stderr)
+    if not named:
+        raise SystemExit(f"error: no record of {path} has temporal ground truth in {gt_path or path}")
+    return [r for r, _ in named], [s for _, s in named]
+
+
+def _frame_rows(model, cache, amp, records, spans, say, what):
+    """(frame features, their 0/1 labels, the median seconds the records' sampled frames cover)."""
+    import numpy as np
+
+    from hawk_core.scoring.detection import frame_labels
+    from hawk_core.training.heads import frame_features
+
+    rows = frame_features(model, cache, records, amp, on_progress=say(what, len(records)))
+    x = np.concatenate([f for f, _ in rows])
+    y = np.concatenate([frame_labels(s, np.asarray(t, dtype=float)) for (_, t), s in zip(rows, spans)])
+    covered = [(t[-1] - t[0]) * len(t) / (len(t) - 1) for _, t in rows if len(t) > 1]  # one frame's share past each end
+    return x, y, float(np.median(covered)) if covered else 0.0
+
+
+def _fit_frames(a, model, cache, amp, train, spans, test, say) -> int:
+    import torch
+    from sklearn.metrics import roc_auc_score
+
+    from hawk_core.model.hawk import HawkModel, write_checkpoint
+    from hawk_core.training.heads import fit_binary_head
+
+    x, y, span = _frame_rows(model, cache, amp, train, spans, say, "fit")
+    span = round(span, 3) if a.span is None else a.span
+    weight, bias = fit_binary_head(x, y, c=a.c)
+    auc = lambda x_, y_: roc_auc_score(y_, x_ @ weight[0] + bias[0]) if 0 < y_.sum() < len(y_) else float("nan")  # noqa: E731
+    print(f"fitted the frame head on {len(y)} frames of {len(train)} videos ({y.mean():.2f} anomalous; "
+          f"training frame AUC {auc(x, y):.3f})")
+    if test is not None:
+        xt, yt, _ = _frame_rows(model, cache, amp, test[0], test[1], say, "test")
+        print(f"  on {a.test}: frame AUC {auc(xt, yt):.3f} over {len(yt)} frames ({yt.mean():.2f} anomalous)")
+    config = model.config.with_overrides({"head": {"frames": True, "frames_span": span}})
+    state = {k: v.detach().to("cpu", copy=True) for k, v in model.adapter_tensors().items() if not k.startswith("frame_head.")}
+    state["frame_head.weight"] = torch.from_numpy(weight)
+    state["frame_head.bias"] = torch.from_numpy(bias)
+    write_checkpoint(a.out, config, state)
+    back = HawkModel.from_pretrained(a.out)  # strict: every tensor fits the written config
+    if not torch.allclose(back.frame_head.weight.detach(), state["frame_head.weight"]):
+        raise SystemExit(f"error: {a.out} did not load back the fitted frame head")
+    print(f"{a.out}: {a.model} with the fitted frame head (head.frames; it reads {span:g} s at once)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("model", type=Path, help="a checkpoint folder with a learnt motion encoder (vision.motion_encoder flow_cnn)")
@@ -49,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=0, help="fit on the first N labelled records (0: all)")
     p.add_argument("--c", type=float, default=0.1, help="inverse L2 strength of the logistic regression")
     p.add_argument("--guide", action=argparse.BooleanOptionalAction, default=None, help="set head.guide (default: the source's)")
+    p.add_argument("--frames", action="store_true", help="fit the per-frame anomaly head (head.frames) instead of the class head")
+    p.add_argument("--gt", type=Path, help="with --frames: temporal ground truth for --data (default: its records' time_span)")
+    p.add_argument("--span", type=float, help="with --frames: head.frames_span, the seconds hawk detect reads at once "
+                   "(default: the median the fit records' sampled frames cover; 0: each window)")
+    p.add_argument("--test-gt", type=Path, help="with --frames: temporal ground truth for --test (default: its records' time_span)")
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
@@ -62,18 +142,26 @@ def main(argv: list[str] | None = None) -> int:
 
     if a.c <= 0:
         raise SystemExit(f"error: --c must be > 0, got {a.c}")
+    if a.span is not None and not 0 <= a.span < float("inf"):
+        raise SystemExit(f"error: --span must be seconds >= 0, got {a.span}")
     if a.out.resolve() == a.model.resolve():
         raise SystemExit("error: --out must be another folder than the source model")
     set_threads(a.threads)
     try:
-        train, y_train = _labelled(a.data, a.label_field, a.limit)
-        test = _labelled(a.test, a.label_field, 0) if a.test else None
+        if a.frames:
+            train, y_train = _timed(a.data, a.gt, a.limit)
+            test = _timed(a.test, a.test_gt, 0) if a.test else None
+        else:
+            train, y_train = _labelled(a.data, a.label_field, a.limit)
+            test = _labelled(a.test, a.label_field, 0) if a.test else None
         model = HawkModel.from_pretrained(a.model)
         if "motion" not in model.branches or model.branches["motion"].encoder is None:
             raise SystemExit(f"error: {a.model} has no learnt motion encoder (vision.motion_encoder flow_cnn) for the head to read")
         amp = autocast_dtype("auto", torch.device("cpu"))
         cache = feature_cache(model, a.cache_dir, "float16", motion_branch=bool(model.use_motion), amp=amp)
         say = lambda what, n: (lambda done, s: print(f"  {what}: {done}/{n} videos, {s:.0f} s", file=sys.stderr))  # noqa: E731
+        if a.frames:
+            return _fit_frames(a, model, cache, amp, train, y_train, test, say)
         x_train = pooled_features(model, cache, train, amp, read="encoder", on_progress=say("fit", len(train)))
         classes, weight, bias = fit_linear_head(x_train, y_train, c=a.c)
         acc = float(((x_train @ weight.T + bias).argmax(1) == [classes.index(y) for y in y_train]).mean())

@@ -23,6 +23,13 @@
   tokens, no LLM forward: the score is ``1 - P(normal)``, the probability mass of every class
   but the one named by ``head.normal`` (``normal``, as `hawk synth` labels its normal videos).
   A model without a head, or whose classes lack that name, is a :class:`ConfigError`.
+* ``frames`` (:class:`FrameScorer`): the model's per-frame anomaly head (``head.frames``,
+  fitted by ``recipes/fit_head.py --frames`` on temporal ground truth) on each window's motion
+  input, no LLM forward: each sampled frame gets the head's probability that it is anomalous,
+  read against the other frames of its clip (:meth:`HawkModel.encoder_frames`), and a window's
+  score is the mean over its frames. The clips are the video read in spans of
+  ``head.frames_span`` seconds (the span the head was fitted on), or each window itself when
+  that is 0. A model without that head is a :class:`ConfigError`.
 * ``motion`` (:class:`MotionScorer`): the motion-energy baseline, not a model score: the mean
   optical-flow magnitude of the window's frames (pixels/frame at the sampling size;
   :func:`hawk_core.media.windows.window_result`), min-max normalised over the video's windows,
@@ -51,8 +58,8 @@ if TYPE_CHECKING:  # pragma: no cover
 ANOMALY_QUESTION = "Is there an anomaly in this video? Answer yes or no."
 YES_WORDS = ("Yes", " Yes", "yes", " yes")
 NO_WORDS = ("No", " No", "no", " no")
-SCORERS = ("model", "head", "motion")
-MODEL_SCORERS = ("model", "head")  # the scorers that read the model
+SCORERS = ("model", "head", "frames", "motion")
+MODEL_SCORERS = ("model", "head", "frames")  # the scorers that read the model
 
 WindowSample = tuple["Window", "SampledClip", "MotionResult"]
 
@@ -205,6 +212,76 @@ class HeadScorer(_EncodedScorer):
         return {"name": self.name, "score": f"1 - P({head.normal!r}) of the model's class head", "classes": list(head.classes)}
 
 
+class FrameScorer(_EncodedScorer):
+    """The frame head's anomaly probabilities of the sampled frames, averaged over each window.
+
+    With ``head.frames_span`` > 0 the video is read in clips of that span (half a span apart;
+    :meth:`span`, which `detect_video` plans) and a window's score is the mean over the frames
+    of those clips that fall inside it (the nearest frame when none does); with 0 each window
+    is read on its own and scored by the mean over its own frames."""
+
+    name = "frames"
+
+    def __init__(self, predictor: Predictor, *, batch: int = 8) -> None:
+        super().__init__(predictor, batch=batch)
+        if predictor.model.frame_head is None:
+            raise ConfigError("--scorer frames: the model has no frame head (fit one with "
+                              "`python recipes/fit_head.py MODEL --frames ...`); use --scorer model")
+
+    def span(self) -> float:
+        """Seconds of video read at once (0: each window)."""
+        return self.predictor.model.config.head.frames_span
+
+    def frame_probabilities(self, samples: Iterable[WindowSample]) -> list[tuple[list[float], list[float]]]:
+        """Per sample, (its sampled frames' seconds, their probabilities)."""
+        import torch
+
+        out: list[tuple[list[float], list[float]]] = []
+        pending: list = []
+
+        def flush() -> None:
+            prepared = self.predictor.encode([(clip, motion) for clip, motion in pending])
+            feats_m = torch.cat([p.feats_m for p in prepared])
+            with torch.inference_mode():
+                probs = self.predictor.model.frame_probabilities(feats_m)
+            out.extend((list(clip.frame_times), p.tolist()) for (clip, _), p in zip(pending, probs))
+            pending.clear()
+
+        for _, clip, motion in samples:
+            pending.append((clip, motion))
+            if len(pending) == self.batch:
+                flush()
+        if pending:
+            flush()
+        return out
+
+    def score(self, samples: Iterable[WindowSample]) -> list[float]:
+        return [sum(p) / len(p) for _, p in self.frame_probabilities(samples)]
+
+    @staticmethod
+    def window_scores(windows: Sequence[Window], frames: Sequence[tuple[Sequence[float], Sequence[float]]]) -> list[float]:
+        """Each window's mean of the probabilities of the frames inside ``[start_s, end_s)``
+        (the nearest frame's when none is)."""
+        import numpy as np
+
+        times = np.concatenate([np.asarray(t, dtype=float) for t, _ in frames])
+        probs = np.concatenate([np.asarray(p, dtype=float) for _, p in frames])
+        out = []
+        for w in windows:
+            inside = (times >= w.start_s) & (times < w.end_s)
+            if inside.any():
+                out.append(float(probs[inside].mean()))
+            else:
+                out.append(float(probs[np.argmin(np.abs(times - (w.start_s + w.end_s) / 2))]))
+        return out
+
+    def describe(self) -> dict:
+        span = self.span()
+        return {"name": self.name, "span_s": span,
+                "score": "mean over the window's frames of the model's frame head (head.frames)"
+                         + (f", reading the video in clips of {span:g} s" if span else ", reading each window on its own")}
+
+
 class MotionScorer(WindowScorer):
     """The motion-energy baseline: mean flow magnitude, min-max normalised per video."""
 
@@ -231,7 +308,7 @@ def make_scorer(name: str, predictor: Predictor | None = None, *, batch: int = 8
     if name in MODEL_SCORERS:
         if predictor is None:
             raise ConfigError(f"the {name} scorer needs a loaded model")
-        return (ModelScorer if name == "model" else HeadScorer)(predictor, batch=batch)
+        return {"model": ModelScorer, "head": HeadScorer, "frames": FrameScorer}[name](predictor, batch=batch)
     if name == "motion":
         return MotionScorer()
     raise ConfigError(f"unknown scorer {name!r}; choose one of {', '.join(SCORERS)}")

@@ -250,7 +250,16 @@ def detect_video(
             if on_progress is not None:
                 on_progress(1)
 
-    scores = scorer.score(stream())
+    span = scorer.span() if hasattr(scorer, "span") else 0.0
+    if span > 0:  # the scorer reads the video in clips of its own span; the windows average its frames
+        clips = plan_windows(timeline.num_frames, timeline.fps, span, span / 2)
+        frames = scorer.frame_probabilities(window_samples(video, clips, timeline, num_frames=sampling.frames,
+                                                           size=sampling.size, resize=sampling.resize, motion=sampling.motion))
+        scores, order = scorer.window_scores(windows, frames), list(windows)
+        if on_progress is not None:
+            on_progress(len(windows))
+    else:
+        scores = scorer.score(stream())
     if len(scores) != len(order):
         raise DataError(f"the {scorer.name} scorer gave {len(scores)} scores for {len(order)} windows")
     by_index = {w.index: s for w, s in zip(order, scores)}

@@ -381,7 +381,17 @@ class HeadConfig:
     than one it must find in 64 soft tokens (tag-guided captioning, as Tag2Text guides its
     decoder with predicted tags). In training the prompt names the record's own class (the
     teacher's), at inference the head's most probable one; records without a class get no
-    guide sentence."""
+    guide sentence.
+
+    ``frames`` (hawk's, off by default): a second head, one anomaly logit per sampled frame, on
+    the learnt motion encoder's tokens of that frame (mean and maximum over its cells), beside
+    their deviation from the clip's mean and the mean of the two neighbouring frames, so a frame
+    is scored against the rest of its clip (:meth:`HawkModel.frame_probabilities`). Fitted on
+    temporal ground truth by ``recipes/fit_head.py --frames``; it scores `hawk detect --scorer
+    frames`. Independent of ``classes``. ``frames_span``: the seconds of video it reads at once,
+    the typical duration of the clips it was fitted on (so a frame is read at the frame rate and
+    against the context it was fitted with); `hawk detect` then scores clips of that span and
+    gives each window the mean over the frames inside it. 0: each window is read on its own."""
 
     _section = "head"
     classes: tuple[str, ...] = ()
@@ -389,6 +399,8 @@ class HeadConfig:
     on: str = "tokens"  # what it reads: the visual tokens' mean, or the learnt motion encoder's mean + max (HEAD_INPUTS)
     guide: bool = False  # name the head's class in the prompt (guide_text) after the question
     guide_text: str = "Event: {event}."  # the guide sentence; {event} is the class, underscores as spaces
+    frames: bool = False  # a per-frame anomaly head on the learnt motion encoder (HawkModel.frame_probabilities)
+    frames_span: float = 0.0  # seconds of video the frame head reads at once (its training clips'; 0: each window)
 
     def __post_init__(self) -> None:
         self.classes = tuple(self.classes)
@@ -404,6 +416,12 @@ class HeadConfig:
             raise ConfigError(f"head.on must be one of {', '.join(HEAD_INPUTS)}, got {self.on!r}")
         if not isinstance(self.guide, bool):
             raise ConfigError(f"head.guide must be true or false, got {self.guide!r}")
+        if not isinstance(self.frames, bool):
+            raise ConfigError(f"head.frames must be true or false, got {self.frames!r}")
+        if isinstance(self.frames_span, bool) or not isinstance(self.frames_span, (int, float)) or not (
+                0 <= self.frames_span < float("inf")):
+            raise ConfigError(f"head.frames_span must be seconds >= 0, got {self.frames_span!r}")
+        self.frames_span = float(self.frames_span)
         if not isinstance(self.guide_text, str) or "{event}" not in self.guide_text:
             raise ConfigError(f"head.guide_text must contain {{event}}, got {self.guide_text!r}")
         try:

@@ -42,6 +42,7 @@ from . import losses, text
 from .backbones import build_llm, build_vision
 from .config import HEAD_INPUTS, HawkConfig
 from .losses import IGNORE_INDEX
+from .motion_encoder import flow_encoder_dim
 from .presets import PRESETS
 from .qformer import Branch
 from .text import MOTION_SLOT, VIDEO_SLOT, TextBatch, TextSample, WordBatch
@@ -111,6 +112,13 @@ class HawkModel(nn.Module):
         elif config.head.guide:
             raise ConfigError("head.guide names the class head's class in the prompt: the model needs head.classes "
                               "(train its head with `hawk train --label-weight`)")
+        # the per-frame anomaly head (config.head.frames; fitted by recipes/fit_head.py --frames)
+        self.frame_head: nn.Linear | None = None
+        if config.head.frames:
+            enc = self.branches["motion"].encoder if "motion" in self.branches else None
+            if enc is None:
+                raise ConfigError("head.frames: the model has no learnt motion encoder (vision.motion_encoder flow_cnn)")
+            self.frame_head = _zero_linear(frame_feature_width(enc.dim), 1)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -177,6 +185,8 @@ class HawkModel(nn.Module):
         out.update({f"branches.{n}": b for n, b in self.branches.named_buffers()})
         if self.config.head.classes:  # the model's own class head (a scaffold head is not kept)
             out.update({f"cluster_head.{n}": p for n, p in self.cluster_head.named_parameters()})
+        if self.frame_head is not None:
+            out.update({f"frame_head.{n}": p for n, p in self.frame_head.named_parameters()})
         return out
 
     def class_probabilities(self, feats_v: torch.Tensor, feats_m: torch.Tensor | None) -> torch.Tensor:
@@ -202,17 +212,40 @@ class HawkModel(nn.Module):
     def encoder_pooled(self, feats_m) -> torch.Tensor:
         """(B, 2 D) float32: the learnt motion encoder's tokens of each video's motion input
         ((B, T, N, C) or a list of (T, N, C)), their mean and maximum over frames and cells."""
+        return torch.cat([torch.cat([h.mean((1, 2)), h.amax((1, 2))], -1) for h in self._encoder_tokens(feats_m)])
+
+    def _encoder_tokens(self, feats_m) -> list[torch.Tensor]:
+        """The learnt motion encoder's float32 tokens (b, T, N, D) of the motion input, one
+        tensor per same-length group: the whole batch, or each clip of a list."""
         enc = self.branches["motion"].encoder if "motion" in self.branches else None
         if enc is None:
             raise ConfigError("the model has no learnt motion encoder (vision.motion_encoder flow_cnn)")
         if feats_m is None:
             raise InputError("a head on the motion encoder needs the motion input")
         items = [f.unsqueeze(0) for f in feats_m] if isinstance(feats_m, (list, tuple)) else [feats_m]
-        outs = []
-        for x in items:
-            h = enc(x.to(self.device)).float()  # (b, T, N, D)
-            outs.append(torch.cat([h.mean((1, 2)), h.amax((1, 2))], -1))
-        return torch.cat(outs)
+        return [enc(x.to(self.device)).float() for x in items]
+
+    def encoder_frames(self, feats_m) -> list[torch.Tensor]:
+        """Per video, (T, 6 D) float32: what the frame head reads of each sampled frame of the
+        motion input ((B, T, N, C) or a list of (T, N, C)): the learnt motion encoder's tokens of
+        the frame, their mean and maximum over its cells (g_t, 2 D), then g_t minus its mean over
+        the clip's frames, then the mean of g_(t-1) and g_(t+1) (the clip's ends repeated)."""
+        out: list[torch.Tensor] = []
+        for h in self._encoder_tokens(feats_m):  # (b, T, N, D)
+            out.extend(frame_context(torch.cat([h.mean(2), h.amax(2)], -1)).unbind(0))
+        return out
+
+    def frame_probabilities(self, feats_m) -> list[torch.Tensor]:
+        """Per video, (T,) float32: the frame head's probability that each sampled frame of its
+        motion input is anomalous (``config.head.frames``)."""
+        if self.frame_head is None:
+            raise ConfigError("this model has no frame head (fit one with `python recipes/fit_head.py MODEL --frames ...`)")
+        was_training = self.training
+        self.eval()
+        try:
+            return [torch.sigmoid(self.frame_head(f)[:, 0]).float() for f in self.encoder_frames(feats_m)]
+        finally:
+            self.train(was_training)
 
     def _token_head_logits(self, tok_v: torch.Tensor, tok_m: torch.Tensor | None) -> torch.Tensor:
         """(B, C) class-head logits on the mean of both branches' visual tokens (B, Qv+Qm, llm)."""
@@ -752,8 +785,24 @@ def trainable_shapes(config: HawkConfig) -> dict[str, tuple[int, ...]]:
     if config.llm.lora.enabled:
         shapes.update(_lora_shapes(config))
     if config.head.classes:
-        shapes.update({"cluster_head.weight": (len(config.head.classes), width), "cluster_head.bias": (len(config.head.classes),)})
+        head_width = 2 * flow_encoder_dim(config.vision.flow_width) if config.head.on == "encoder" else width
+        shapes.update({"cluster_head.weight": (len(config.head.classes), head_width), "cluster_head.bias": (len(config.head.classes),)})
+    if config.head.frames:
+        shapes.update({"frame_head.weight": (1, frame_feature_width(flow_encoder_dim(config.vision.flow_width))), "frame_head.bias": (1,)})
     return shapes
+
+
+def frame_feature_width(dim: int) -> int:
+    """The width of :meth:`HawkModel.encoder_frames`' rows for an encoder of token width ``dim``."""
+    return 6 * dim
+
+
+def frame_context(g: torch.Tensor) -> torch.Tensor:
+    """(B, T, F) per-frame features -> (B, T, 3 F): each frame's own, its deviation from the
+    clip's mean, and the mean of its two neighbours (the ends repeated)."""
+    prev = torch.cat([g[:, :1], g[:, :-1]], 1)
+    nxt = torch.cat([g[:, 1:], g[:, -1:]], 1)
+    return torch.cat([g, g - g.mean(1, keepdim=True), (prev + nxt) / 2], -1)
 
 
 def _lora_shapes(config: HawkConfig) -> dict[str, tuple[int, ...]]:

@@ -62,6 +62,11 @@ class _Stage(nn.Module):
         return x
 
 
+def flow_encoder_dim(width: int) -> int:
+    """The token width D of a :class:`FlowEncoder` of ``width`` (``vision.flow_width``)."""
+    return 2 * width
+
+
 class FlowEncoder(nn.Module):
     """(B, T, S, S, C) float frames+flow -> (B, T, N, D) tokens, N = (S / 16)^2, D = ``dim`` = 2 x ``width``."""
 
@@ -70,7 +75,7 @@ class FlowEncoder(nn.Module):
         w = width
         self.stages = nn.ModuleList([_Stage(in_channels, w // 2, False), _Stage(w // 2, w, True), _Stage(w, 2 * w, True),
                                      _Stage(2 * w, 2 * w, True)])
-        self.dim = 2 * w
+        self.dim = flow_encoder_dim(w)
         self.in_channels = in_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,8 @@ the learnt motion encoder's own tokens (their mean and maximum over frames and c
 standardised logistic regression on such features and folds the standardisation into one
 linear layer, so the model's own class head (``config.head``) can hold it
 (``recipes/fit_head.py``; ``benchmarks/encoder_probe.py`` is the same fit, scored).
+:func:`frame_features` reads what the per-frame anomaly head (``head.frames``) sees of each
+sampled frame, and :func:`fit_binary_head` fits that head's one logit the same way.
 """
 
 from __future__ import annotations
@@ -28,18 +30,13 @@ def pooled_features(model: Any, cache: Any, records: Sequence[Any], amp: Any, *,
     import numpy as np
     import torch
 
-    from ..data.features import encode_clips, sample_for_model
-
     if read not in READS:
         raise ValueError(f"read must be one of {', '.join(READS)}, got {read!r}")
     out = []
     model.eval()
     t0 = time.time()
     for i, rec in enumerate(records):
-        if not cache.has(rec.path):
-            pair = sample_for_model(rec.path, model.config.data, with_motion=bool(model.use_motion))
-            fv, fm = encode_clips(model, [pair], amp=amp)
-            cache.store(rec.path, fv[0], None if fm is None else fm[0], times=pair[0].frame_times)
+        _ensure_cached(model, cache, rec, amp)
         fv, fm = cache.load(rec.path)
         with torch.no_grad(), torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
             if read == "encoder":
@@ -52,6 +49,52 @@ def pooled_features(model: Any, cache: Any, records: Sequence[Any], amp: Any, *,
         if on_progress is not None and (i + 1) % 200 == 0:
             on_progress(i + 1, time.time() - t0)
     return np.stack(out)
+
+
+def frame_features(model: Any, cache: Any, records: Sequence[Any], amp: Any, *,
+                   on_progress: Callable[[int, float], None] | None = None) -> list[tuple[Any, list[float]]]:
+    """Per record, ((T, F) float32 numpy, the T sampled frames' seconds): what the frame head
+    (``head.frames``) reads of each sampled frame (:meth:`HawkModel.encoder_frames`). Features
+    missing from ``cache`` are computed and stored, as in :func:`pooled_features`."""
+    import torch
+
+    out = []
+    model.eval()
+    t0 = time.time()
+    for i, rec in enumerate(records):
+        _ensure_cached(model, cache, rec, amp)
+        _, fm = cache.load(rec.path)
+        times = cache.load_times(rec.path)
+        if times is None or len(times) != fm.size(0):
+            raise DataError(f"{rec.path}: the feature cache holds no frame times for it (rebuild with a newer hawk)")
+        with torch.no_grad(), torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
+            rows = model.encoder_frames(fm[None].float())[0]
+        out.append((rows.float().numpy(), times))
+        if on_progress is not None and (i + 1) % 200 == 0:
+            on_progress(i + 1, time.time() - t0)
+    return out
+
+
+def _ensure_cached(model: Any, cache: Any, rec: Any, amp: Any) -> None:
+    from ..data.features import encode_clips, sample_for_model
+
+    if not cache.has(rec.path):
+        pair = sample_for_model(rec.path, model.config.data, with_motion=bool(model.use_motion))
+        fv, fm = encode_clips(model, [pair], amp=amp)
+        cache.store(rec.path, fv[0], None if fm is None else fm[0], times=pair[0].frame_times)
+
+
+def fit_binary_head(x: Any, labels: Any, *, c: float = 0.1, max_iter: int = 2000) -> tuple[Any, Any]:
+    """A standardised L2 logistic regression of 0/1 ``labels`` on ``x`` (N, F), folded into one
+    logit: (weight (1, F), bias (1,)) float32, ``sigmoid(x @ weight.T + bias)`` the fitted
+    probability of a 1."""
+    import numpy as np
+
+    y = np.asarray(labels).astype(int)
+    if set(np.unique(y).tolist()) != {0, 1}:
+        raise DataError(f"a binary head needs both 0 and 1 labels, got only {sorted(set(y.tolist()))}")
+    _, weight, bias = fit_linear_head(x, ["1" if v else "0" for v in y], c=c, max_iter=max_iter)
+    return weight[1:] - weight[:1], bias[1:] - bias[:1]
 
 
 def fit_linear_head(x: Any, labels: Sequence[str], *, c: float = 0.1, max_iter: int = 2000) -> tuple[list[str], Any, Any]:
@@ -79,4 +122,4 @@ def fit_linear_head(x: Any, labels: Sequence[str], *, c: float = 0.1, max_iter: 
     return classes, weight.astype(np.float32), bias.astype(np.float32)
 
 
-__all__ = ["READS", "fit_linear_head", "pooled_features"]
+__all__ = ["READS", "fit_binary_head", "fit_linear_head", "frame_features", "pooled_features"]

@@ -1,0 +1,135 @@
+"""The per-frame anomaly head (``head.frames``): one logit per sampled frame on the learnt motion
+encoder, fitted by ``recipes/fit_head.py --frames`` on temporal ground truth, read by
+`hawk detect --scorer frames`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hawk_core.errors import ConfigError, DataError
+from hawk_core.model.config import HawkConfig, HeadConfig
+from hawk_core.model.hawk import HawkModel, frame_context, trainable_shapes
+from hawk_core.training.heads import fit_binary_head
+from tests.helpers import invoke
+
+FLOW = {"vision": {"motion_encoder": "flow_cnn", "flow_size": 32, "flow_width": 16}}
+SCRIPT = str(Path(__file__).resolve().parents[1] / "recipes" / "fit_head.py")
+
+
+def _fit(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, SCRIPT, *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory) -> Path:
+    """A 4-video `hawk synth` test split (6 s clips) with each video's time_span."""
+    out = tmp_path_factory.mktemp("synth")
+    r = invoke("synth", "--out", out, "--n", "4", "--seed", "21", "--split", "test", "--frames", "60", "--size", "96", "--qa", "0")
+    assert r.exit_code == 0, r.output
+    return out / "test.json"
+
+
+def test_the_frame_head_reads_each_frame_against_its_clip():
+    """encoder_frames: (g_t, g_t - mean, neighbours' mean) of the encoder's per-frame mean + max;
+    frame_probabilities its sigmoid per frame; the head needs a flow_cnn encoder, and the
+    adapter's shapes (class head on the encoder included) are what trainable_shapes says."""
+    with pytest.raises(ConfigError, match="head.frames must be true or false"):
+        HeadConfig(frames="yes")
+    with pytest.raises(ConfigError, match="head.frames: the model has no learnt motion encoder"):
+        HawkModel.build(HawkConfig.from_preset("tiny").with_overrides({"head": {"frames": True}}))
+    m = HawkModel.build(HawkConfig.from_preset("tiny").with_overrides(
+        {**FLOW, "head": {"frames": True, "classes": ["a", "normal"], "on": "encoder"}}))
+    assert trainable_shapes(m.config) == {n: tuple(t.shape) for n, t in m.adapter_tensors().items()}
+    t = m.config.data.num_frames
+    fm = torch.rand(2, t, 32 * 32, 5, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        h = m.branches["motion"].encoder(fm).float()
+    g = torch.cat([h.mean(2), h.amax(2)], -1)  # (2, T, 2D)
+    rows = m.encoder_frames(fm)
+    assert len(rows) == 2 and rows[0].shape == (t, 3 * g.size(-1))
+    assert torch.allclose(rows[1][:, : g.size(-1)], g[1]) and torch.allclose(rows[1][:, g.size(-1): 2 * g.size(-1)], g[1] - g[1].mean(0))
+    assert torch.allclose(rows[0][1, 2 * g.size(-1):], (g[0, 0] + g[0, 2]) / 2)
+    assert torch.allclose(rows[0][0, 2 * g.size(-1):], (g[0, 0] + g[0, 1]) / 2)  # the first frame's "previous" is itself
+    assert torch.allclose(frame_context(g)[1], rows[1])
+    with torch.no_grad():
+        m.frame_head.bias.fill_(1.0)
+    probs = m.frame_probabilities(fm)
+    assert [tuple(p.shape) for p in probs] == [(t,), (t,)] and torch.allclose(probs[0], torch.sigmoid(torch.tensor(1.0)))
+    plain = HawkModel.build(HawkConfig.from_preset("tiny").with_overrides(FLOW))
+    with pytest.raises(ConfigError, match="no frame head"):
+        plain.frame_probabilities(fm)
+
+
+def test_window_scores_average_the_frames_inside_each_window():
+    from hawk_core.inference.anomaly import FrameScorer
+    from hawk_core.media.windows import Window
+
+    frames = [([0.5, 1.5, 2.5], [0.1, 0.2, 0.9]), ([2.0, 3.0], [0.5, 1.0])]  # two clips, overlapping in time
+    windows = [Window(0, 0, 20, 10.0), Window(1, 20, 40, 10.0), Window(2, 60, 70, 10.0)]  # 0-2 s, 2-4 s, 6-7 s
+    got = FrameScorer.window_scores(windows, frames)
+    assert got == pytest.approx([0.15, (0.9 + 0.5 + 1.0) / 3, 1.0])  # the last: no frame inside, the nearest (3.0 s)
+    with pytest.raises(ConfigError, match="head.frames_span must be seconds >= 0"):
+        HeadConfig(frames_span=-1)
+
+
+def test_fit_binary_head_folds_the_standardisation_and_needs_both_labels():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 5)) * [1, 10, 0.1, 1, 1] + [0, 50, 0, 0, 0]
+    y = (x[:, 1] > 50).astype(int)
+    w, b = fit_binary_head(x, y, c=1.0)
+    assert w.shape == (1, 5) and b.shape == (1,)
+    assert ((x @ w[0] + b[0] > 0) == y.astype(bool)).mean() > 0.95
+    with pytest.raises(DataError, match="both 0 and 1"):
+        fit_binary_head(x, np.zeros(200))
+
+
+def test_fit_frames_then_detect_with_the_frame_scorer(tmp_path, split):
+    """recipes/fit_head.py --frames writes the source with a fitted frame head (the rest of the
+    adapter unchanged); `hawk detect --scorer frames` scores windows with it; bad input is one
+    error line."""
+    src = tmp_path / "src"
+    HawkModel.build(HawkConfig.from_preset("tiny").with_overrides(FLOW)).save_pretrained(src)
+    m_frames = HawkConfig.from_preset("tiny").data.num_frames
+    out = tmp_path / "framed"
+    r = _fit(src, "--frames", "--data", split, "--test", split, "--out", out, "--cache-dir", tmp_path / "cache", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    assert f"fitted the frame head on {4 * m_frames} frames of 4 videos" in r.stdout and "frame AUC" in r.stdout
+    m = HawkModel.from_pretrained(out)
+    assert m.config.head.frames and float(m.frame_head.weight.detach().abs().sum()) > 0
+    from safetensors.torch import load_file
+
+    before, after = load_file(str(src / "adapter.safetensors")), load_file(str(out / "adapter.safetensors"))
+    assert all(torch.equal(before[k], after[k]) for k in before) and set(after) - set(before) == {"frame_head.weight", "frame_head.bias"}
+    clip = split.parent / json.loads(split.read_text())[0]["video"]
+    r = invoke("detect", clip, "--model", out, "--scorer", "frames", "--no-describe", "--window", "2", "--stride", "1", "--json")
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    assert len(d["windows"]) == 5 and all(0.0 <= w["score"] <= 1.0 for w in d["windows"])
+    assert len({round(w["score"], 6) for w in d["windows"]}) > 1  # the head reads the windows, not a constant
+    assert d["settings"]["scorer"]["name"] == "frames"
+    assert m.config.head.frames_span == pytest.approx(6.0, abs=0.8)  # what the fit clips' sampled frames cover
+    assert d["settings"]["scorer"]["span_s"] == m.config.head.frames_span
+    # --span 0: each window read on its own (its own frames' mean)
+    r = _fit(src, "--frames", "--span", "0", "--data", split, "--out", tmp_path / "own", "--cache-dir", tmp_path / "cache", "--threads", "1")
+    assert r.returncode == 0, r.stderr
+    r = invoke("detect", clip, "--model", tmp_path / "own", "--scorer", "frames", "--no-describe", "--window", "2", "--stride", "1", "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["settings"]["scorer"]["span_s"] == 0.0 and len(json.loads(r.stdout)["windows"]) == 5
+    r = invoke("detect", clip, "--model", src, "--scorer", "frames", "--no-describe")
+    assert r.exit_code == 2 and "no frame head" in r.stderr.strip().splitlines()[-1] and "Traceback" not in r.output
+    # records without temporal ground truth, and a --gt that names none of them
+    bare = tmp_path / "bare.json"
+    bare.write_text(json.dumps([{k: v for k, v in rec.items() if k != "time_span"} | {"video": str(split.parent / rec["video"])}
+                                for rec in json.loads(split.read_text())]))
+    for args, says in (((src, "--frames", "--data", bare, "--out", tmp_path / "o1", "--cache-dir", tmp_path / "cache"), "time_span"),
+                       ((tmp_path / "nowhere", "--frames", "--data", split, "--out", tmp_path / "o2", "--cache-dir", tmp_path / "cache"),
+                        "error")):
+        r = _fit(*args)
+        assert r.returncode != 0 and says in r.stderr and "Traceback" not in r.stderr, r.stderr
