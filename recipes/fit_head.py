@@ -85,11 +85,27 @@ def _frame_rows(model, cache, amp, records, spans, say, what):
     return x, y, float(np.median(covered)) if covered else 0.0
 
 
-def _fit_frames(a, model, cache, amp, train, spans, test, say) -> int:
+def _write_with_head(out: Path, model, head: dict, name: str, weight, bias):
+    """Write ``model`` to ``out`` with ``head`` merged into its config and the layer ``name``
+    holding (weight, bias); the rest of the adapter is the source's. Checked by loading it back."""
     import torch
-    from sklearn.metrics import roc_auc_score
 
     from hawk_core.model.hawk import HawkModel, write_checkpoint
+
+    config = model.config.with_overrides({"head": head})
+    state = {k: v.detach().to("cpu", copy=True) for k, v in model.adapter_tensors().items() if not k.startswith(f"{name}.")}
+    state[f"{name}.weight"] = torch.from_numpy(weight)
+    state[f"{name}.bias"] = torch.from_numpy(bias)
+    write_checkpoint(out, config, state)
+    back = HawkModel.from_pretrained(out)  # strict: every tensor fits the written config
+    if not torch.allclose(getattr(back, name).weight.detach(), state[f"{name}.weight"]):
+        raise SystemExit(f"error: {out} did not load back the fitted {name}")
+    return config
+
+
+def _fit_frames(a, model, cache, amp, train, spans, test, say) -> int:
+    from sklearn.metrics import roc_auc_score
+
     from hawk_core.training.heads import fit_binary_head
 
     x, y, span = _frame_rows(model, cache, amp, train, spans, say, "fit")
@@ -101,14 +117,7 @@ def _fit_frames(a, model, cache, amp, train, spans, test, say) -> int:
     if test is not None:
         xt, yt, _ = _frame_rows(model, cache, amp, test[0], test[1], say, "test")
         print(f"  on {a.test}: frame AUC {auc(xt, yt):.3f} over {len(yt)} frames ({yt.mean():.2f} anomalous)")
-    config = model.config.with_overrides({"head": {"frames": True, "frames_span": span}})
-    state = {k: v.detach().to("cpu", copy=True) for k, v in model.adapter_tensors().items() if not k.startswith("frame_head.")}
-    state["frame_head.weight"] = torch.from_numpy(weight)
-    state["frame_head.bias"] = torch.from_numpy(bias)
-    write_checkpoint(a.out, config, state)
-    back = HawkModel.from_pretrained(a.out)  # strict: every tensor fits the written config
-    if not torch.allclose(back.frame_head.weight.detach(), state["frame_head.weight"]):
-        raise SystemExit(f"error: {a.out} did not load back the fitted frame head")
+    _write_with_head(a.out, model, {"frames": True, "frames_span": span}, "frame_head", weight, bias)
     print(f"{a.out}: {a.model} with the fitted frame head (head.frames; it reads {span:g} s at once)")
     return 0
 
@@ -176,14 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         head = {"classes": classes, "on": "encoder"}
         if a.guide is not None:
             head["guide"] = a.guide
-        config = model.config.with_overrides({"head": head})
-        state = {k: v.detach().to("cpu", copy=True) for k, v in model.adapter_tensors().items() if not k.startswith("cluster_head.")}
-        state["cluster_head.weight"] = torch.from_numpy(weight)
-        state["cluster_head.bias"] = torch.from_numpy(bias)
-        write_checkpoint(a.out, config, state)
-        back = HawkModel.from_pretrained(a.out)  # strict: every tensor fits the written config
-        if not torch.allclose(back.cluster_head.weight.detach(), state["cluster_head.weight"]):
-            raise SystemExit(f"error: {a.out} did not load back the fitted head")
+        config = _write_with_head(a.out, model, head, "cluster_head", weight, bias)
     except HawkError as e:
         raise SystemExit(f"error: {e}") from None
     print(f"{a.out}: {a.model} with the fitted head (head.on encoder, {len(classes)} classes"

@@ -57,3 +57,13 @@ def write_labelled_dataset(path: Path, videos_dir: Path, hivau_jsonl: Path, fiel
         r[field] = kind
     path.write_text(json.dumps(recs), encoding="utf-8")
     return path, recs
+
+
+def synth_test_split(out: Path) -> Path:
+    """A 4-video `hawk synth` test split of 6 s clips (60 frames at 10 fps, 96 px, seed 21), each
+    record with its time_span; returns its test.json."""
+    from tests.helpers import invoke
+
+    r = invoke("synth", "--out", out, "--n", "4", "--seed", "21", "--split", "test", "--frames", "60", "--size", "96", "--qa", "0")
+    assert r.exit_code == 0, r.output
+    return out / "test.json"

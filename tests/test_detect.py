@@ -34,11 +34,10 @@ def _lines(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def split(tmp_path_factory) -> Path:
-    """A 4-video `hawk synth` test split of 6 s clips (60 frames at 10 fps)."""
-    out = tmp_path_factory.mktemp("synth")
-    r = invoke("synth", "--out", out, "--n", "4", "--seed", "21", "--split", "test", "--frames", "60", "--size", "96", "--qa", "0")
-    assert r.exit_code == 0, r.output
-    return out / "test.json"
+    """A 4-video `hawk synth` test split of 6 s clips (60 frames at 10 fps), with time_span."""
+    from tests.hawk_dataset import synth_test_split
+
+    return synth_test_split(tmp_path_factory.mktemp("synth"))
 
 
 @pytest.fixture(scope="module")

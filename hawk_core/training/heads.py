@@ -33,11 +33,7 @@ def pooled_features(model: Any, cache: Any, records: Sequence[Any], amp: Any, *,
     if read not in READS:
         raise ValueError(f"read must be one of {', '.join(READS)}, got {read!r}")
     out = []
-    model.eval()
-    t0 = time.time()
-    for i, rec in enumerate(records):
-        _ensure_cached(model, cache, rec, amp)
-        fv, fm = cache.load(rec.path)
+    for rec, fv, fm in _cached(model, cache, records, amp, on_progress):
         with torch.no_grad(), torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
             if read == "encoder":
                 row = model.encoder_pooled(fm[None].float())[0]
@@ -46,8 +42,6 @@ def pooled_features(model: Any, cache: Any, records: Sequence[Any], amp: Any, *,
                 parts = [t.float()[0] for t in (tight_v, tight_m) if t is not None]  # (Q, tight) each
                 row = torch.cat([torch.cat([p.mean(0), p.amax(0)]) for p in parts])
         out.append(row.float().numpy())
-        if on_progress is not None and (i + 1) % 200 == 0:
-            on_progress(i + 1, time.time() - t0)
     return np.stack(out)
 
 
@@ -59,29 +53,33 @@ def frame_features(model: Any, cache: Any, records: Sequence[Any], amp: Any, *,
     import torch
 
     out = []
-    model.eval()
-    t0 = time.time()
-    for i, rec in enumerate(records):
-        _ensure_cached(model, cache, rec, amp)
-        _, fm = cache.load(rec.path)
+    for rec, _, fm in _cached(model, cache, records, amp, on_progress):
         times = cache.load_times(rec.path)
         if times is None or len(times) != fm.size(0):
             raise DataError(f"{rec.path}: the feature cache holds no frame times for it (rebuild with a newer hawk)")
         with torch.no_grad(), torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
             rows = model.encoder_frames(fm[None].float())[0]
         out.append((rows.float().numpy(), times))
-        if on_progress is not None and (i + 1) % 200 == 0:
-            on_progress(i + 1, time.time() - t0)
     return out
 
 
-def _ensure_cached(model: Any, cache: Any, rec: Any, amp: Any) -> None:
+def _cached(model: Any, cache: Any, records: Sequence[Any], amp: Any, on_progress: Callable[[int, float], None] | None):
+    """(record, frozen features, motion input) of each record from ``cache`` (missing entries
+    computed and stored first), the model in eval mode; ``on_progress(done, seconds)`` every
+    200 videos."""
     from ..data.features import encode_clips, sample_for_model
 
-    if not cache.has(rec.path):
-        pair = sample_for_model(rec.path, model.config.data, with_motion=bool(model.use_motion))
-        fv, fm = encode_clips(model, [pair], amp=amp)
-        cache.store(rec.path, fv[0], None if fm is None else fm[0], times=pair[0].frame_times)
+    model.eval()
+    t0 = time.time()
+    for i, rec in enumerate(records):
+        if not cache.has(rec.path):
+            pair = sample_for_model(rec.path, model.config.data, with_motion=bool(model.use_motion))
+            fv, fm = encode_clips(model, [pair], amp=amp)
+            cache.store(rec.path, fv[0], None if fm is None else fm[0], times=pair[0].frame_times)
+        fv, fm = cache.load(rec.path)
+        yield rec, fv, fm
+        if on_progress is not None and (i + 1) % 200 == 0:
+            on_progress(i + 1, time.time() - t0)
 
 
 def fit_binary_head(x: Any, labels: Any, *, c: float = 0.1, max_iter: int = 2000) -> tuple[Any, Any]:
