@@ -34,7 +34,10 @@ def test_shipped_adapter_is_the_default_and_fits_the_embedded_adapter():
     cfg = HawkConfig.load(SHIPPED)
     assert cfg.preset == "embedded" and cfg.vision.kind == "efficientnet_lite0" and cfg.llm.kind == "smollm2"
     assert cfg.loss.use_motion and cfg.loss.use_mv and cfg.loss.use_ml  # the full model, not an ablation
-    assert not cfg.llm.lora.enabled
+    # the guided default: a learnt motion encoder, LoRA on the LLM's attention, the class head on
+    # the encoder named in the prompt, and the per-frame anomaly head (README, "The trained default model")
+    assert cfg.vision.motion_encoder == "flow_cnn" and cfg.llm.lora.enabled
+    assert cfg.head.guide and cfg.head.on == "encoder" and cfg.head.frames and "normal" in cfg.head.classes
     # the same tensors, names and shapes, as the model this config builds (from configs alone)
     expected = trainable_shapes(cfg)
     state = _state()
