@@ -96,9 +96,7 @@ def main() -> None:
         dets = a.out_dir / f"det_{tag}_{data.parent.name}.jsonl"
         argv = hawk("detect", data, "--out", dets, "--scorer", scorer, "--no-describe", "--threads", a.threads, "--json")
         if scorer in MODEL_SCORERS and a.model:
-            # the commands run from the repository root: a relative checkpoint path is the caller's
-            model = Path(a.model).resolve() if Path(a.model).exists() else a.model
-            argv += ["--model", str(model)]
+            argv += ["--model", str(a.model)]  # resolved above when it is a path
         for flag, value in (("--window", a.window), ("--stride", a.stride)):
             if value is not None:
                 argv += [flag, str(value)]

@@ -43,7 +43,7 @@ returns one score per window; :func:`make_scorer` builds one by name.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -122,6 +122,12 @@ class WindowScorer:
     def score(self, samples: Iterable[WindowSample]) -> list[float]:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def span(self) -> float:
+        """Seconds of video the scorer reads at once instead of each window (0: each window;
+        a scorer with a span also has ``frame_probabilities`` and ``window_scores``, as
+        :class:`FrameScorer`)."""
+        return 0.0
+
     def describe(self) -> dict:
         return {"name": self.name}
 
@@ -151,17 +157,19 @@ class _EncodedScorer(WindowScorer):
         feats_m = None if prepared[0].feats_m is None else torch.cat([p.feats_m for p in prepared])
         return self.score_features(feats_v, feats_m)
 
-    def score(self, samples: Iterable[WindowSample]) -> list[float]:
-        out: list[float] = []
+    def encoded_batches(self, samples: Iterable[WindowSample]) -> Iterator[tuple[list[SampledClip], list[Any]]]:
+        """The samples ``batch`` at a time: (their clips, their encoded windows)."""
         pending: list[tuple[SampledClip, MotionResult]] = []
         for _, clip, motion in samples:
             pending.append((clip, motion))
             if len(pending) == self.batch:
-                out += self.score_prepared(self.predictor.encode(pending))
+                yield [c for c, _ in pending], self.predictor.encode(pending)
                 pending = []
         if pending:
-            out += self.score_prepared(self.predictor.encode(pending))
-        return out
+            yield [c for c, _ in pending], self.predictor.encode(pending)
+
+    def score(self, samples: Iterable[WindowSample]) -> list[float]:
+        return [s for _, prepared in self.encoded_batches(samples) for s in self.score_prepared(prepared)]
 
 
 class ModelScorer(_EncodedScorer):
@@ -229,34 +237,27 @@ class FrameScorer(_EncodedScorer):
                               "`python recipes/fit_head.py MODEL --frames ...`); use --scorer model")
 
     def span(self) -> float:
-        """Seconds of video read at once (0: each window)."""
+        """Seconds of video read at once (``head.frames_span``; 0: each window)."""
         return self.predictor.model.config.head.frames_span
+
+    def _probabilities(self, feats_m: Any) -> list[Any]:
+        import torch
+
+        with torch.inference_mode():
+            return self.predictor.model.frame_probabilities(feats_m)  # per clip, (T,)
+
+    def score_features(self, feats_v: Any, feats_m: Any) -> list[float]:
+        return [float(p.mean()) for p in self._probabilities(feats_m)]
 
     def frame_probabilities(self, samples: Iterable[WindowSample]) -> list[tuple[list[float], list[float]]]:
         """Per sample, (its sampled frames' seconds, their probabilities)."""
         import torch
 
         out: list[tuple[list[float], list[float]]] = []
-        pending: list = []
-
-        def flush() -> None:
-            prepared = self.predictor.encode([(clip, motion) for clip, motion in pending])
-            feats_m = torch.cat([p.feats_m for p in prepared])
-            with torch.inference_mode():
-                probs = self.predictor.model.frame_probabilities(feats_m)
-            out.extend((list(clip.frame_times), p.tolist()) for (clip, _), p in zip(pending, probs))
-            pending.clear()
-
-        for _, clip, motion in samples:
-            pending.append((clip, motion))
-            if len(pending) == self.batch:
-                flush()
-        if pending:
-            flush()
+        for clips, prepared in self.encoded_batches(samples):
+            probs = self._probabilities(torch.cat([p.feats_m for p in prepared]))
+            out.extend((list(clip.frame_times), p.tolist()) for clip, p in zip(clips, probs))
         return out
-
-    def score(self, samples: Iterable[WindowSample]) -> list[float]:
-        return [sum(p) / len(p) for _, p in self.frame_probabilities(samples)]
 
     @staticmethod
     def window_scores(windows: Sequence[Window], frames: Sequence[tuple[Sequence[float], Sequence[float]]]) -> list[float]:

@@ -242,19 +242,20 @@ def detect_video(
         on_plan(len(windows))
     order: list[Window] = []
 
+    def sampled(spans: list[Window]) -> Iterator:
+        return window_samples(video, spans, timeline, num_frames=sampling.frames, size=sampling.size,
+                              resize=sampling.resize, motion=sampling.motion)
+
     def stream() -> Iterator:
-        for sample in window_samples(video, windows, timeline, num_frames=sampling.frames, size=sampling.size,
-                                     resize=sampling.resize, motion=sampling.motion):
+        for sample in sampled(windows):
             order.append(sample[0])
             yield sample
             if on_progress is not None:
                 on_progress(1)
 
-    span = scorer.span() if hasattr(scorer, "span") else 0.0
+    span = scorer.span()
     if span > 0:  # the scorer reads the video in clips of its own span; the windows average its frames
-        clips = plan_windows(timeline.num_frames, timeline.fps, span, span / 2)
-        frames = scorer.frame_probabilities(window_samples(video, clips, timeline, num_frames=sampling.frames,
-                                                           size=sampling.size, resize=sampling.resize, motion=sampling.motion))
+        frames = scorer.frame_probabilities(sampled(plan_windows(timeline.num_frames, timeline.fps, span, span / 2)))
         scores, order = scorer.window_scores(windows, frames), list(windows)
         if on_progress is not None:
             on_progress(len(windows))

@@ -47,6 +47,8 @@ from .presets import PRESETS
 from .qformer import Branch
 from .text import MOTION_SLOT, VIDEO_SLOT, TextBatch, TextSample, WordBatch
 
+_NO_ENCODER = "the model has no learnt motion encoder (vision.motion_encoder flow_cnn)"
+
 #: Seed offset of the motion branch's own image queries when drawn at random (``seed + 5``).
 IMAGE_QUERIES_SEED_OFFSET = 5
 
@@ -103,10 +105,7 @@ class HawkModel(nn.Module):
         if config.head.classes:
             width = llm_dim
             if config.head.on == "encoder":
-                enc = self.branches["motion"].encoder if "motion" in self.branches else None
-                if enc is None:
-                    raise ConfigError("head.on encoder: the model has no learnt motion encoder (vision.motion_encoder flow_cnn)")
-                width = 2 * enc.dim
+                width = 2 * self._learnt_encoder("head.on encoder").dim
             self.cluster_head = _zero_linear(width, len(config.head.classes))
             self.head_on = config.head.on
         elif config.head.guide:
@@ -115,10 +114,7 @@ class HawkModel(nn.Module):
         # the per-frame anomaly head (config.head.frames; fitted by recipes/fit_head.py --frames)
         self.frame_head: nn.Linear | None = None
         if config.head.frames:
-            enc = self.branches["motion"].encoder if "motion" in self.branches else None
-            if enc is None:
-                raise ConfigError("head.frames: the model has no learnt motion encoder (vision.motion_encoder flow_cnn)")
-            self.frame_head = _zero_linear(frame_feature_width(enc.dim), 1)
+            self.frame_head = _zero_linear(frame_feature_width(self._learnt_encoder("head.frames").dim), 1)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -214,12 +210,18 @@ class HawkModel(nn.Module):
         ((B, T, N, C) or a list of (T, N, C)), their mean and maximum over frames and cells."""
         return torch.cat([torch.cat([h.mean((1, 2)), h.amax((1, 2))], -1) for h in self._encoder_tokens(feats_m)])
 
+    def _learnt_encoder(self, what: str = "") -> nn.Module:
+        """The learnt motion encoder (``vision.motion_encoder: flow_cnn``); a ConfigError,
+        prefixed with ``what`` needs it, when the model has none."""
+        enc = self.branches["motion"].encoder if "motion" in self.branches else None
+        if enc is None:
+            raise ConfigError(f"{what}: {_NO_ENCODER}" if what else _NO_ENCODER)
+        return enc
+
     def _encoder_tokens(self, feats_m) -> list[torch.Tensor]:
         """The learnt motion encoder's float32 tokens (b, T, N, D) of the motion input, one
         tensor per same-length group: the whole batch, or each clip of a list."""
-        enc = self.branches["motion"].encoder if "motion" in self.branches else None
-        if enc is None:
-            raise ConfigError("the model has no learnt motion encoder (vision.motion_encoder flow_cnn)")
+        enc = self._learnt_encoder()
         if feats_m is None:
             raise InputError("a head on the motion encoder needs the motion input")
         items = [f.unsqueeze(0) for f in feats_m] if isinstance(feats_m, (list, tuple)) else [feats_m]
@@ -312,10 +314,7 @@ class HawkModel(nn.Module):
         if on not in HEAD_INPUTS:
             raise ConfigError(f"head_on must be one of {', '.join(HEAD_INPUTS)}, got {on!r}")
         if on == "encoder":
-            enc = self.branches["motion"].encoder if "motion" in self.branches else None
-            if enc is None:
-                raise ConfigError("head_on encoder: the model has no learnt motion encoder (vision.motion_encoder flow_cnn)")
-            width = 2 * enc.dim
+            width = 2 * self._learnt_encoder("head_on encoder").dim
         else:
             width = self.llm_dim
         if self.config.head.classes:
@@ -329,9 +328,7 @@ class HawkModel(nn.Module):
         """Keep the learnt motion encoder (``vision.motion_encoder: flow_cnn``) as it is: no
         gradient, BatchNorm in eval mode (``train.freeze_encoder``, the language stage on an
         encoder aligned before). Its weights stay in the adapter."""
-        enc = self.branches["motion"].encoder if "motion" in self.branches else None
-        if enc is None:
-            raise ConfigError("freeze_encoder: the model has no learnt motion encoder (vision.motion_encoder flow_cnn)")
+        enc = self._learnt_encoder("freeze_encoder")
         enc.requires_grad_(False)
         enc.eval()
         self.encoder_frozen = True
@@ -343,8 +340,7 @@ class HawkModel(nn.Module):
         tight features, no negatives) is minimised by one constant output for every video: it
         collapsed them (benchmarks/feature_probe.md). They stay as initialised, in the
         adapter, for the language stage to train."""
-        if "motion" not in self.branches or self.branches["motion"].encoder is None:
-            raise ConfigError("head_on encoder: the model has no learnt motion encoder (vision.motion_encoder flow_cnn)")
+        self._learnt_encoder("head_on encoder")
         for name, p in self.branches.named_parameters():
             if not name.startswith("motion.encoder."):
                 p.requires_grad_(False)
