@@ -3,7 +3,7 @@
     python recipes/fit_head.py RUN/model --data train.json --cache-dir runs/cache --out RUN_HEAD/model \
         [--test val.json] [--label-field event_type] [--c 0.1] [--guide]
     python recipes/fit_head.py RUN/model --frames --data train.json --cache-dir runs/cache --out RUN_HEAD/model \
-        [--gt annotations] [--test val.json] [--test-gt annotations]
+        [--gt annotations] [--test val.json] [--test-gt annotations] [--context 5] [--appearance 64]
 
 The head `head.on: encoder` reads the learnt motion encoder's tokens (`vision.motion_encoder:
 flow_cnn`), their mean and maximum over frames and cells. Trained by gradient beside the language
@@ -19,7 +19,9 @@ back.
 
 `--frames` fits the per-frame anomaly head instead (`head.frames`, what `hawk detect --scorer
 frames` reads; the class head, if any, is kept): one logit per sampled frame on the encoder's
-tokens of that frame, their deviation from the clip's mean and their neighbours' mean. A frame's
+tokens of that frame and the appearance features of it projected to `--appearance` principal
+components (a PCA of the training frames' features, kept in the adapter as `frame_proj`), their
+deviation from the clip's mean and their neighbours' means up to `--context` frames away. A frame's
 label is 1 when its time lies in one of the video's anomalous intervals, read from `--gt` (by
 default the `--data` records' `time_span`; also UCF-Crime's temporal annotation text or
 HIVAU-70k's JSON, as `hawk score --detection --gt` reads them). Records the ground truth does not
@@ -104,10 +106,20 @@ def _write_with_head(out: Path, model, head: dict, name: str, weight, bias):
 
 
 def _fit_frames(a, model, cache, amp, train, spans, test, say) -> int:
+    import torch
     from sklearn.metrics import roc_auc_score
 
-    from hawk_core.training.heads import fit_binary_head
+    from hawk_core.training.heads import appearance_frame_rows, fit_binary_head, fit_projection
 
+    model.new_frame_head(context=a.context, appearance=a.appearance)
+    if a.appearance:  # the fixed projection first: a PCA of the training frames' appearance features
+        every = max(1, len(train) // 2000)  # at most ~2,000 videos' frames
+        rows = appearance_frame_rows(model, cache, train, amp, every=every, on_progress=say("appearance", len(train[::every])))
+        weight, bias = fit_projection(rows, a.appearance)
+        with torch.no_grad():
+            model.frame_proj.weight.copy_(torch.from_numpy(weight))
+            model.frame_proj.bias.copy_(torch.from_numpy(bias))
+        print(f"projected the appearance features of {len(rows)} frames to {a.appearance} components")
     x, y, span = _frame_rows(model, cache, amp, train, spans, say, "fit")
     span = round(span, 3) if a.span is None else a.span
     weight, bias = fit_binary_head(x, y, c=a.c)
@@ -117,8 +129,10 @@ def _fit_frames(a, model, cache, amp, train, spans, test, say) -> int:
     if test is not None:
         xt, yt, _ = _frame_rows(model, cache, amp, test[0], test[1], say, "test")
         print(f"  on {a.test}: frame AUC {auc(xt, yt):.3f} over {len(yt)} frames ({yt.mean():.2f} anomalous)")
-    _write_with_head(a.out, model, {"frames": True, "frames_span": span}, "frame_head", weight, bias)
-    print(f"{a.out}: {a.model} with the fitted frame head (head.frames; it reads {span:g} s at once)")
+    head = {"frames": True, "frames_span": span, "frames_context": a.context, "frames_appearance": a.appearance}
+    _write_with_head(a.out, model, head, "frame_head", weight, bias)
+    print(f"{a.out}: {a.model} with the fitted frame head (head.frames; it reads {span:g} s at once, "
+          f"{a.context} neighbour distance(s), {a.appearance or 'no'} appearance components)")
     return 0
 
 
@@ -137,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--gt", type=Path, help="with --frames: temporal ground truth for --data (default: its records' time_span)")
     p.add_argument("--span", type=float, help="with --frames: head.frames_span, the seconds hawk detect reads at once "
                    "(default: the median the fit records' sampled frames cover; 0: each window)")
+    p.add_argument("--context", type=int, default=5, help="with --frames: head.frames_context, the neighbour distances "
+                   "each frame is read with (default 5; 1: the adjacent frames only)")
+    p.add_argument("--appearance", type=int, default=64, help="with --frames: head.frames_appearance, the appearance "
+                   "components it also reads (default 64; 0: the motion encoder alone)")
     p.add_argument("--test-gt", type=Path, help="with --frames: temporal ground truth for --test (default: its records' time_span)")
     p.add_argument("--threads", type=int, default=2)
     a = p.parse_args(argv)
@@ -153,6 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: --c must be > 0, got {a.c}")
     if a.span is not None and not 0 <= a.span < float("inf"):
         raise SystemExit(f"error: --span must be seconds >= 0, got {a.span}")
+    if not 1 <= a.context <= 64:
+        raise SystemExit(f"error: --context must be in [1, 64], got {a.context}")
+    if not 0 <= a.appearance <= 4096:
+        raise SystemExit(f"error: --appearance must be in [0, 4096], got {a.appearance}")
     if a.out.resolve() == a.model.resolve():
         raise SystemExit("error: --out must be another folder than the source model")
     set_threads(a.threads)

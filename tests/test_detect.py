@@ -232,7 +232,7 @@ def test_detect_a_real_clip(fighting_video):
     (("{clip}", "--threshold", "1.5"), "--threshold must be >= 0 and <= 1"),
     (("{clip}", "--threshold", "-0.2"), "--threshold must be >= 0 and <= 1"),
     (("{clip}", "--batch-size", "0"), "--batch-size must be >= 1"),
-    (("{clip}", "--scorer", "magic"), "--scorer must be one of model, head, frames, motion"),
+    (("{clip}", "--scorer", "magic"), "--scorer must be one of auto, model, head, frames, motion"),
     (("{clip}", "--plot", "{tmp}/t.jpg"), "--plot wants a .png"),
     (("{clip}", "--out", "{tmp}/d.jsonl"), "--out is for a split"),
 ])

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from hawk_core.errors import ConfigError, DataError
+from hawk_core.errors import ConfigError, DataError, InputError
 from hawk_core.model.config import HawkConfig, HeadConfig
 from hawk_core.model.hawk import HawkModel, frame_context, trainable_shapes
 from hawk_core.training.heads import fit_binary_head
@@ -66,6 +66,40 @@ def test_the_frame_head_reads_each_frame_against_its_clip():
         plain.frame_probabilities(fm)
 
 
+def test_the_frame_head_reads_further_neighbours_and_the_appearance():
+    """head.frames_context K: the means of frames t -/+ j for j = 1..K; head.frames_appearance N:
+    the appearance features' per-frame mean + max through the adapter's fixed projection
+    (frame_proj), beside the motion encoder's; both validated, both in trainable_shapes."""
+    for bad in ({"frames_context": 0}, {"frames_context": 2.5}, {"frames_appearance": -1}, {"frames_appearance": True}):
+        with pytest.raises(ConfigError, match="must be an integer in"):
+            HeadConfig(frames=True, **bad)
+    m = HawkModel.build(HawkConfig.from_preset("tiny").with_overrides(
+        {**FLOW, "head": {"frames": True, "frames_context": 2, "frames_appearance": 4}}))
+    assert trainable_shapes(m.config) == {n: tuple(t.shape) for n, t in m.adapter_tensors().items()}
+    assert m.frame_proj is not None and m.frame_proj.weight.shape == (4, 2 * m.vision.feature_dim)
+    t = m.config.data.num_frames
+    gen = torch.Generator().manual_seed(1)
+    fm = torch.rand(2, t, 32 * 32, 5, generator=gen)
+    fv = torch.rand(2, t, 5, m.vision.feature_dim, generator=gen)
+    with torch.no_grad():
+        m.frame_proj.weight.normal_(generator=gen)
+        h = m.branches["motion"].encoder(fm).float()
+        a = torch.cat([fv.mean(2), fv.amax(2)], -1)  # (2, T, 2 C)
+        g = torch.cat([h.mean(2), h.amax(2), m.frame_proj(a)], -1)
+        rows = m.encoder_frames(fm, fv)
+    f = g.size(-1)
+    assert rows[0].shape == (t, 4 * f) and torch.allclose(rows[1], frame_context(g, 2)[1], atol=1e-6)
+    assert torch.allclose(rows[0][3, 3 * f:], (g[0, 1] + g[0, 5]) / 2, atol=1e-6)  # j = 2
+    assert torch.allclose(rows[0][0, 3 * f:], (g[0, 0] + g[0, 2]) / 2, atol=1e-6)  # clamped at the start
+    assert torch.allclose(torch.cat(m.appearance_frames(fv)), a.flatten(0, 1))
+    with pytest.raises(InputError, match="also reads the appearance"):
+        m.frame_probabilities(fm)
+    with pytest.raises(InputError, match="same videos and frames"):
+        m.frame_probabilities(fm, fv[:, :-1])
+    m.new_frame_head(context=1, appearance=0, span=3.0)
+    assert m.frame_proj is None and m.config.head.frames_span == 3.0 and m.frame_head.weight.shape == (1, 3 * 2 * h.size(-1))
+
+
 def test_window_scores_average_the_frames_inside_each_window():
     from hawk_core.inference.anomaly import FrameScorer
     from hawk_core.media.windows import Window
@@ -97,15 +131,21 @@ def test_fit_frames_then_detect_with_the_frame_scorer(tmp_path, split):
     HawkModel.build(HawkConfig.from_preset("tiny").with_overrides(FLOW)).save_pretrained(src)
     m_frames = HawkConfig.from_preset("tiny").data.num_frames
     out = tmp_path / "framed"
-    r = _fit(src, "--frames", "--data", split, "--test", split, "--out", out, "--cache-dir", tmp_path / "cache", "--threads", "1")
+    r = _fit(src, "--frames", "--data", split, "--test", split, "--out", out, "--cache-dir", tmp_path / "cache", "--threads", "1",
+             "--context", "2", "--appearance", "8")
     assert r.returncode == 0, r.stderr
     assert f"fitted the frame head on {4 * m_frames} frames of 4 videos" in r.stdout and "frame AUC" in r.stdout
+    assert f"projected the appearance features of {4 * m_frames} frames to 8 components" in r.stdout
     m = HawkModel.from_pretrained(out)
     assert m.config.head.frames and float(m.frame_head.weight.detach().abs().sum()) > 0
+    assert (m.config.head.frames_context, m.config.head.frames_appearance) == (2, 8)
+    w = m.frame_proj.weight.detach()
+    assert torch.allclose(w @ w.T, torch.eye(8), atol=1e-4)  # principal directions: orthonormal
     from safetensors.torch import load_file
 
     before, after = load_file(str(src / "adapter.safetensors")), load_file(str(out / "adapter.safetensors"))
-    assert all(torch.equal(before[k], after[k]) for k in before) and set(after) - set(before) == {"frame_head.weight", "frame_head.bias"}
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert set(after) - set(before) == {"frame_head.weight", "frame_head.bias", "frame_proj.weight", "frame_proj.bias"}
     clip = split.parent / json.loads(split.read_text())[0]["video"]
     r = invoke("detect", clip, "--model", out, "--scorer", "frames", "--no-describe", "--window", "2", "--stride", "1", "--json")
     assert r.exit_code == 0, r.output
@@ -113,11 +153,16 @@ def test_fit_frames_then_detect_with_the_frame_scorer(tmp_path, split):
     assert len(d["windows"]) == 5 and all(0.0 <= w["score"] <= 1.0 for w in d["windows"])
     assert len({round(w["score"], 6) for w in d["windows"]}) > 1  # the head reads the windows, not a constant
     assert d["settings"]["scorer"]["name"] == "frames"
+    r = invoke("detect", clip, "--model", out, "--no-describe", "--window", "2", "--stride", "1", "--json")  # --scorer auto
+    assert r.exit_code == 0 and json.loads(r.stdout)["settings"]["scorer"]["name"] == "frames", r.output
     assert m.config.head.frames_span == pytest.approx(6.0, abs=0.8)  # what the fit clips' sampled frames cover
     assert d["settings"]["scorer"]["span_s"] == m.config.head.frames_span
     # --span 0: each window read on its own (its own frames' mean)
-    r = _fit(src, "--frames", "--span", "0", "--data", split, "--out", tmp_path / "own", "--cache-dir", tmp_path / "cache", "--threads", "1")
+    r = _fit(src, "--frames", "--span", "0", "--data", split, "--out", tmp_path / "own", "--cache-dir", tmp_path / "cache", "--threads", "1",
+             "--context", "1", "--appearance", "0")
     assert r.returncode == 0, r.stderr
+    own = load_file(str(tmp_path / "own" / "adapter.safetensors"))
+    assert set(own) - set(before) == {"frame_head.weight", "frame_head.bias"}  # the motion encoder alone, as before
     r = invoke("detect", clip, "--model", tmp_path / "own", "--scorer", "frames", "--no-describe", "--window", "2", "--stride", "1", "--json")
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["settings"]["scorer"]["span_s"] == 0.0 and len(json.loads(r.stdout)["windows"]) == 5
@@ -129,6 +174,10 @@ def test_fit_frames_then_detect_with_the_frame_scorer(tmp_path, split):
                                 for rec in json.loads(split.read_text())]))
     for args, says in (((src, "--frames", "--data", bare, "--out", tmp_path / "o1", "--cache-dir", tmp_path / "cache"), "time_span"),
                        ((tmp_path / "nowhere", "--frames", "--data", split, "--out", tmp_path / "o2", "--cache-dir", tmp_path / "cache"),
-                        "error")):
+                        "error"),
+                       ((src, "--frames", "--data", split, "--out", tmp_path / "o3", "--cache-dir", tmp_path / "cache", "--appearance", "500"),
+                        "components needs at least"),
+                       ((src, "--frames", "--data", split, "--out", tmp_path / "o4", "--cache-dir", tmp_path / "cache", "--context", "0"),
+                        "--context must be")):
         r = _fit(*args)
         assert r.returncode != 0 and says in r.stderr and "Traceback" not in r.stderr, r.stderr

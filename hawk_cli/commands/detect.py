@@ -31,7 +31,7 @@ _SPLIT_SUFFIXES = (".json", ".jsonl")
 @guarded
 def detect(
     target: Annotated[Path, typer.Argument(help="A video (or folder of frames), or a HAWK-format split (.json/.jsonl) to run over.", show_default=False)],
-    scorer: Annotated[str, typer.Option("--scorer", help="model: the LLM's P(yes) to a fixed anomaly question; head: 1 - P(normal) of the model's class head (hawk train --label-weight); frames: the mean of the model's per-frame anomaly head over the window (recipes/fit_head.py --frames); motion: the motion-energy baseline.")] = "model",
+    scorer: Annotated[str, typer.Option("--scorer", help="auto: frames when the model has a frame head (the shipped default has), else model; model: the LLM's P(yes) to a fixed anomaly question; head: 1 - P(normal) of the model's class head (hawk train --label-weight); frames: the mean of the model's per-frame anomaly head over the window (recipes/fit_head.py --frames); motion: the motion-energy baseline.")] = "auto",
     window: Annotated[Optional[float], typer.Option("--window", help="Window length in seconds. \\[default: duration/8 within 2-16 s]", rich_help_panel=_WIN, show_default=False)] = None,
     stride: Annotated[Optional[float], typer.Option("--stride", help="Seconds between window starts. \\[default: half a window]", rich_help_panel=_WIN, show_default=False)] = None,
     threshold: Annotated[float, typer.Option("--threshold", help="An interval is where window scores are above this (0-1).", rich_help_panel=_WIN)] = 0.5,
@@ -57,7 +57,7 @@ def detect(
 
     Windows: --window seconds every --stride seconds (default: duration/8 within 2-16 s, stride half a window; the last window ends at the video's end). Each window gets its own frames (the model's T, uniform within it) and motion input.
 
-    Score (--scorer model, the default): the window's frames and motion go through the model as for a description, and the LLM is asked "Is there an anomaly in this video? Answer yes or no."; one forward gives the next-token probabilities, and the score is P(yes) / (P(yes) + P(no)) over the first tokens of Yes/yes and No/no. --scorer head (a model trained with hawk train --label-weight) reads the model's class head on the window's visual tokens instead, no LLM forward: 1 - P(normal). --scorer frames (a model with a frame head, recipes/fit_head.py --frames) scores each sampled frame of the window against the window's other frames with that head and takes their mean, no LLM forward. --scorer motion is the motion-energy baseline: the window's mean optical-flow magnitude, min-max normalised over the video's windows (the most moving scores 1, the least 0).
+    Score: --scorer auto (the default) is frames for a model with a frame head (the shipped default model has one) and model otherwise. --scorer model: the window's frames and motion go through the model as for a description, and the LLM is asked "Is there an anomaly in this video? Answer yes or no."; one forward gives the next-token probabilities, and the score is P(yes) / (P(yes) + P(no)) over the first tokens of Yes/yes and No/no. --scorer head (a model trained with hawk train --label-weight) reads the model's class head on the window's visual tokens instead, no LLM forward: 1 - P(normal). --scorer frames (a model with a frame head, recipes/fit_head.py --frames) scores each sampled frame of the window against the window's other frames with that head and takes their mean, no LLM forward. --scorer motion is the motion-energy baseline: the window's mean optical-flow magnitude, min-max normalised over the video's windows (the most moving scores 1, the least 0).
 
     Intervals: the windows scoring above --threshold, overlapping or touching ones merged; an interval's score is its highest window score; intervals shorter than --min-duration are dropped. Each is described by the model (the paper's describe prompt on that interval's own frames; --no-describe skips it, and with --scorer motion no model is loaded).
 
@@ -71,12 +71,12 @@ def detect(
       hawk detect test.json --out motion.jsonl --scorer motion --no-describe
     """
     from hawk_core.errors import ConfigError
-    from hawk_core.inference.anomaly import SCORERS
+    from hawk_core.inference.anomaly import AUTO_SCORER, SCORERS
     from hawk_core.inference.detect import DetectConfig
 
     config = DetectConfig(window=window, stride=stride, threshold=threshold, min_duration=min_duration, describe=describe, batch=batch_size)
-    if scorer not in SCORERS:
-        raise ConfigError(f"--scorer must be one of {', '.join(SCORERS)} (got {scorer!r})")
+    if scorer not in (AUTO_SCORER, *SCORERS):
+        raise ConfigError(f"--scorer must be one of {', '.join((AUTO_SCORER, *SCORERS))} (got {scorer!r})")
     if plot is not None and plot.suffix.lower() != ".png":
         raise ConfigError(f"--plot wants a .png file (got {plot})")
     if target.suffix.lower() in _SPLIT_SUFFIXES and not target.is_dir():
@@ -93,13 +93,13 @@ def detect(
 
 def _setup(scorer_name: str, config, model, frames, device, dtype, threads, quantize, max_new_tokens):
     """(predictor or None, scorer, sampling, generation options)."""
-    from hawk_core.inference.anomaly import MODEL_SCORERS, make_scorer
+    from hawk_core.inference.anomaly import AUTO_SCORER, MODEL_SCORERS, make_scorer
     from hawk_core.inference.detect import Sampling
 
     from hawk_cli._inference import generation_options, load_predictor
 
     predictor = None
-    if scorer_name in MODEL_SCORERS or config.describe:
+    if scorer_name in (AUTO_SCORER, *MODEL_SCORERS) or config.describe:
         predictor = load_predictor(model, device=device, dtype=dtype, frames=frames, threads=threads, quantize=quantize)
     else:
         from hawk_cli._common import set_torch_threads

@@ -60,6 +60,7 @@ YES_WORDS = ("Yes", " Yes", "yes", " yes")
 NO_WORDS = ("No", " No", "no", " no")
 SCORERS = ("model", "head", "frames", "motion")
 MODEL_SCORERS = ("model", "head", "frames")  # the scorers that read the model
+AUTO_SCORER = "auto"  # frames when the model has a frame head, else model (hawk detect's default)
 
 WindowSample = tuple["Window", "SampledClip", "MotionResult"]
 
@@ -240,14 +241,14 @@ class FrameScorer(_EncodedScorer):
         """Seconds of video read at once (``head.frames_span``; 0: each window)."""
         return self.predictor.model.config.head.frames_span
 
-    def _probabilities(self, feats_m: Any) -> list[Any]:
+    def _probabilities(self, feats_v: Any, feats_m: Any) -> list[Any]:
         import torch
 
         with torch.inference_mode():
-            return self.predictor.model.frame_probabilities(feats_m)  # per clip, (T,)
+            return self.predictor.model.frame_probabilities(feats_m, feats_v)  # per clip, (T,)
 
     def score_features(self, feats_v: Any, feats_m: Any) -> list[float]:
-        return [float(p.mean()) for p in self._probabilities(feats_m)]
+        return [float(p.mean()) for p in self._probabilities(feats_v, feats_m)]
 
     def frame_probabilities(self, samples: Iterable[WindowSample]) -> list[tuple[list[float], list[float]]]:
         """Per sample, (its sampled frames' seconds, their probabilities)."""
@@ -255,7 +256,7 @@ class FrameScorer(_EncodedScorer):
 
         out: list[tuple[list[float], list[float]]] = []
         for clips, prepared in self.encoded_batches(samples):
-            probs = self._probabilities(torch.cat([p.feats_m for p in prepared]))
+            probs = self._probabilities(torch.cat([p.feats_v for p in prepared]), torch.cat([p.feats_m for p in prepared]))
             out.extend((list(clip.frame_times), p.tolist()) for clip, p in zip(clips, probs))
         return out
 
@@ -305,7 +306,13 @@ class MotionScorer(WindowScorer):
 
 
 def make_scorer(name: str, predictor: Predictor | None = None, *, batch: int = 8) -> WindowScorer:
-    """The scorer called ``name`` (one of :data:`SCORERS`); those of :data:`MODEL_SCORERS` need ``predictor``."""
+    """The scorer called ``name`` (one of :data:`SCORERS`, or :data:`AUTO_SCORER`: ``frames``
+    when the model has a frame head, else ``model``); those of :data:`MODEL_SCORERS` and auto
+    need ``predictor``."""
+    if name == AUTO_SCORER:
+        if predictor is None:
+            raise ConfigError("the auto scorer needs a loaded model")
+        name = "frames" if predictor.model.frame_head is not None else "model"
     if name in MODEL_SCORERS:
         if predictor is None:
             raise ConfigError(f"the {name} scorer needs a loaded model")

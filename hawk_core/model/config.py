@@ -391,7 +391,13 @@ class HeadConfig:
     frames`. Independent of ``classes``. ``frames_span``: the seconds of video it reads at once,
     the typical duration of the clips it was fitted on (so a frame is read at the frame rate and
     against the context it was fitted with); `hawk detect` then scores clips of that span and
-    gives each window the mean over the frames inside it. 0: each window is read on its own."""
+    gives each window the mean over the frames inside it. 0: each window is read on its own.
+    ``frames_context``: how far the neighbours reach, K: for each j in 1..K the mean of frames
+    t - j and t + j is read beside frame t (1: the two adjacent frames). ``frames_appearance``:
+    0 reads the motion encoder alone; N > 0 also reads the appearance branch's frozen features
+    of the frame (their mean and maximum over its tokens), projected to N components by a fixed
+    linear map kept in the adapter (``frame_proj``; fit_head.py fits it as a PCA), so a frame
+    can be judged by what is in it as well as by how it moves."""
 
     _section = "head"
     classes: tuple[str, ...] = ()
@@ -401,6 +407,8 @@ class HeadConfig:
     guide_text: str = "Event: {event}."  # the guide sentence; {event} is the class, underscores as spaces
     frames: bool = False  # a per-frame anomaly head on the learnt motion encoder (HawkModel.frame_probabilities)
     frames_span: float = 0.0  # seconds of video the frame head reads at once (its training clips'; 0: each window)
+    frames_context: int = 1  # the frame head reads the means of frames t -/+ j for j = 1..frames_context
+    frames_appearance: int = 0  # components of the appearance features the frame head reads (0: motion alone)
 
     def __post_init__(self) -> None:
         self.classes = tuple(self.classes)
@@ -422,6 +430,10 @@ class HeadConfig:
                 0 <= self.frames_span < float("inf")):
             raise ConfigError(f"head.frames_span must be seconds >= 0, got {self.frames_span!r}")
         self.frames_span = float(self.frames_span)
+        for name, low, high in (("frames_context", 1, 64), ("frames_appearance", 0, 4096)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ConfigError(f"head.{name} must be an integer in [{low}, {high}], got {value!r}")
         if not isinstance(self.guide_text, str) or "{event}" not in self.guide_text:
             raise ConfigError(f"head.guide_text must contain {{event}}, got {self.guide_text!r}")
         try:

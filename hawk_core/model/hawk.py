@@ -112,9 +112,26 @@ class HawkModel(nn.Module):
             raise ConfigError("head.guide names the class head's class in the prompt: the model needs head.classes "
                               "(train its head with `hawk train --label-weight`)")
         # the per-frame anomaly head (config.head.frames; fitted by recipes/fit_head.py --frames)
+        # (head.frames_appearance > 0: the fixed projection of the appearance features it also reads)
         self.frame_head: nn.Linear | None = None
+        self.frame_proj: nn.Linear | None = None
         if config.head.frames:
-            self.frame_head = _zero_linear(frame_feature_width(self._learnt_encoder("head.frames").dim), 1)
+            self._build_frame_head()
+
+    def _build_frame_head(self) -> None:
+        h = self.config.head
+        width = frame_feature_width(self._learnt_encoder("head.frames").dim, h.frames_context, h.frames_appearance)
+        self.frame_head = _zero_linear(width, 1).to(self.device)
+        self.frame_proj = _zero_linear(2 * self.vision.feature_dim, h.frames_appearance).to(self.device) if h.frames_appearance else None
+
+    def new_frame_head(self, *, context: int = 1, appearance: int = 0, span: float = 0.0) -> None:
+        """Replace the frame head (``head.frames``) by a new, zero one reading ``context``
+        neighbour distances and ``appearance`` appearance components (``head.frames_context``,
+        ``head.frames_appearance``, ``head.frames_span``): what ``recipes/fit_head.py --frames``
+        then fits. The rest of the model is unchanged."""
+        self.config = self.config.with_overrides(
+            {"head": {"frames": True, "frames_context": context, "frames_appearance": appearance, "frames_span": span}})
+        self._build_frame_head()
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -181,8 +198,9 @@ class HawkModel(nn.Module):
         out.update({f"branches.{n}": b for n, b in self.branches.named_buffers()})
         if self.config.head.classes:  # the model's own class head (a scaffold head is not kept)
             out.update({f"cluster_head.{n}": p for n, p in self.cluster_head.named_parameters()})
-        if self.frame_head is not None:
-            out.update({f"frame_head.{n}": p for n, p in self.frame_head.named_parameters()})
+        for name in ("frame_head", "frame_proj"):
+            if getattr(self, name) is not None:
+                out.update({f"{name}.{n}": p for n, p in getattr(self, name).named_parameters()})
         return out
 
     def class_probabilities(self, feats_v: torch.Tensor, feats_m: torch.Tensor | None) -> torch.Tensor:
@@ -227,25 +245,43 @@ class HawkModel(nn.Module):
         items = [f.unsqueeze(0) for f in feats_m] if isinstance(feats_m, (list, tuple)) else [feats_m]
         return [enc(x.to(self.device)).float() for x in items]
 
-    def encoder_frames(self, feats_m) -> list[torch.Tensor]:
-        """Per video, (T, 6 D) float32: what the frame head reads of each sampled frame of the
+    def encoder_frames(self, feats_m, feats_v=None) -> list[torch.Tensor]:
+        """Per video, (T, F) float32: what the frame head reads of each sampled frame of the
         motion input ((B, T, N, C) or a list of (T, N, C)): the learnt motion encoder's tokens of
-        the frame, their mean and maximum over its cells (g_t, 2 D), then g_t minus its mean over
-        the clip's frames, then the mean of g_(t-1) and g_(t+1) (the clip's ends repeated)."""
-        out: list[torch.Tensor] = []
-        for h in self._encoder_tokens(feats_m):  # (b, T, N, D)
-            out.extend(frame_context(torch.cat([h.mean(2), h.amax(2)], -1)).unbind(0))
-        return out
+        the frame, their mean and maximum over its cells, beside (``head.frames_appearance`` > 0)
+        the fixed projection of the frame's appearance features (``feats_v``, the same frames:
+        :meth:`appearance_frames`); of that g_t, then g_t minus its mean over the clip's frames,
+        then for j = 1..``head.frames_context`` the mean of g_(t-j) and g_(t+j) (the clip's
+        ends repeated): :func:`frame_context`."""
+        g = [torch.cat([h.mean(2), h.amax(2)], -1) for h in self._encoder_tokens(feats_m)]  # (b, T, 2 D) per group
+        g = [row for grp in g for row in grp.unbind(0)]  # per video (T, 2 D)
+        if self.frame_proj is not None:
+            if feats_v is None:
+                raise InputError("this frame head (head.frames_appearance) also reads the appearance features")
+            app = self.appearance_frames(feats_v)
+            if len(app) != len(g) or any(a.size(0) != m.size(0) for a, m in zip(app, g)):
+                raise InputError("the appearance and motion features must hold the same videos and frames")
+            g = [torch.cat([m, self.frame_proj(a.to(self.frame_proj.weight.device)).float()], -1) for m, a in zip(g, app)]
+        k = self.config.head.frames_context
+        return [frame_context(x[None], k)[0] for x in g]
 
-    def frame_probabilities(self, feats_m) -> list[torch.Tensor]:
+    @staticmethod
+    def appearance_frames(feats_v) -> list[torch.Tensor]:
+        """Per video, (T, 2 C) float32: the appearance branch's frozen features of each sampled
+        frame ((B, T, N, C) or a list of (T, N, C)), their mean and maximum over its tokens."""
+        items = list(feats_v.unbind(0)) if torch.is_tensor(feats_v) else list(feats_v)
+        return [torch.cat([f.float().mean(1), f.float().amax(1)], -1) for f in items]
+
+    def frame_probabilities(self, feats_m, feats_v=None) -> list[torch.Tensor]:
         """Per video, (T,) float32: the frame head's probability that each sampled frame of its
-        motion input is anomalous (``config.head.frames``)."""
+        motion input (and, for a head with ``head.frames_appearance``, of ``feats_v``) is
+        anomalous (``config.head.frames``)."""
         if self.frame_head is None:
             raise ConfigError("this model has no frame head (fit one with `python recipes/fit_head.py MODEL --frames ...`)")
         was_training = self.training
         self.eval()
         try:
-            return [torch.sigmoid(self.frame_head(f)[:, 0]).float() for f in self.encoder_frames(feats_m)]
+            return [torch.sigmoid(self.frame_head(f)[:, 0]).float() for f in self.encoder_frames(feats_m, feats_v)]
         finally:
             self.train(was_training)
 
@@ -783,22 +819,31 @@ def trainable_shapes(config: HawkConfig) -> dict[str, tuple[int, ...]]:
     if config.head.classes:
         head_width = 2 * flow_encoder_dim(config.vision.flow_width) if config.head.on == "encoder" else width
         shapes.update({"cluster_head.weight": (len(config.head.classes), head_width), "cluster_head.bias": (len(config.head.classes),)})
-    if config.head.frames:
-        shapes.update({"frame_head.weight": (1, frame_feature_width(flow_encoder_dim(config.vision.flow_width))), "frame_head.bias": (1,)})
+    h = config.head
+    if h.frames:
+        width = frame_feature_width(flow_encoder_dim(config.vision.flow_width), h.frames_context, h.frames_appearance)
+        shapes.update({"frame_head.weight": (1, width), "frame_head.bias": (1,)})
+        if h.frames_appearance:
+            shapes.update({"frame_proj.weight": (h.frames_appearance, 2 * dims["feature_dim"]), "frame_proj.bias": (h.frames_appearance,)})
     return shapes
 
 
-def frame_feature_width(dim: int) -> int:
-    """The width of :meth:`HawkModel.encoder_frames`' rows for an encoder of token width ``dim``."""
-    return 6 * dim
+def frame_feature_width(dim: int, context: int = 1, appearance: int = 0) -> int:
+    """The width of :meth:`HawkModel.encoder_frames`' rows for an encoder of token width ``dim``,
+    ``context`` neighbour distances and ``appearance`` appearance components."""
+    return (2 + context) * (2 * dim + appearance)
 
 
-def frame_context(g: torch.Tensor) -> torch.Tensor:
-    """(B, T, F) per-frame features -> (B, T, 3 F): each frame's own, its deviation from the
-    clip's mean, and the mean of its two neighbours (the ends repeated)."""
-    prev = torch.cat([g[:, :1], g[:, :-1]], 1)
-    nxt = torch.cat([g[:, 1:], g[:, -1:]], 1)
-    return torch.cat([g, g - g.mean(1, keepdim=True), (prev + nxt) / 2], -1)
+def frame_context(g: torch.Tensor, context: int = 1) -> torch.Tensor:
+    """(B, T, F) per-frame features -> (B, T, (2 + context) F): each frame's own, its deviation
+    from the clip's mean, and for j = 1..``context`` the mean of frames t - j and t + j (indices
+    clamped to the clip: the ends repeated)."""
+    T = g.size(1)
+    idx = torch.arange(T, device=g.device)
+    parts = [g, g - g.mean(1, keepdim=True)]
+    for j in range(1, context + 1):
+        parts.append((g[:, (idx - j).clamp(0, T - 1)] + g[:, (idx + j).clamp(0, T - 1)]) / 2)
+    return torch.cat(parts, -1)
 
 
 def _lora_shapes(config: HawkConfig) -> dict[str, tuple[int, ...]]:

@@ -53,14 +53,39 @@ def frame_features(model: Any, cache: Any, records: Sequence[Any], amp: Any, *,
     import torch
 
     out = []
-    for rec, _, fm in _cached(model, cache, records, amp, on_progress):
+    appearance = model.frame_proj is not None
+    for rec, fv, fm in _cached(model, cache, records, amp, on_progress):
         times = cache.load_times(rec.path)
         if times is None or len(times) != fm.size(0):
             raise DataError(f"{rec.path}: the feature cache holds no frame times for it (rebuild with a newer hawk)")
         with torch.no_grad(), torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
-            rows = model.encoder_frames(fm[None].float())[0]
+            rows = model.encoder_frames(fm[None].float(), fv[None].float() if appearance else None)[0]
         out.append((rows.float().numpy(), times))
     return out
+
+
+def appearance_frame_rows(model: Any, cache: Any, records: Sequence[Any], amp: Any, *, every: int = 1,
+                          on_progress: Callable[[int, float], None] | None = None) -> Any:
+    """(N, 2 C) float32 numpy: the appearance features of the sampled frames of every
+    ``every``-th record (:meth:`HawkModel.appearance_frames`), what the frame head's fixed
+    projection (``head.frames_appearance``) is fitted on. Missing features are computed and stored."""
+    import numpy as np
+
+    rows = [model.appearance_frames(fv[None])[0].numpy() for _, fv, _ in _cached(model, cache, records[::every], amp, on_progress)]
+    return np.concatenate(rows)
+
+
+def fit_projection(x: Any, components: int, *, seed: int = 0) -> tuple[Any, Any]:
+    """The top ``components`` principal directions of ``x`` (N, F) as one linear layer:
+    (weight (components, F), bias (components,)) float32, ``x @ weight.T + bias`` the centred
+    projection (scikit-learn's PCA, randomised SVD)."""
+    from sklearn.decomposition import PCA
+
+    if not 0 < components <= min(x.shape):
+        raise DataError(f"a projection to {components} components needs at least that many rows and columns, got {x.shape}")
+    pca = PCA(components, random_state=seed, svd_solver="randomized").fit(x)
+    weight = pca.components_.astype("float32")
+    return weight, (-weight @ pca.mean_).astype("float32")
 
 
 def _cached(model: Any, cache: Any, records: Sequence[Any], amp: Any, on_progress: Callable[[int, float], None] | None):
