@@ -100,6 +100,75 @@ def test_the_frame_head_reads_further_neighbours_and_the_appearance():
     assert m.frame_proj is None and m.config.head.frames_span == 3.0 and m.frame_head.weight.shape == (1, 3 * 2 * h.size(-1))
 
 
+def test_flow_statistics_histogram_the_directions_per_cell():
+    """One frame whose top-left ninth moves 3 px/frame to the right, the rest still: the weight
+    lands in that cell's rightward bin; the percentiles and the moving share follow."""
+    from hawk_core.model.frame_head import FLOW_DIRECTIONS, FLOW_STATS, flow_statistics
+
+    s = 30
+    x = torch.zeros(2, s * s, 5)
+    flow = torch.zeros(2, s, s, 2)
+    flow[0, :10, :10, 0] = 3.0  # dx = 3 in cell (0, 0) of frame 0
+    x[..., 3:] = (torch.sign(flow) * torch.log1p(flow.abs())).view(2, s * s, 2)  # flow_encoder_input's scale
+    st = flow_statistics(x)
+    assert st.shape == (2, FLOW_STATS) and torch.all(st[1] == 0)
+    hist = torch.expm1(st[0, : 9 * FLOW_DIRECTIONS]).view(9, FLOW_DIRECTIONS)
+    right = FLOW_DIRECTIONS // 2  # atan2(0, +dx) = 0 sits half-way round from -pi
+    assert hist[0, right] == pytest.approx(3.0 * 100, rel=1e-4) and float(hist.sum()) == pytest.approx(300.0, rel=1e-4)
+    q = torch.expm1(st[0, 9 * FLOW_DIRECTIONS:])
+    assert q[:3].tolist() == pytest.approx([0.0, 3.0, 3.0], abs=1e-4) and q[3] == pytest.approx(3.0, rel=1e-4)  # 50/90/99 % (a ninth moves), max
+    assert q[4] == pytest.approx(100 * 100 / 900, rel=1e-4)  # % of pixels moving
+    with pytest.raises(InputError, match="not a square"):
+        flow_statistics(torch.zeros(2, 10, 5))
+
+
+def test_the_gru_frame_head_reads_the_whole_clip():
+    """head.frames_model gru: the frame rows (encoder + flow statistics, no context) go through a
+    bidirectional GRU, so a frame's probability depends on the other frames; shapes as
+    trainable_shapes says; fit_sequence_head learns a step and folds the standardisation."""
+    from hawk_core.model.frame_head import FLOW_STATS
+    from hawk_core.training.heads import fit_sequence_head
+
+    with pytest.raises(ConfigError, match="head.frames_model must be one of"):
+        HeadConfig(frames=True, frames_model="lstm")
+    m = HawkModel.build(HawkConfig.from_preset("tiny").with_overrides(
+        {**FLOW, "head": {"frames": True, "frames_model": "gru", "frames_flow": True, "frames_hidden": 8}}))
+    assert trainable_shapes(m.config) == {n: tuple(t.shape) for n, t in m.adapter_tensors().items()}
+    t = m.config.data.num_frames
+    fm = torch.rand(1, t, 32 * 32, 5, generator=torch.Generator().manual_seed(2)) - 0.5
+    rows = m.encoder_frames(fm)[0]
+    assert rows.shape == (t, 2 * m.branches["motion"].encoder.dim + FLOW_STATS)
+    p0 = m.frame_probabilities(fm)[0]
+    fm2 = fm.clone()
+    fm2[0, 0] += 1.0  # change the first frame only
+    p1 = m.frame_probabilities(fm2)[0]
+    assert p0.shape == (t,) and not torch.allclose(p0[-1], p1[-1])  # the last frame's score hears the first
+    rng = np.random.default_rng(0)
+    seqs, labels = [], []
+    for i in range(40):
+        start = int(rng.integers(2, 10))
+        x = rng.normal(size=(12, 3)) * [1.0, 5.0, 0.2] + [0.0, 100.0, 0.0]
+        y = np.zeros(12)
+        if i % 4:  # a quarter of the clips stay normal
+            x[start:, 0] += 3.0
+            y[start:] = 1
+        seqs.append(x)
+        labels.append(y)
+    state = fit_sequence_head(seqs, labels, hidden=8, epochs=30, seed=0)
+    from hawk_core.model.frame_head import FrameSequenceHead
+
+    head = FrameSequenceHead(3, 8)
+    head.load_state_dict(state)
+    with torch.no_grad():
+        scores = head(torch.tensor(np.stack(seqs), dtype=torch.float32)).numpy().ravel()  # raw rows: standardisation folded in
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(np.concatenate(labels), scores) > 0.95
+    assert all(torch.equal(state[k], fit_sequence_head(seqs, labels, hidden=8, epochs=30, seed=0)[k]) for k in state)  # seeded
+    with pytest.raises(DataError, match="both 0 and 1"):
+        fit_sequence_head(seqs, [np.zeros(12)] * 40, hidden=8, epochs=1)
+
+
 def test_window_scores_average_the_frames_inside_each_window():
     from hawk_core.inference.anomaly import FrameScorer
     from hawk_core.media.windows import Window
@@ -132,20 +201,22 @@ def test_fit_frames_then_detect_with_the_frame_scorer(tmp_path, split):
     m_frames = HawkConfig.from_preset("tiny").data.num_frames
     out = tmp_path / "framed"
     r = _fit(src, "--frames", "--data", split, "--test", split, "--out", out, "--cache-dir", tmp_path / "cache", "--threads", "1",
-             "--context", "2", "--appearance", "8")
+             "--appearance", "8", "--hidden", "8", "--epochs", "3")  # the default head: gru, with the flow statistics
     assert r.returncode == 0, r.stderr
-    assert f"fitted the frame head on {4 * m_frames} frames of 4 videos" in r.stdout and "frame AUC" in r.stdout
+    assert f"fitted the frame head (gru) on {4 * m_frames} frames of 4 videos" in r.stdout and "frame AUC" in r.stdout
     assert f"projected the appearance features of {4 * m_frames} frames to 8 components" in r.stdout
+    assert "epoch 3/3: loss" in r.stderr
     m = HawkModel.from_pretrained(out)
-    assert m.config.head.frames and float(m.frame_head.weight.detach().abs().sum()) > 0
-    assert (m.config.head.frames_context, m.config.head.frames_appearance) == (2, 8)
+    h = m.config.head
+    assert h.frames and (h.frames_model, h.frames_flow, h.frames_appearance, h.frames_hidden) == ("gru", True, 8, 8)
+    assert float(m.frame_head.out.weight.detach().abs().sum()) > 0
     w = m.frame_proj.weight.detach()
     assert torch.allclose(w @ w.T, torch.eye(8), atol=1e-4)  # principal directions: orthonormal
     from safetensors.torch import load_file
 
     before, after = load_file(str(src / "adapter.safetensors")), load_file(str(out / "adapter.safetensors"))
     assert all(torch.equal(before[k], after[k]) for k in before)
-    assert set(after) - set(before) == {"frame_head.weight", "frame_head.bias", "frame_proj.weight", "frame_proj.bias"}
+    assert {k.split(".")[0] for k in set(after) - set(before)} == {"frame_head", "frame_proj"}
     clip = split.parent / json.loads(split.read_text())[0]["video"]
     r = invoke("detect", clip, "--model", out, "--scorer", "frames", "--no-describe", "--window", "2", "--stride", "1", "--json")
     assert r.exit_code == 0, r.output
@@ -159,7 +230,7 @@ def test_fit_frames_then_detect_with_the_frame_scorer(tmp_path, split):
     assert d["settings"]["scorer"]["span_s"] == m.config.head.frames_span
     # --span 0: each window read on its own (its own frames' mean)
     r = _fit(src, "--frames", "--span", "0", "--data", split, "--out", tmp_path / "own", "--cache-dir", tmp_path / "cache", "--threads", "1",
-             "--context", "1", "--appearance", "0")
+             "--head", "linear", "--context", "1", "--appearance", "0", "--no-flow")
     assert r.returncode == 0, r.stderr
     own = load_file(str(tmp_path / "own" / "adapter.safetensors"))
     assert set(own) - set(before) == {"frame_head.weight", "frame_head.bias"}  # the motion encoder alone, as before

@@ -397,7 +397,12 @@ class HeadConfig:
     0 reads the motion encoder alone; N > 0 also reads the appearance branch's frozen features
     of the frame (their mean and maximum over its tokens), projected to N components by a fixed
     linear map kept in the adapter (``frame_proj``; fit_head.py fits it as a PCA), so a frame
-    can be judged by what is in it as well as by how it moves."""
+    can be judged by what is in it as well as by how it moves. ``frames_flow``: also the frame's
+    flow statistics (direction histograms on a 3 x 3 grid, magnitude percentiles,
+    :func:`hawk_core.model.frame_head.flow_statistics`). ``frames_model``: ``linear``, one logit
+    per frame on those features with their context; or ``gru``, a bidirectional GRU of
+    ``frames_hidden`` units over the clip's frames (the context is then the GRU's and
+    ``frames_context`` is not read)."""
 
     _section = "head"
     classes: tuple[str, ...] = ()
@@ -409,6 +414,9 @@ class HeadConfig:
     frames_span: float = 0.0  # seconds of video the frame head reads at once (its training clips'; 0: each window)
     frames_context: int = 1  # the frame head reads the means of frames t -/+ j for j = 1..frames_context
     frames_appearance: int = 0  # components of the appearance features the frame head reads (0: motion alone)
+    frames_flow: bool = False  # the frame head also reads each frame's flow statistics
+    frames_model: str = "linear"  # the frame head's form: linear (per frame, with context) or gru (over the clip)
+    frames_hidden: int = 64  # the gru frame head's width
 
     def __post_init__(self) -> None:
         self.classes = tuple(self.classes)
@@ -430,7 +438,11 @@ class HeadConfig:
                 0 <= self.frames_span < float("inf")):
             raise ConfigError(f"head.frames_span must be seconds >= 0, got {self.frames_span!r}")
         self.frames_span = float(self.frames_span)
-        for name, low, high in (("frames_context", 1, 64), ("frames_appearance", 0, 4096)):
+        if not isinstance(self.frames_flow, bool):
+            raise ConfigError(f"head.frames_flow must be true or false, got {self.frames_flow!r}")
+        if self.frames_model not in ("linear", "gru"):
+            raise ConfigError(f"head.frames_model must be one of linear, gru, got {self.frames_model!r}")
+        for name, low, high in (("frames_context", 1, 64), ("frames_appearance", 0, 4096), ("frames_hidden", 1, 4096)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ConfigError(f"head.{name} must be an integer in [{low}, {high}], got {value!r}")

@@ -113,24 +113,27 @@ class HawkModel(nn.Module):
                               "(train its head with `hawk train --label-weight`)")
         # the per-frame anomaly head (config.head.frames; fitted by recipes/fit_head.py --frames)
         # (head.frames_appearance > 0: the fixed projection of the appearance features it also reads)
-        self.frame_head: nn.Linear | None = None
+        self.frame_head: nn.Module | None = None
         self.frame_proj: nn.Linear | None = None
         if config.head.frames:
             self._build_frame_head()
 
     def _build_frame_head(self) -> None:
+        from .frame_head import build_frame_head
+
         h = self.config.head
-        width = frame_feature_width(self._learnt_encoder("head.frames").dim, h.frames_context, h.frames_appearance)
-        self.frame_head = _zero_linear(width, 1).to(self.device)
+        width = frame_feature_width(self._learnt_encoder("head.frames").dim, h)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.config.seed)
+            self.frame_head = build_frame_head(h.frames_model, width, h.frames_hidden).to(self.device)
         self.frame_proj = _zero_linear(2 * self.vision.feature_dim, h.frames_appearance).to(self.device) if h.frames_appearance else None
 
-    def new_frame_head(self, *, context: int = 1, appearance: int = 0, span: float = 0.0) -> None:
-        """Replace the frame head (``head.frames``) by a new, zero one reading ``context``
-        neighbour distances and ``appearance`` appearance components (``head.frames_context``,
-        ``head.frames_appearance``, ``head.frames_span``): what ``recipes/fit_head.py --frames``
+    def new_frame_head(self, **head) -> None:
+        """Replace the frame head (``head.frames``) by a new, unfitted one with the given
+        ``head.frames_*`` settings (``context=5, appearance=64, flow=True, model="gru",
+        hidden=64, span=12.0``; the others as they were): what ``recipes/fit_head.py --frames``
         then fits. The rest of the model is unchanged."""
-        self.config = self.config.with_overrides(
-            {"head": {"frames": True, "frames_context": context, "frames_appearance": appearance, "frames_span": span}})
+        self.config = self.config.with_overrides({"head": {"frames": True, **{f"frames_{k}": v for k, v in head.items()}}})
         self._build_frame_head()
 
     # ------------------------------------------------------------------ construction
@@ -253,6 +256,7 @@ class HawkModel(nn.Module):
         :meth:`appearance_frames`); of that g_t, then g_t minus its mean over the clip's frames,
         then for j = 1..``head.frames_context`` the mean of g_(t-j) and g_(t+j) (the clip's
         ends repeated): :func:`frame_context`."""
+        head = self.config.head
         g = [torch.cat([h.mean(2), h.amax(2)], -1) for h in self._encoder_tokens(feats_m)]  # (b, T, 2 D) per group
         g = [row for grp in g for row in grp.unbind(0)]  # per video (T, 2 D)
         if self.frame_proj is not None:
@@ -262,8 +266,14 @@ class HawkModel(nn.Module):
             if len(app) != len(g) or any(a.size(0) != m.size(0) for a, m in zip(app, g)):
                 raise InputError("the appearance and motion features must hold the same videos and frames")
             g = [torch.cat([m, self.frame_proj(a.to(self.frame_proj.weight.device)).float()], -1) for m, a in zip(g, app)]
-        k = self.config.head.frames_context
-        return [frame_context(x[None], k)[0] for x in g]
+        if head.frames_flow:
+            from .frame_head import flow_statistics
+
+            items = list(feats_m) if isinstance(feats_m, (list, tuple)) else list(feats_m.unbind(0))
+            g = [torch.cat([x, flow_statistics(m.to(x.device))], -1) for x, m in zip(g, items)]
+        if head.frames_model == "gru":
+            return g
+        return [frame_context(x[None], head.frames_context)[0] for x in g]
 
     @staticmethod
     def appearance_frames(feats_v) -> list[torch.Tensor]:
@@ -281,7 +291,9 @@ class HawkModel(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            return [torch.sigmoid(self.frame_head(f)[:, 0]).float() for f in self.encoder_frames(feats_m, feats_v)]
+            from .frame_head import frame_logits
+
+            return [torch.sigmoid(frame_logits(self.frame_head, f)).float() for f in self.encoder_frames(feats_m, feats_v)]
         finally:
             self.train(was_training)
 
@@ -821,17 +833,25 @@ def trainable_shapes(config: HawkConfig) -> dict[str, tuple[int, ...]]:
         shapes.update({"cluster_head.weight": (len(config.head.classes), head_width), "cluster_head.bias": (len(config.head.classes),)})
     h = config.head
     if h.frames:
-        width = frame_feature_width(flow_encoder_dim(config.vision.flow_width), h.frames_context, h.frames_appearance)
-        shapes.update({"frame_head.weight": (1, width), "frame_head.bias": (1,)})
+        from .frame_head import build_frame_head
+
+        with torch.device("meta"):
+            head = build_frame_head(h.frames_model, frame_feature_width(flow_encoder_dim(config.vision.flow_width), h), h.frames_hidden)
+        shapes.update({f"frame_head.{n}": tuple(p.shape) for n, p in head.named_parameters()})
         if h.frames_appearance:
             shapes.update({"frame_proj.weight": (h.frames_appearance, 2 * dims["feature_dim"]), "frame_proj.bias": (h.frames_appearance,)})
     return shapes
 
 
-def frame_feature_width(dim: int, context: int = 1, appearance: int = 0) -> int:
-    """The width of :meth:`HawkModel.encoder_frames`' rows for an encoder of token width ``dim``,
-    ``context`` neighbour distances and ``appearance`` appearance components."""
-    return (2 + context) * (2 * dim + appearance)
+def frame_feature_width(dim: int, head=None) -> int:
+    """The width of :meth:`HawkModel.encoder_frames`' rows for an encoder of token width ``dim``
+    and the ``head`` section's frame-head settings (:class:`HeadConfig`; None: the defaults)."""
+    from .config import HeadConfig
+    from .frame_head import FLOW_STATS
+
+    head = head or HeadConfig()
+    per_frame = 2 * dim + head.frames_appearance + (FLOW_STATS if head.frames_flow else 0)
+    return per_frame if head.frames_model == "gru" else (2 + head.frames_context) * per_frame
 
 
 def frame_context(g: torch.Tensor, context: int = 1) -> torch.Tensor:

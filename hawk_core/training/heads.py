@@ -146,3 +146,59 @@ def fit_linear_head(x: Any, labels: Sequence[str], *, c: float = 0.1, max_iter: 
 
 
 __all__ = ["READS", "fit_binary_head", "fit_linear_head", "frame_features", "pooled_features"]
+
+
+def fit_sequence_head(seqs: Sequence[Any], labels: Sequence[Any], *, hidden: int = 64, epochs: int = 20, dropout: float = 0.3,
+                      lr: float = 2e-3, weight_decay: float = 1e-2, batch: int = 32, seed: int = 0,
+                      on_epoch: Callable[[int, float], None] | None = None) -> dict[str, Any]:
+    """Fit :class:`~hawk_core.model.frame_head.FrameSequenceHead` on clips of per-frame features:
+    ``seqs`` (each (T, F) numpy, the clip's rows), ``labels`` (each (T,) 0/1). Per-frame binary
+    cross-entropy, AdamW with a cosine schedule, dropout on the standardised inputs; clips of one
+    length are batched together. The standardisation is folded into the first layer, so the
+    returned state dict (float32 tensors, the head's own names) reads raw rows.
+    ``on_epoch(epoch, mean loss)`` after each epoch."""
+    import numpy as np
+    import torch
+
+    from ..model.frame_head import FrameSequenceHead
+
+    if len(seqs) != len(labels) or not seqs:
+        raise DataError(f"a sequence head needs one label row per clip, got {len(seqs)} clips and {len(labels)} label rows")
+    flat = np.concatenate([np.asarray(y).ravel() for y in labels])
+    if set(np.unique(flat).astype(int).tolist()) != {0, 1}:
+        raise DataError(f"a frame head needs both 0 and 1 labels, got only {sorted(set(flat.astype(int).tolist()))}")
+    rows = np.concatenate([np.asarray(x, dtype=np.float32) for x in seqs])
+    mu, sd = rows.mean(0), rows.std(0) + 1e-6
+    groups: dict[int, list[int]] = {}
+    for i, x in enumerate(seqs):
+        groups.setdefault(len(x), []).append(i)
+    data = {t: (torch.tensor(np.stack([(np.asarray(seqs[i], dtype=np.float32) - mu) / sd for i in idx])),
+                torch.tensor(np.stack([np.asarray(labels[i], dtype=np.float32) for i in idx]))) for t, idx in groups.items()}
+    with torch.random.fork_rng(devices=[]):  # reproducible for a seed, the caller's RNG untouched
+        torch.manual_seed(seed)
+        net = FrameSequenceHead(rows.shape[1], hidden)
+        drop = torch.nn.Dropout(dropout)
+        opt = torch.optim.AdamW(net.parameters(), lr, weight_decay=weight_decay)
+        steps = epochs * sum((len(x) + batch - 1) // batch for x, _ in data.values())
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))
+        net.train()
+        for epoch in range(epochs):
+            order = [(t, b) for t, (x, _) in data.items() for b in torch.randperm(len(x)).split(batch)]
+            total = 0.0
+            for i in torch.randperm(len(order)).tolist():
+                t, b = order[i]
+                x, y = data[t]
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(net(drop(x[b])), y[b])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+                total += float(loss.detach()) * len(b)
+            if on_epoch is not None:
+                on_epoch(epoch + 1, total / len(seqs))
+        net.eval()
+    state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+    scale = torch.from_numpy(1.0 / sd)
+    state["inp.weight"] = state["inp.weight"] * scale  # w . (x - mu) / sd = (w / sd) . x - (w / sd) . mu
+    state["inp.bias"] = state["inp.bias"] - state["inp.weight"] @ torch.from_numpy(mu)
+    return state
