@@ -14,8 +14,9 @@
    the model's per-frame anomaly head over the window (`recipes/fit_head.py --frames`); `motion`: the
    window's mean flow magnitude, min-max normalised per video), with the default windows
    (duration / 8 within 2-16 s: 2 s every 1 s for these clips). Resumable.
-3. `hawk score --detection det_<scorer>.jsonl --gt DATA`: micro frame AUC and AP at each
-   video's own frame rate (scikit-learn), event mAP at IoU 0.1-0.5.
+3. `hawk score --detection det_<scorer>.jsonl --gt DATA --bootstrap 1000`: micro frame AUC and
+   AP at each video's own frame rate (scikit-learn) with 95% intervals over resampled videos,
+   event mAP at IoU 0.1-0.5.
 
     python benchmarks/detect_eval.py                          # 60 videos, the default model and the baseline
     python benchmarks/detect_eval.py --n 12 --out-dir /tmp/detect_eval
@@ -65,6 +66,7 @@ def main() -> None:
     ap.add_argument("--scorers", default="model,motion", help="Comma-separated scorers (default: model,motion).")
     ap.add_argument("--window", type=float, default=None, help="--window for hawk detect (default: its own).")
     ap.add_argument("--stride", type=float, default=None, help="--stride for hawk detect (default: its own).")
+    ap.add_argument("--bootstrap", type=int, default=1000, help="Resamples of the videos for the 95%% intervals (default 1000; 0: none).")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (default 1).")
     ap.add_argument("--out-dir", type=Path, default=ROOT / "runs" / "detect_eval", help="Where data and detections go.")
     ap.add_argument("--timeline", type=Path, default=None, help="Also draw the model's timeline of the first anomalous video (PNG).")
@@ -105,17 +107,19 @@ def main() -> None:
         summary = json.loads(run(argv).stdout)
         wall = time.time() - t0
         log(f"  {summary['written']} written, {summary['already_done']} already there, {len(summary['failed_videos'])} skipped, {wall:.0f} s")
-        rep = json.loads(run(hawk("score", "--detection", dets, "--gt", data, "--json")).stdout)
+        rep = json.loads(run(hawk("score", "--detection", dets, "--gt", data, "--json", "--bootstrap", a.bootstrap)).stdout)
         results[tag] = {
-            "frame_auc": rep["frame_auc"], "frame_ap": rep["frame_ap"], "map": rep["events"]["map"], "map_avg": rep["events"]["map_avg"],
+            "frame_auc": rep["frame_auc"], "frame_ap": rep["frame_ap"], "frame_auc_ci": rep["frame_auc_ci"], "frame_ap_ci": rep["frame_ap_ci"], "map": rep["events"]["map"], "map_avg": rep["events"]["map_avg"],
             "mean_iou": rep["events"]["mean_iou"], "videos": rep["videos"]["scored"], "frames": rep["frames"], "detections": str(dets),
             "wall_s": round(wall, 1), "new_videos": summary["written"],
         }
     print()
-    print(f"{'scorer':<24} {'videos':>6} {'frame AUC':>9} {'frame AP':>8} {'mAP@0.1':>8} {'mAP@0.5':>8} {'mean IoU':>8}")
+    print(f"{'scorer':<24} {'videos':>6} {'frame AUC [95%]':>21} {'frame AP [95%]':>21} {'mAP@0.1':>8} {'mAP@0.5':>8} {'mean IoU':>8}")
     for tag, r in results.items():
         f = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-        print(f"{tag:<24} {r['videos']:>6} {r['frame_auc']:>9.3f} {r['frame_ap']:>8.3f} {f(r['map'].get('0.1')):>8} {f(r['map'].get('0.5')):>8} {f(r['mean_iou']):>8}")
+        ci = lambda v, c: f"{v:.3f}" + ("" if not c else f" [{c[0]:.3f}, {c[1]:.3f}]")  # noqa: E731
+        print(f"{tag:<24} {r['videos']:>6} {ci(r['frame_auc'], r['frame_auc_ci']):>21} {ci(r['frame_ap'], r['frame_ap_ci']):>21} "
+              f"{f(r['map'].get('0.1')):>8} {f(r['map'].get('0.5')):>8} {f(r['mean_iou']):>8}")
     frames = next(iter(results.values()))["frames"] if results else {}
     print(f"\nframes: {frames.get('total')} ({frames.get('anomalous')} anomalous); AUC/AP: scikit-learn on all frames of all videos "
           "(each video's own fps; a frame's score = max of its windows); events at threshold 0.5")

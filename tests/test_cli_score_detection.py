@@ -143,6 +143,15 @@ def test_hawk_records_missing_ground_truth_is_a_counted_skip_or_an_error(tmp_pat
     assert rep["events"]["note"] == "the detections have no 'events'"
     r = invoke("score", "--detection", path, "--gt", gt, "--strict-gt")
     assert "no ground truth" in _one_error(r) and "'stray'" in r.stderr
+    assert rep["frame_auc_ci"] is None  # no --bootstrap
+    r = invoke("score", "--detection", path, "--gt", gt, "--json", "--bootstrap", "100")
+    assert r.exit_code == 0, r.output
+    lo, hi = json.loads(r.stdout)["frame_auc_ci"]
+    assert 0.0 <= lo <= hi <= 1.0 and "bootstrap over videos" in json.loads(r.stdout)["convention"]["interval"]
+    r = invoke("score", "--detection", path, "--gt", gt, "--bootstrap", "100")
+    assert r.exit_code == 0 and "95% interval" in r.stdout, r.output
+    r = invoke("score", "--detection", path, "--gt", gt, "--bootstrap", "-1")
+    assert r.exit_code == 2 and "Traceback" not in r.output
 
 
 def test_intervals_past_the_duration_are_clipped_and_counted_or_an_error(tmp_path):

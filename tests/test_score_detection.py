@@ -532,3 +532,39 @@ def test_ground_truth_containers_and_a_low_fps(tmp_path):
     u = tmp_path / "u.txt"
     u.write_text("Abuse028_x264.mp4 Abuse 2 3 -1 -1\n")
     assert read_ground_truth(u, "ucf", fps=0.5).lookup("Abuse028_x264").intervals == ((2.0, 6.0),)  # one frame per 2 s
+
+
+def test_bootstrap_intervals_resample_whole_videos():
+    """--bootstrap: 95% percentile intervals over resamples of the videos, computed here
+    independently with the same generator; a video's frames stay together; seeded; none by
+    default; a bad count is refused."""
+    from hawk_core.scoring.detection import bootstrap_intervals
+
+    rng = np.random.default_rng(3)
+    scores = [rng.random(20) + (0.5 if i % 3 else 0.0) * (np.arange(20) >= 10) for i in range(12)]
+    labels = [((np.arange(20) >= 10) & bool(i % 3)).astype(int) for i in range(12)]
+    auc_ci, ap_ci = bootstrap_intervals(scores, labels, 200, seed=5)
+    gen = np.random.default_rng(5)
+    aucs, aps = [], []
+    while len(aucs) < 200:
+        idx = gen.integers(0, 12, 12)
+        y = np.concatenate([labels[i] for i in idx])
+        if 0 < y.sum() < y.size:
+            s = np.concatenate([scores[i] for i in idx])
+            aucs.append(roc_auc_score(y, s))
+            aps.append(average_precision_score(y, s))
+    assert auc_ci == pytest.approx((np.percentile(aucs, 2.5), np.percentile(aucs, 97.5)))
+    assert ap_ci == pytest.approx((np.percentile(aps, 2.5), np.percentile(aps, 97.5)))
+    point = roc_auc_score(np.concatenate(labels), np.concatenate(scores))
+    assert auc_ci[0] < point < auc_ci[1] and bootstrap_intervals(scores, labels, 200, seed=5) == (auc_ci, ap_ci)
+    with pytest.raises(DataError, match="one class only"):
+        bootstrap_intervals([np.zeros(5), np.ones(5)], [np.zeros(5, int), np.zeros(5, int)], 10)
+    for bad in (-1, True, 2.5):
+        with pytest.raises(ConfigError, match="bootstrap must be"):
+            DetectionConfig(bootstrap=bad)
+    truth = ground_truth_from([VideoTruth(key=f"v{i}", intervals=((5.0, 10.0),) if i % 2 else (), duration=10.0) for i in range(6)])
+    dets = _dets([_det(f"v{i}", 10.0, [(0, 5, 0.2 + 0.1 * i), (5, 10, 0.3 + 0.1 * (i % 2))], fps=2) for i in range(6)])
+    assert evaluate_detection(dets, truth).frame_auc_ci is None
+    rep = evaluate_detection(dets, truth, DetectionConfig(bootstrap=50))
+    assert rep.frame_auc_ci[0] <= rep.frame_auc_ci[1] and rep.to_dict()["frame_ap_ci"] == list(rep.frame_ap_ci)
+    assert "bootstrap" in rep.convention["interval"]

@@ -57,6 +57,7 @@ def score(
     strict_gt: Annotated[bool, typer.Option("--strict-gt", help="A detection with no ground truth is an error (default: skipped and counted).", rich_help_panel=_DETECT)] = False,
     strict_intervals: Annotated[bool, typer.Option("--strict-intervals", help="A ground-truth interval past the video's end is an error (default: clipped and counted).", rich_help_panel=_DETECT)] = False,
     per_video: Annotated[bool, typer.Option("--per-video", help="Also report each video (frames, max score, IoU).", rich_help_panel=_DETECT)] = False,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="95% intervals of frame AUC / AP from this many resamples of the videos (with replacement; a video's frames stay together). 0: none.", rich_help_panel=_DETECT)] = 0,
     wait: Wait = False,
 ) -> None:
     """Score predictions like the paper's Table 1: BLEU-1..4, METEOR, ROUGE-L, CIDEr, the GPT-guided Reasonability / Detail / Consistency (--judge) and an offline semantic similarity, per task (description and qa, reported separately); or, with --detection, temporal anomaly detection: frame-level ROC-AUC and AP, event IoU and mAP.
@@ -69,7 +70,7 @@ def score(
 
     Judge: the paper's prompts (prompts/judge/, editable), temperature 0, answers parsed as {'score': x} (dict or JSON, fenced or in prose), retried with backoff, then counted as failed and left out of the mean. Verdicts are cached by (model, template, dimension, item): a rerun sends no request twice. --judge-protocol videochatgpt asks Video-ChatGPT's five questions instead (one system prompt per dimension, integer scores 0-5).
 
-    Detection (--detection DETS --gt FILE): frame i of a video is the instant i / fps (the video's own rate, or --eval-fps); a frame's score is the max of the windows [start, end) covering it (uncovered frames: the nearest window's); its label is 1 inside a ground-truth interval [start, end). The frames of all videos are concatenated (micro average, as VadCLIP and Holmes-VAU report) and scored with scikit-learn's roc_auc_score and average_precision_score (step-wise AP, not a trapezoid PR-AUC). Events: IoU of the union of a video's predicted intervals with its ground truth, and ActivityNet-style mAP at IoU 0.1-0.5. A detection with no ground truth is skipped and counted (--strict-gt: an error); a ground-truth interval past the video's end is clipped and counted (--strict-intervals: an error).
+    Detection (--detection DETS --gt FILE): frame i of a video is the instant i / fps (the video's own rate, or --eval-fps); a frame's score is the max of the windows [start, end) covering it (uncovered frames: the nearest window's); its label is 1 inside a ground-truth interval [start, end). The frames of all videos are concatenated (micro average, as VadCLIP and Holmes-VAU report) and scored with scikit-learn's roc_auc_score and average_precision_score (step-wise AP, not a trapezoid PR-AUC). Events: IoU of the union of a video's predicted intervals with its ground truth, and ActivityNet-style mAP at IoU 0.1-0.5. A detection with no ground truth is skipped and counted (--strict-gt: an error); a ground-truth interval past the video's end is clipped and counted (--strict-intervals: an error). --bootstrap N adds 95% percentile intervals of frame AUC and AP over N resamples of the videos with replacement (a video's frames stay together; seed 0).
 
     Examples:
       hawk score preds.jsonl --refs data/test.json
@@ -96,7 +97,8 @@ def score(
             raise ConfigError("--detection scores a detections file on its own; score predictions files in another run")
         if gt is None:
             raise ConfigError("--detection needs --gt FILE (HAWK records with time_span, UCF-Crime txt or HIVAU-70k JSON)")
-        _score_detection(detection, gt, gt_format, fps, eval_fps, uncovered, strict_gt, strict_intervals, per_video, json_out, out)
+        _score_detection(detection, gt, gt_format, fps, eval_fps, uncovered, strict_gt, strict_intervals, per_video, json_out, out,
+                         bootstrap)
         return
     if gt is not None:
         raise ConfigError("--gt is the ground truth of --detection DETS.jsonl")
@@ -260,14 +262,16 @@ def _print_notes(report: dict, con) -> None:
 
 
 def _score_detection(detection: Path, gt: Path, gt_format: str, fps: float | None, eval_fps: float | None, uncovered: str,
-                     strict_gt: bool, strict_intervals: bool, per_video: bool, json_out: bool, out: Path | None) -> None:
+                     strict_gt: bool, strict_intervals: bool, per_video: bool, json_out: bool, out: Path | None,
+                     bootstrap: int = 0) -> None:
     import json
 
     from hawk_core.io import write_json
     from hawk_core.scoring.detection import DEFAULT_FPS, DetectionConfig, evaluate_detection_files
 
     config = DetectionConfig(fps=eval_fps, default_fps=fps or DEFAULT_FPS, uncovered=uncovered,
-                             missing_gt="error" if strict_gt else "skip", out_of_range="error" if strict_intervals else "clip")
+                             missing_gt="error" if strict_gt else "skip", out_of_range="error" if strict_intervals else "clip",
+                             bootstrap=bootstrap)
     report = evaluate_detection_files(detection, gt, gt_format=gt_format, gt_fps=fps, config=config)
     data = report.to_dict(per_video)
     if out:
@@ -293,8 +297,9 @@ def _print_detection(data: dict) -> None:
     table.add_column("metric", no_wrap=True)
     table.add_column("value", justify="right", no_wrap=True)
     table.add_column("", overflow="fold")
-    table.add_row("frame AUC", f"{data['frame_auc']:.4f}", "ROC-AUC, micro over all frames")
-    table.add_row("frame AP", f"{data['frame_ap']:.4f}", "average precision (step-wise)")
+    ci = lambda key: "" if data.get(key) is None else f"; 95% interval [{data[key][0]:.3f}, {data[key][1]:.3f}] (bootstrap over videos)"  # noqa: E731
+    table.add_row("frame AUC", f"{data['frame_auc']:.4f}", "ROC-AUC, micro over all frames" + ci("frame_auc_ci"))
+    table.add_row("frame AP", f"{data['frame_ap']:.4f}", "average precision (step-wise)" + ci("frame_ap_ci"))
     table.add_row("frames", f"{f['total']:,}", f"{f['anomalous']:,} anomalous")
     table.add_row("videos", str(v["scored"]), f"{v['anomalous']} anomalous, {v['normal']} normal")
     if v["skipped_no_gt"]:

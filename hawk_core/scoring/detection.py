@@ -84,8 +84,12 @@ class DetectionConfig:
     missing_gt: str = "skip"
     out_of_range: str = "clip"
     iou_thresholds: tuple[float, ...] = IOU_THRESHOLDS
+    bootstrap: int = 0  # resamples of the videos for 95% intervals of frame AUC / AP (0: none)
+    seed: int = 0  # the bootstrap's seed
 
     def __post_init__(self) -> None:
+        if isinstance(self.bootstrap, bool) or not isinstance(self.bootstrap, int) or self.bootstrap < 0:
+            raise ConfigError(f"bootstrap must be a number of resamples >= 0 (got {self.bootstrap!r})")
         for name in ("fps", "default_fps"):
             v = getattr(self, name)
             if v is not None and not (math.isfinite(v) and v > 0):
@@ -109,6 +113,8 @@ class DetectionConfig:
             "auc": "sklearn.metrics.roc_auc_score",
             "ap": "sklearn.metrics.average_precision_score (step-wise, not trapezoid)",
             "event_map": "ActivityNet-style AP, one class, IoU thresholds " + ", ".join(f"{t:g}" for t in self.iou_thresholds),
+            **({"interval": f"95% percentile bootstrap over videos ({self.bootstrap} resamples of the scored videos with "
+                            f"replacement, seed {self.seed}; each resample's frames scored micro as above)"} if self.bootstrap else {}),
         }
 
 
@@ -368,11 +374,15 @@ class DetectionReport:
     event_note: str | None = None  # why event metrics are missing
     convention: dict[str, Any] = field(default_factory=dict)
     ground_truth: dict[str, Any] = field(default_factory=dict)
+    frame_auc_ci: tuple[float, float] | None = None  # 95% bootstrap interval over videos (DetectionConfig.bootstrap)
+    frame_ap_ci: tuple[float, float] | None = None
 
     def to_dict(self, per_video: bool = False) -> dict[str, Any]:
         out: dict[str, Any] = {
             "frame_auc": self.frame_auc,
             "frame_ap": self.frame_ap,
+            "frame_auc_ci": None if self.frame_auc_ci is None else list(self.frame_auc_ci),
+            "frame_ap_ci": None if self.frame_ap_ci is None else list(self.frame_ap_ci),
             "frames": {"total": self.frames, "anomalous": self.anomalous_frames},
             "videos": {
                 "scored": len(self.videos),
@@ -415,6 +425,33 @@ def _fit(intervals: Sequence[Interval], duration: float, name: str, cfg: Detecti
         if len(report.clip_examples) < 5:
             report.clip_examples.append(note)
     return out
+
+
+def bootstrap_intervals(scores: Sequence[np.ndarray], labels: Sequence[np.ndarray], resamples: int, seed: int = 0,
+                        ) -> tuple[tuple[float, float], tuple[float, float]]:
+    """95% percentile intervals of the micro frame AUC and AP over ``resamples`` resamples of
+    the videos (each video's frame ``scores`` and ``labels``) with replacement: the frames of a
+    video stay together, since they are not independent. Resamples whose frames are all of one
+    class are drawn again."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    aucs, aps = [], []
+    n = len(scores)
+    tries = 0
+    while len(aucs) < resamples:
+        tries += 1
+        if tries > 20 * resamples:
+            raise DataError("the bootstrap keeps drawing videos of one class only: too few videos of the other")
+        idx = rng.integers(0, n, n)
+        y = np.concatenate([labels[i] for i in idx])
+        if not 0 < y.sum() < y.size:
+            continue
+        s = np.concatenate([scores[i] for i in idx])
+        aucs.append(roc_auc_score(y, s))
+        aps.append(average_precision_score(y, s))
+    ci = lambda v: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5)))  # noqa: E731
+    return ci(aucs), ci(aps)
 
 
 def evaluate_detection(detections: Sequence[VideoDetection], truth: GroundTruth, config: DetectionConfig = DetectionConfig()) -> DetectionReport:
@@ -479,6 +516,8 @@ def evaluate_detection(detections: Sequence[VideoDetection], truth: GroundTruth,
                         "frame AUC/AP need both normal and anomalous frames")
     report.frame_auc = float(roc_auc_score(labels, scores))
     report.frame_ap = float(average_precision_score(labels, scores))
+    if config.bootstrap:
+        report.frame_auc_ci, report.frame_ap_ci = bootstrap_intervals(all_scores, all_labels, config.bootstrap, config.seed)
     report.gt_intervals = sum(len(v) for v in gt_by_video.values())
     if not have_events:
         report.event_note = "the detections have no 'events'"
