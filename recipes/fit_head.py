@@ -24,7 +24,7 @@ projected to `--appearance` principal components (a PCA of the training frames' 
 in the adapter as `frame_proj`; 0: none) and, with `--flow` (the default), the frame's flow
 statistics (direction histograms on a 3 x 3 grid, magnitude percentiles). `--head gru` (the
 default) fits a bidirectional GRU over the clip's frames on them (per-frame binary cross-entropy,
-AdamW, `--epochs`, `--hidden`, `--seed`; about a minute per 1,000 clips on 2 cores); `--head
+AdamW, `--epochs`, `--hidden`, `--seed`; under a minute for 3,600 clips on 2 cores); `--head
 linear` fits one logit per frame in closed form on them, their deviation from the clip's mean
 and their neighbours' means up to `--context` frames away. A frame's
 label is 1 when its time lies in one of the video's anomalous intervals, read from `--gt` (by

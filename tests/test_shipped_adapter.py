@@ -38,6 +38,9 @@ def test_shipped_adapter_is_the_default_and_fits_the_embedded_adapter():
     # the encoder named in the prompt, and the per-frame anomaly head (README, "The trained default model")
     assert cfg.vision.motion_encoder == "flow_cnn" and cfg.llm.lora.enabled
     assert cfg.head.guide and cfg.head.on == "encoder" and cfg.head.frames and "normal" in cfg.head.classes
+    # its frame head: a GRU over the clip on the encoder, the appearance (PCA) and the flow statistics
+    h = cfg.head
+    assert (h.frames_model, h.frames_flow, h.frames_appearance, h.frames_span) == ("gru", True, 64, pytest.approx(12.053))
     # the same tensors, names and shapes, as the model this config builds (from configs alone)
     expected = trainable_shapes(cfg)
     state = _state()
