@@ -120,7 +120,7 @@ def _fit_frames(a, model, cache, amp, train, spans, test, say) -> int:
 
     model.new_frame_head(context=a.context, appearance=a.appearance, flow=a.flow, model=a.head, hidden=a.hidden)
     if a.appearance:  # the fixed projection first: a PCA of the training frames' appearance features
-        every = max(1, len(train) // 2000)  # at most ~2,000 videos' frames
+        every = max(1, len(train) // 2000)  # every video's frames below 4,000 videos, every k-th one above
         rows = appearance_frame_rows(model, cache, train, amp, every=every, on_progress=say("appearance", len(train[::every])))
         weight, bias = fit_projection(rows, a.appearance)
         with torch.no_grad():

@@ -8,7 +8,9 @@ standardised logistic regression on such features and folds the standardisation 
 linear layer, so the model's own class head (``config.head``) can hold it
 (``recipes/fit_head.py``; ``benchmarks/encoder_probe.py`` is the same fit, scored).
 :func:`frame_features` reads what the per-frame anomaly head (``head.frames``) sees of each
-sampled frame, and :func:`fit_binary_head` fits that head's one logit the same way.
+sampled frame, and :func:`fit_binary_head` fits that head's one logit the same way, or
+:func:`fit_sequence_head` its GRU form by gradient; :func:`appearance_frame_rows` and
+:func:`fit_projection` give the fixed PCA projection of the appearance features it can read.
 """
 
 from __future__ import annotations
@@ -113,11 +115,19 @@ def fit_binary_head(x: Any, labels: Any, *, c: float = 0.1, max_iter: int = 2000
     probability of a 1."""
     import numpy as np
 
-    y = np.asarray(labels).astype(int)
-    if set(np.unique(y).tolist()) != {0, 1}:
-        raise DataError(f"a binary head needs both 0 and 1 labels, got only {sorted(set(y.tolist()))}")
+    y = _binary_labels(labels, "a binary head")
     _, weight, bias = fit_linear_head(x, ["1" if v else "0" for v in y], c=c, max_iter=max_iter)
     return weight[1:] - weight[:1], bias[1:] - bias[:1]
+
+
+def _binary_labels(labels: Any, what: str) -> Any:
+    """``labels`` as an int numpy array; a DataError naming ``what`` unless both 0 and 1 occur."""
+    import numpy as np
+
+    y = np.asarray(labels).astype(int)
+    if set(np.unique(y).tolist()) != {0, 1}:
+        raise DataError(f"{what} needs both 0 and 1 labels, got only {sorted(set(y.tolist()))}")
+    return y
 
 
 def fit_linear_head(x: Any, labels: Sequence[str], *, c: float = 0.1, max_iter: int = 2000) -> tuple[list[str], Any, Any]:
@@ -145,9 +155,6 @@ def fit_linear_head(x: Any, labels: Sequence[str], *, c: float = 0.1, max_iter: 
     return classes, weight.astype(np.float32), bias.astype(np.float32)
 
 
-__all__ = ["READS", "fit_binary_head", "fit_linear_head", "frame_features", "pooled_features"]
-
-
 def fit_sequence_head(seqs: Sequence[Any], labels: Sequence[Any], *, hidden: int = 64, epochs: int = 20, dropout: float = 0.3,
                       lr: float = 2e-3, weight_decay: float = 1e-2, batch: int = 32, seed: int = 0,
                       on_epoch: Callable[[int, float], None] | None = None) -> dict[str, Any]:
@@ -164,9 +171,7 @@ def fit_sequence_head(seqs: Sequence[Any], labels: Sequence[Any], *, hidden: int
 
     if len(seqs) != len(labels) or not seqs:
         raise DataError(f"a sequence head needs one label row per clip, got {len(seqs)} clips and {len(labels)} label rows")
-    flat = np.concatenate([np.asarray(y).ravel() for y in labels])
-    if set(np.unique(flat).astype(int).tolist()) != {0, 1}:
-        raise DataError(f"a frame head needs both 0 and 1 labels, got only {sorted(set(flat.astype(int).tolist()))}")
+    _binary_labels(np.concatenate([np.asarray(y).ravel() for y in labels]), "a frame head")
     rows = np.concatenate([np.asarray(x, dtype=np.float32) for x in seqs])
     mu, sd = rows.mean(0), rows.std(0) + 1e-6
     groups: dict[int, list[int]] = {}
@@ -202,3 +207,7 @@ def fit_sequence_head(seqs: Sequence[Any], labels: Sequence[Any], *, hidden: int
     state["inp.weight"] = state["inp.weight"] * scale  # w . (x - mu) / sd = (w / sd) . x - (w / sd) . mu
     state["inp.bias"] = state["inp.bias"] - state["inp.weight"] @ torch.from_numpy(mu)
     return state
+
+
+__all__ = ["READS", "appearance_frame_rows", "fit_binary_head", "fit_linear_head", "fit_projection", "fit_sequence_head",
+           "frame_features", "pooled_features"]
