@@ -79,9 +79,7 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-    import torch.nn.functional as F
 
-    from hawk_core.model.motion_encoder import FlowEncoder
     from hawk_core.synth.events import EVENT_TYPES
 
     torch.set_num_threads(args.threads)
@@ -101,66 +99,35 @@ def main() -> None:
         keep += [0, 1, 2]
     if not args.no_flow:
         keep += [3, 4]
-    torch.manual_seed(0)
-    enc = FlowEncoder(in_channels=len(keep), width=args.width)
-    head = torch.nn.Linear(enc.dim * 2, len(EVENT_TYPES))
-    params = list(enc.parameters()) + list(head.parameters())
-    print(f"encoder {sum(p.numel() for p in enc.parameters()) / 1e6:.2f} M params; train {len(xtr)} test {len(xte)}", flush=True)
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.05)
-    steps = args.epochs * (len(xtr) // args.batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.1)
+    from hawk_core.training.heads import encoder_head_logits, fit_encoder_head
 
-    def batch_tensor(x: np.ndarray, flip: np.ndarray | None = None) -> torch.Tensor:
-        t = torch.from_numpy(x[..., keep].astype(np.float32))  # (B, T, S, S, C)
-        if flip is not None and flip.any():
-            f = torch.from_numpy(flip)
-            t[f] = t[f].flip(3)
-            if not args.no_flow:
-                dx = keep.index(3)
-                t[f, ..., dx] = -t[f, ..., dx]
-        return t
+    amp = torch.bfloat16 if args.bf16 else None
+    print(f"train {len(xtr)} test {len(xte)}", flush=True)
 
-    def logits_of(x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            tok = enc(x).float()  # (B, T, N, D)
-        pooled = torch.cat([tok.mean(dim=(1, 2)), tok.amax(dim=(1, 2))], dim=-1)
-        return head(pooled)
-
-    def predict() -> np.ndarray:
+    def predict(enc, head) -> np.ndarray:
         """The test videos' predicted types (eval mode, batches of 32)."""
         enc.eval()
         with torch.no_grad():
-            p = np.concatenate([logits_of(batch_tensor(xte[i : i + 32])).argmax(-1).numpy() for i in range(0, len(xte), 32)])
-        enc.train()
-        return p
+            return np.concatenate([encoder_head_logits(enc, head, torch.from_numpy(xte[i : i + 32][..., keep].astype(np.float32)),
+                                                       amp).argmax(-1).numpy() for i in range(0, len(xte), 32)])
 
-    def evaluate() -> tuple[float, float]:
-        p = predict()
-        normal = EVENT_TYPES.index("normal")
-        return float((p == yte).mean()), float(((p != normal) == (yte != normal)).mean())
-
-    rng = np.random.default_rng(0)
     t0 = time.time()
-    for epoch in range(args.epochs):
-        order = rng.permutation(len(xtr))
-        tot = 0.0
-        for i in range(0, len(order) - args.batch + 1, args.batch):
-            idx = np.sort(order[i : i + args.batch])
-            x = batch_tensor(xtr[idx], rng.random(len(idx)) < 0.5)
-            loss = F.cross_entropy(logits_of(x), torch.from_numpy(ytr[idx]))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            sched.step()
-            tot += float(loss.detach()) * len(idx)
-        acc, an = evaluate()
-        print(f"epoch {epoch + 1}: train loss {tot / len(order):.3f}  test event acc {acc:.3f}  anomaly-vs-normal {an:.3f}"
+
+    def report(epoch, loss, enc, head) -> None:
+        p = predict(enc, head)
+        normal = EVENT_TYPES.index("normal")
+        acc, an = float((p == yte).mean()), float(((p != normal) == (yte != normal)).mean())
+        print(f"epoch {epoch}: train loss {loss:.3f}  test event acc {acc:.3f}  anomaly-vs-normal {an:.3f}"
               f"  ({time.time() - t0:.0f}s)", flush=True)
-    p = predict()
+
+    enc, head = fit_encoder_head(xtr, ytr, len(EVENT_TYPES), width=args.width, channels=keep, epochs=args.epochs,
+                                 batch=args.batch, lr=args.lr, amp=amp, on_epoch=report)
+    p = predict(enc, head)
     per = {EVENT_TYPES[c]: f"{float((p[yte == c] == c).mean()):.2f}" for c in range(len(EVENT_TYPES)) if (yte == c).any()}
     print("per event:", ", ".join(f"{k} {v}" for k, v in per.items()))
     if args.save:
-        torch.save({"encoder": enc.state_dict(), "head": head.state_dict(), "keep": keep, "width": args.width}, args.save)
+        torch.save({"encoder": enc.state_dict(), "head": head.state_dict(), "keep": keep, "width": args.width,
+                    "classes": list(EVENT_TYPES)}, args.save)
     majority = float(np.mean(yte == np.bincount(ytr).argmax()))
     print(f"majority class {majority:.3f}; 'always anomaly' {float(np.mean(yte != EVENT_TYPES.index('normal'))):.3f}")
 

@@ -92,21 +92,26 @@ def _frame_rows(model, cache, amp, records, spans, say, what):
     return [f for f, _ in rows], y, float(np.median(covered)) if covered else 0.0
 
 
-def _write_with_head(out: Path, model, head: dict, name: str, tensors: dict):
-    """Write ``model`` to ``out`` with ``head`` merged into its config and the module ``name``
-    holding ``tensors`` (its own names: ``weight``, ``bias``, ...); the rest of the adapter is the
-    source's. Checked by loading it back."""
+def _write_with_head(out: Path, model, head: dict, parts: dict[str, dict]):
+    """Write ``model`` to ``out`` with ``head`` merged into its config and each module of
+    ``parts`` (name -> its tensors under their own names: ``weight``, ``bias``, ...) replaced;
+    the rest of the adapter is the source's (less what the new config no longer holds).
+    Checked by loading it back."""
     import torch
 
-    from hawk_core.model.hawk import HawkModel, write_checkpoint
+    from hawk_core.model.hawk import HawkModel, trainable_shapes, write_checkpoint
 
     config = model.config.with_overrides({"head": head})
-    state = {k: v.detach().to("cpu", copy=True) for k, v in model.adapter_tensors().items() if not k.startswith(f"{name}.")}
-    state.update({f"{name}.{k}": torch.as_tensor(v) for k, v in tensors.items()})
+    keep = trainable_shapes(config)
+    state = {k: v.detach().to("cpu", copy=True) for k, v in model.adapter_tensors().items()
+             if k in keep and not k.startswith(tuple(f"{n}." for n in parts))}
+    for name, tensors in parts.items():
+        state.update({f"{name}.{k}": torch.as_tensor(v) for k, v in tensors.items()})
     write_checkpoint(out, config, state)
     back = HawkModel.from_pretrained(out).adapter_tensors()  # strict: every tensor fits the written config
-    if not all(torch.allclose(back[k].float(), v.float()) for k, v in state.items() if k.startswith(f"{name}.")):
-        raise SystemExit(f"error: {out} did not load back the fitted {name}")
+    fitted = [k for k in state if k.startswith(tuple(f"{n}." for n in parts))]
+    if not all(torch.allclose(back[k].float(), state[k].float()) for k in fitted):
+        raise SystemExit(f"error: {out} did not load back the fitted {', '.join(parts)}")
     return config
 
 
@@ -154,9 +159,52 @@ def _fit_frames(a, model, cache, amp, train, spans, test, say) -> int:
               f"({float(np.concatenate(yt).mean()):.2f} anomalous)")
     head = {"frames": True, "frames_span": span, "frames_context": a.context, "frames_appearance": a.appearance,
             "frames_flow": a.flow, "frames_model": a.head, "frames_hidden": a.hidden}
-    _write_with_head(a.out, model, head, "frame_head", tensors)
+    _write_with_head(a.out, model, head, {"frame_head": tensors})
     print(f"{a.out}: {a.model} with the fitted frame head (head.frames, {a.head}; it reads {span:g} s at once, "
           f"{a.appearance or 'no'} appearance components, {'with' if a.flow else 'no'} flow statistics)")
+    return 0
+
+
+def _install_encoder_head(a, model, cache, amp, test, say) -> int:
+    """``--encoder-head FILE``: the class head on its own learnt encoder (``head.on:
+    own_encoder``), the encoder and linear head FILE holds (``benchmarks/learned_probe.py
+    --save``), scored on ``--test``."""
+    from collections import Counter
+
+    import torch
+
+    from hawk_core.model.hawk import HawkModel
+    from hawk_core.synth.events import EVENT_TYPES
+    from hawk_core.training.heads import pooled_features
+
+    try:
+        saved = torch.load(a.encoder_head, map_location="cpu", weights_only=True)
+        enc, lin = saved["encoder"], saved["head"]
+    except Exception as e:  # noqa: BLE001 - a missing, corrupt or foreign file
+        raise SystemExit(f"error: {a.encoder_head}: not an encoder head written by learned_probe.py --save ({e})") from None
+    classes = list(saved.get("classes", EVENT_TYPES))  # the probe trains on hawk synth's event types, in that order
+    width = model.config.vision.flow_width
+    if list(saved.get("keep", [])) != [0, 1, 2, 3, 4] or saved.get("width") != width:
+        raise SystemExit(f"error: {a.encoder_head}: the encoder must read the whole motion input (RGB and flow) at the "
+                         f"model's vision.flow_width {width}; it reads channels {saved.get('keep')} at width {saved.get('width')}")
+    if tuple(lin["weight"].shape) != (len(classes), lin["weight"].shape[1]):
+        raise SystemExit(f"error: {a.encoder_head}: its head has {lin['weight'].shape[0]} rows for {len(classes)} classes")
+    head = {"classes": classes, "on": "own_encoder"}
+    if a.guide is not None:
+        head["guide"] = a.guide
+    config = _write_with_head(a.out, model, head, {"cluster_head": lin, "head_encoder": enc})
+    print(f"{a.out}: {a.model} with the class head on its own encoder from {a.encoder_head} (head.on own_encoder, "
+          f"{len(classes)} classes{', guided' if config.head.guide else ''})")
+    if test is not None:
+        back = HawkModel.from_pretrained(a.out)
+        x = torch.from_numpy(pooled_features(back, cache, test[0], amp, read="own_encoder", on_progress=say("test", len(test[0]))))
+        with torch.no_grad():
+            pred = [classes[i] for i in back.cluster_head(x).argmax(1).tolist()]
+        k = sum(p_ == g for p_, g in zip(pred, test[1]))
+        normal = config.head.normal
+        an = sum((p_ == normal) == (g == normal) for p_, g in zip(pred, test[1]))
+        print(f"  on {a.test}: accuracy {k / len(pred):.3f} ({k} of {len(pred)}); anomaly vs normal {an / len(pred):.3f}; "
+              f"majority class {Counter(test[1]).most_common(1)[0][1] / len(pred):.3f}")
     return 0
 
 
@@ -171,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--limit", type=int, default=0, help="fit on the first N labelled records (0: all)")
     p.add_argument("--c", type=float, default=0.1, help="inverse L2 strength of the logistic regression")
     p.add_argument("--guide", action=argparse.BooleanOptionalAction, default=None, help="set head.guide (default: the source's)")
+    p.add_argument("--encoder-head", type=Path, help="give the class head its own learnt encoder (head.on own_encoder): "
+                   "install the encoder and head this file holds (benchmarks/learned_probe.py --save) instead of fitting one")
     p.add_argument("--frames", action="store_true", help="fit the per-frame anomaly head (head.frames) instead of the class head")
     p.add_argument("--gt", type=Path, help="with --frames: temporal ground truth for --data (default: its records' time_span)")
     p.add_argument("--span", type=float, help="with --frames: head.frames_span, the seconds hawk detect reads at once "
@@ -208,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"error: --context must be in [1, 64], got {a.context}")
     if not 0 <= a.appearance <= 4096:
         raise SystemExit(f"error: --appearance must be in [0, 4096], got {a.appearance}")
+    if a.frames and a.encoder_head is not None:
+        raise SystemExit("error: --frames fits the frame head and --encoder-head installs the class head: give one")
     if a.out.resolve() == a.model.resolve():
         raise SystemExit("error: --out must be another folder than the source model")
     set_threads(a.threads)
@@ -226,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
         say = lambda what, n: (lambda done, s: print(f"  {what}: {done}/{n} videos, {s:.0f} s", file=sys.stderr))  # noqa: E731
         if a.frames:
             return _fit_frames(a, model, cache, amp, train, y_train, test, say)
+        if a.encoder_head is not None:
+            return _install_encoder_head(a, model, cache, amp, test, say)
         x_train = pooled_features(model, cache, train, amp, read="encoder", on_progress=say("fit", len(train)))
         classes, weight, bias = fit_linear_head(x_train, y_train, c=a.c)
         acc = float(((x_train @ weight.T + bias).argmax(1) == [classes.index(y) for y in y_train]).mean())
@@ -240,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         head = {"classes": classes, "on": "encoder"}
         if a.guide is not None:
             head["guide"] = a.guide
-        config = _write_with_head(a.out, model, head, "cluster_head", {"weight": weight, "bias": bias})
+        config = _write_with_head(a.out, model, head, {"cluster_head": {"weight": weight, "bias": bias}})
     except HawkError as e:
         raise SystemExit(f"error: {e}") from None
     print(f"{a.out}: {a.model} with the fitted head (head.on encoder, {len(classes)} classes"

@@ -187,7 +187,8 @@ def test_pooled_features_report_progress_for_either_read(tmp_path, fighting_vide
 
     monkeypatch.setattr(heads, "time", SimpleNamespace(time=lambda: 0.0))
     flow = {"vision": {"motion_encoder": "flow_cnn", "flow_size": 32, "flow_width": 16}}
-    m = HawkModel.build(HawkConfig.from_preset("tiny").with_overrides(flow))
+    m = HawkModel.build(HawkConfig.from_preset("tiny").with_overrides(
+        {**flow, "head": {"classes": ["a", "normal"], "on": "own_encoder"}}))  # every read has its encoder
     t = m.config.data.num_frames
     g = torch.Generator().manual_seed(0)
     fv, fm = torch.randn(t, 4, 32, generator=g), torch.rand(t, 32 * 32, 5, generator=g)

@@ -26,6 +26,9 @@ from .presets import PRESET_DICTS, PRESETS, PROFILE_FIELDS, PROFILES, profile_ov
 #: What a class head reads (the alignment stage's, ``train.head_on``; the model's own, ``head.on``):
 #: the visual tokens' mean, or the learnt motion encoder's own tokens pooled.
 HEAD_INPUTS = ("tokens", "encoder")
+#: What the model's own class head (``head.on``) may read: those, or (``own_encoder``) its own
+#: learnt encoder over the motion input, trained for the classes alone.
+HEAD_READS = HEAD_INPUTS + ("own_encoder",)
 
 VISION_KINDS = ("blip2", "efficientnet_lite0")
 LLM_KINDS = ("hf", "smollm2", "random")
@@ -372,7 +375,12 @@ class HeadConfig:
     both branches' visual tokens, naming one of ``classes`` (the records' ``train.label_field``
     values, e.g. `hawk synth`'s event types); ``on: encoder`` reads the learnt motion encoder's
     tokens instead, their mean and maximum over frames and cells (``vision.motion_encoder:
-    flow_cnn``; ``recipes/fit_head.py`` fits it there). It is trained beside the paper's loss by
+    flow_cnn``; ``recipes/fit_head.py`` fits it there); ``on: own_encoder`` gives the head its own
+    learnt encoder (``head_encoder`` in the adapter: a second ``FlowEncoder`` of
+    ``vision.flow_width`` over the same motion input, trained end to end on the classes by
+    ``benchmarks/learned_probe.py --save`` and installed by ``recipes/fit_head.py --encoder-head``),
+    read as ``encoder`` is, so the class comes from an encoder trained for it alone while the
+    motion branch the LLM reads stays as it was. It is trained beside the paper's loss by
     ``train.label_weight`` and scores `hawk detect --scorer head`: a window's score is
     1 - P(``normal``). No classes: no head (every preset, the paper's model).
 
@@ -407,7 +415,7 @@ class HeadConfig:
     _section = "head"
     classes: tuple[str, ...] = ()
     normal: str = "normal"  # the class that means "no anomaly" (detect's head score is 1 - its probability)
-    on: str = "tokens"  # what it reads: the visual tokens' mean, or the learnt motion encoder's mean + max (HEAD_INPUTS)
+    on: str = "tokens"  # what it reads: the visual tokens' mean, the learnt motion encoder's mean + max, or its own encoder's (HEAD_READS)
     guide: bool = False  # name the head's class in the prompt (guide_text) after the question
     guide_text: str = "Event: {event}."  # the guide sentence; {event} is the class, underscores as spaces
     frames: bool = False  # a per-frame anomaly head on the learnt motion encoder (HawkModel.frame_probabilities)
@@ -428,8 +436,8 @@ class HeadConfig:
             raise ConfigError(f"head.classes needs at least 2 classes, got {list(self.classes)}")
         if not isinstance(self.normal, str):
             raise ConfigError(f"head.normal must be a string, got {self.normal!r}")
-        if self.on not in HEAD_INPUTS:
-            raise ConfigError(f"head.on must be one of {', '.join(HEAD_INPUTS)}, got {self.on!r}")
+        if self.on not in HEAD_READS:
+            raise ConfigError(f"head.on must be one of {', '.join(HEAD_READS)}, got {self.on!r}")
         if not isinstance(self.guide, bool):
             raise ConfigError(f"head.guide must be true or false, got {self.guide!r}")
         if not isinstance(self.frames, bool):

@@ -51,6 +51,7 @@ _NO_ENCODER = "the model has no learnt motion encoder (vision.motion_encoder flo
 
 #: Seed offset of the motion branch's own image queries when drawn at random (``seed + 5``).
 IMAGE_QUERIES_SEED_OFFSET = 5
+HEAD_ENCODER_SEED_OFFSET = 7  # the class head's own encoder (head.on own_encoder)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "adapter.safetensors"
@@ -102,10 +103,16 @@ class HawkModel(nn.Module):
         self.cluster_head: nn.Linear | None = None
         self.head_on = "tokens"  # what the cluster head reads (HEAD_INPUTS)
         self.head_weight = 1.0  # its loss's weight in the language stage (train.label_weight)
+        # head.on own_encoder: the class head's own learnt encoder over the motion input (in the adapter)
+        self.head_encoder: nn.Module | None = None
         if config.head.classes:
             width = llm_dim
             if config.head.on == "encoder":
                 width = 2 * self._learnt_encoder("head.on encoder").dim
+            elif config.head.on == "own_encoder":
+                self._learnt_encoder("head.on own_encoder")  # it reads the learnt motion branch's input
+                self.head_encoder = _head_encoder(config)
+                width = 2 * self.head_encoder.dim
             self.cluster_head = _zero_linear(width, len(config.head.classes))
             self.head_on = config.head.on
         elif config.head.guide:
@@ -201,6 +208,8 @@ class HawkModel(nn.Module):
         out.update({f"branches.{n}": b for n, b in self.branches.named_buffers()})
         if self.config.head.classes:  # the model's own class head (a scaffold head is not kept)
             out.update({f"cluster_head.{n}": p for n, p in self.cluster_head.named_parameters()})
+        if self.head_encoder is not None:  # head.on own_encoder: its weights and BatchNorm statistics
+            out.update({f"head_encoder.{n}": t for n, t in (*self.head_encoder.named_parameters(), *self.head_encoder.named_buffers())})
         for name in ("frame_head", "frame_proj"):
             if getattr(self, name) is not None:
                 out.update({f"{name}.{n}": p for n, p in getattr(self, name).named_parameters()})
@@ -221,15 +230,19 @@ class HawkModel(nn.Module):
 
     def _head_logits(self, feats_m, tok_v: torch.Tensor, tok_m: torch.Tensor | None) -> torch.Tensor:
         """(B, C) class-head logits where the head reads (:attr:`head_on`, the model's own head's
-        ``head.on``): the visual tokens' mean, or the learnt motion encoder's pooled tokens."""
+        ``head.on``): the visual tokens' mean, or the learnt motion encoder's pooled tokens (the
+        branch's, or the head's own: ``own_encoder``)."""
         if self.head_on == "encoder":
             return self.cluster_head(self.encoder_pooled(feats_m))
+        if self.head_on == "own_encoder":
+            return self.cluster_head(self.encoder_pooled(feats_m, own=True))
         return self._token_head_logits(tok_v, tok_m)
 
-    def encoder_pooled(self, feats_m) -> torch.Tensor:
+    def encoder_pooled(self, feats_m, *, own: bool = False) -> torch.Tensor:
         """(B, 2 D) float32: the learnt motion encoder's tokens of each video's motion input
-        ((B, T, N, C) or a list of (T, N, C)), their mean and maximum over frames and cells."""
-        return torch.cat([torch.cat([h.mean((1, 2)), h.amax((1, 2))], -1) for h in self._encoder_tokens(feats_m)])
+        ((B, T, N, C) or a list of (T, N, C)), their mean and maximum over frames and cells;
+        ``own``: the class head's own encoder's (``head.on: own_encoder``)."""
+        return torch.cat([torch.cat([h.mean((1, 2)), h.amax((1, 2))], -1) for h in self._encoder_tokens(feats_m, own=own)])
 
     def _learnt_encoder(self, what: str = "") -> nn.Module:
         """The learnt motion encoder (``vision.motion_encoder: flow_cnn``); a ConfigError,
@@ -239,10 +252,13 @@ class HawkModel(nn.Module):
             raise ConfigError(f"{what}: {_NO_ENCODER}" if what else _NO_ENCODER)
         return enc
 
-    def _encoder_tokens(self, feats_m) -> list[torch.Tensor]:
+    def _encoder_tokens(self, feats_m, *, own: bool = False) -> list[torch.Tensor]:
         """The learnt motion encoder's float32 tokens (b, T, N, D) of the motion input, one
-        tensor per same-length group: the whole batch, or each clip of a list."""
-        enc = self._learnt_encoder()
+        tensor per same-length group: the whole batch, or each clip of a list; ``own``: the
+        class head's own encoder's (``head.on: own_encoder``)."""
+        if own and self.head_encoder is None:
+            raise ConfigError("this model's class head has no encoder of its own (head.on own_encoder)")
+        enc = self.head_encoder if own else self._learnt_encoder()
         if feats_m is None:
             raise InputError("a head on the motion encoder needs the motion input")
         items = [f.unsqueeze(0) for f in feats_m] if isinstance(feats_m, (list, tuple)) else [feats_m]
@@ -829,8 +845,12 @@ def trainable_shapes(config: HawkConfig) -> dict[str, tuple[int, ...]]:
     if config.llm.lora.enabled:
         shapes.update(_lora_shapes(config))
     if config.head.classes:
-        head_width = 2 * flow_encoder_dim(config.vision.flow_width) if config.head.on == "encoder" else width
+        head_width = 2 * flow_encoder_dim(config.vision.flow_width) if config.head.on != "tokens" else width
         shapes.update({"cluster_head.weight": (len(config.head.classes), head_width), "cluster_head.bias": (len(config.head.classes),)})
+        if config.head.on == "own_encoder":
+            with torch.device("meta"):
+                enc = _head_encoder(config)
+            shapes.update({f"head_encoder.{n}": tuple(t.shape) for n, t in (*enc.named_parameters(), *enc.named_buffers())})
     h = config.head
     if h.frames:
         from .frame_head import build_frame_head
@@ -864,6 +884,17 @@ def frame_context(g: torch.Tensor, context: int = 1) -> torch.Tensor:
     for j in range(1, context + 1):
         parts.append((g[:, (idx - j).clamp(0, T - 1)] + g[:, (idx + j).clamp(0, T - 1)]) / 2)
     return torch.cat(parts, -1)
+
+
+def _head_encoder(config: HawkConfig) -> nn.Module:
+    """The class head's own learnt encoder (``head.on: own_encoder``): a FlowEncoder of
+    ``vision.flow_width`` over the motion input, seeded from ``config.seed`` (the caller's
+    random state left alone)."""
+    from .motion_encoder import FlowEncoder
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed + HEAD_ENCODER_SEED_OFFSET)
+        return FlowEncoder(width=config.vision.flow_width)
 
 
 def _lora_shapes(config: HawkConfig) -> dict[str, tuple[int, ...]]:

@@ -3,7 +3,8 @@
 :func:`pooled_features` reads, for each record, what a linear probe or head sees: both
 branches' tight features (their mean and maximum over the query tokens, ``read="tokens"``) or
 the learnt motion encoder's own tokens (their mean and maximum over frames and cells,
-``read="encoder"``, what ``head.on: encoder`` reads). :func:`fit_linear_head` fits a
+``read="encoder"``, what ``head.on: encoder`` reads; ``"own_encoder"``, the class head's own
+encoder's, what ``head.on: own_encoder`` reads). :func:`fit_linear_head` fits a
 standardised logistic regression on such features and folds the standardisation into one
 linear layer, so the model's own class head (``config.head``) can hold it
 (``recipes/fit_head.py``; ``benchmarks/encoder_probe.py`` is the same fit, scored).
@@ -11,6 +12,9 @@ linear layer, so the model's own class head (``config.head``) can hold it
 sampled frame, and :func:`fit_binary_head` fits that head's one logit the same way, or
 :func:`fit_sequence_head` its GRU form by gradient; :func:`appearance_frame_rows` and
 :func:`fit_projection` give the fixed PCA projection of the appearance features it can read.
+:func:`fit_encoder_head` trains a learnt motion encoder from scratch with a linear class head
+on its pooled tokens, end to end (``benchmarks/learned_probe.py``; what ``head.on: own_encoder``
+holds, installed by ``recipes/fit_head.py --encoder-head``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Any
 
 from ..errors import DataError
 
-READS = ("tokens", "encoder")
+READS = ("tokens", "encoder", "own_encoder")
 
 
 def pooled_features(model: Any, cache: Any, records: Sequence[Any], amp: Any, *, read: str = "tokens",
@@ -37,8 +41,8 @@ def pooled_features(model: Any, cache: Any, records: Sequence[Any], amp: Any, *,
     out = []
     for rec, fv, fm in _cached(model, cache, records, amp, on_progress):
         with torch.no_grad(), torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
-            if read == "encoder":
-                row = model.encoder_pooled(fm[None].float())[0]
+            if read in ("encoder", "own_encoder"):  # the branch's learnt encoder, or the class head's own
+                row = model.encoder_pooled(fm[None].float(), own=read == "own_encoder")[0]
             else:
                 _, tight_v, _, tight_m = model.visual_tokens(fv[None].float(), None if fm is None else fm[None].float())
                 parts = [t.float()[0] for t in (tight_v, tight_m) if t is not None]  # (Q, tight) each
@@ -209,5 +213,81 @@ def fit_sequence_head(seqs: Sequence[Any], labels: Sequence[Any], *, hidden: int
     return state
 
 
-__all__ = ["READS", "appearance_frame_rows", "fit_binary_head", "fit_linear_head", "fit_projection", "fit_sequence_head",
-           "frame_features", "pooled_features"]
+def fit_encoder_head(inputs: Any, labels: Any, classes: int, *, width: int = 64, channels: Sequence[int] = (0, 1, 2, 3, 4),
+                     epochs: int = 12, batch: int = 16, lr: float = 2e-3, weight_decay: float = 0.05, seed: int = 0,
+                     amp: Any = None, flip: bool = True,
+                     on_epoch: Callable[[int, float, Any, Any], None] | None = None) -> tuple[Any, Any]:
+    """Train a :class:`~hawk_core.model.motion_encoder.FlowEncoder` of ``width`` from scratch,
+    with a linear head on its tokens' mean and maximum over frames and cells, on ``inputs``
+    ((N, T, S, S, 5) frames + flow as :func:`~hawk_core.model.motion_encoder.flow_encoder_input`
+    gives them; a memory-mapped array works) and ``labels`` ((N,) class indices below
+    ``classes``): cross-entropy, AdamW with a one-cycle schedule (10% warm-up), batches of
+    ``batch`` in a seeded random order, each video mirrored left-right with probability 1/2
+    (``flip``; the flow's x component negated). ``channels``: the input channels read (RGB 0-2,
+    flow dx dy 3-4). ``amp``: an autocast dtype for the encoder (e.g. bf16 on CPUs with native
+    support). ``on_epoch(epoch, mean loss, encoder, head)`` after each epoch (the encoder is
+    back in training mode after it). Returns (encoder, head), the encoder in eval mode. The
+    caller's random state is left alone."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from ..model.motion_encoder import FlowEncoder
+
+    keep = list(channels)
+    labels = np.asarray(labels)
+    if len(inputs) != len(labels) or len(labels) < batch:
+        raise DataError(f"fit_encoder_head needs as many labels as inputs and at least one batch ({batch}); "
+                        f"got {len(inputs)} inputs, {len(labels)} labels")
+    if labels.min() < 0 or labels.max() >= classes:
+        raise DataError(f"labels must be class indices in [0, {classes}), got {labels.min()}..{labels.max()}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        enc = FlowEncoder(in_channels=len(keep), width=width)
+        head = torch.nn.Linear(enc.dim * 2, classes)
+    opt = torch.optim.AdamW(list(enc.parameters()) + list(head.parameters()), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * (len(labels) // batch), pct_start=0.1)
+    dx = keep.index(3) if 3 in keep else None
+
+    def tensor(idx, mirror):
+        t = torch.from_numpy(np.asarray(inputs[idx])[..., keep].astype(np.float32))  # (B, T, S, S, C)
+        if mirror is not None and mirror.any():
+            f = torch.from_numpy(mirror)
+            t[f] = t[f].flip(3)
+            if dx is not None:
+                t[f, ..., dx] = -t[f, ..., dx]
+        return t
+
+    rng = np.random.default_rng(seed)
+    enc.train()
+    for epoch in range(epochs):
+        order = rng.permutation(len(labels))
+        total = 0.0
+        for i in range(0, len(order) - batch + 1, batch):
+            idx = np.sort(order[i : i + batch])
+            x = tensor(idx, (rng.random(len(idx)) < 0.5) if flip else None)
+            loss = F.cross_entropy(encoder_head_logits(enc, head, x, amp), torch.from_numpy(labels[idx]))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(idx)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, total / len(order), enc, head)
+            enc.train()
+    return enc.eval(), head
+
+
+def encoder_head_logits(enc: Any, head: Any, x: Any, amp: Any = None) -> Any:
+    """(B, C) float32 logits of ``head`` on ``enc``'s tokens of ``x`` (B, T, S, S, C), their mean
+    and maximum over frames and cells (:meth:`HawkModel.encoder_pooled`); ``amp``: the encoder's
+    autocast dtype."""
+    import torch
+
+    with torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
+        tok = enc(x).float()  # (B, T, N, D)
+    return head(torch.cat([tok.mean(dim=(1, 2)), tok.amax(dim=(1, 2))], dim=-1))
+
+
+__all__ = ["READS", "appearance_frame_rows", "encoder_head_logits", "fit_binary_head", "fit_encoder_head", "fit_linear_head",
+           "fit_projection", "fit_sequence_head", "frame_features", "pooled_features"]
