@@ -10,6 +10,10 @@ from scratch with an event-type head, no LLM, and prints its accuracy on an unse
         --cache runs/learned_probe --epochs 12
 
 Inputs are extracted once per split into ``--cache`` (frames and flow at the encoder's size).
+The training is :func:`hawk_core.training.heads.fit_encoder_head`. ``--save FILE`` keeps the
+trained encoder and head (with their classes), which ``recipes/fit_head.py MODEL --encoder-head
+FILE`` installs as a model's class head on its own encoder (``head.on: own_encoder``): how the
+shipped default's guide reads the event.
 """
 
 from __future__ import annotations

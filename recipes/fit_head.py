@@ -2,6 +2,8 @@
 
     python recipes/fit_head.py RUN/model --data train.json --cache-dir runs/cache --out RUN_HEAD/model \
         [--test val.json] [--label-field event_type] [--c 0.1] [--guide]
+    python recipes/fit_head.py RUN/model --encoder-head enc.pt --data train.json --cache-dir runs/cache --out RUN_HEAD/model \
+        [--test val.json] [--guide]
     python recipes/fit_head.py RUN/model --frames --data train.json --cache-dir runs/cache --out RUN_HEAD/model \
         [--gt annotations] [--test val.json] [--test-gt annotations] [--head gru|linear] [--appearance 64] [--no-flow]
 
@@ -16,6 +18,12 @@ head (`head.classes`, `head.on: encoder`): the rest of its adapter is unchanged,
 on other records (e.g. a validation seed). Features missing from the cache are computed and
 stored there, as `hawk train` would. The output is written atomically and checked by loading it
 back.
+
+`--encoder-head FILE` gives the class head its own learnt encoder instead (`head.on:
+own_encoder`): it installs the encoder and linear head that `benchmarks/learned_probe.py --save
+FILE` trained end to end on the event types (`hawk_core.training.heads.fit_encoder_head`), with
+their classes, and scores the head on `--test`. The motion branch the LLM reads is unchanged, so a
+guided model names the new head's class without retraining its language side.
 
 `--frames` fits the per-frame anomaly head instead (`head.frames`, what `hawk detect --scorer
 frames` reads; the class head, if any, is kept). It reads, per sampled frame, the encoder's

@@ -35,9 +35,16 @@ def test_shipped_adapter_is_the_default_and_fits_the_embedded_adapter():
     assert cfg.preset == "embedded" and cfg.vision.kind == "efficientnet_lite0" and cfg.llm.kind == "smollm2"
     assert cfg.loss.use_motion and cfg.loss.use_mv and cfg.loss.use_ml  # the full model, not an ablation
     # the guided default: a learnt motion encoder, LoRA on the LLM's attention, the class head on
-    # the encoder named in the prompt, and the per-frame anomaly head (README, "The trained default model")
+    # its own learnt encoder named in the prompt, and the per-frame anomaly head (README, "The trained default model")
     assert cfg.vision.motion_encoder == "flow_cnn" and cfg.llm.lora.enabled
-    assert cfg.head.guide and cfg.head.on == "encoder" and cfg.head.frames and "normal" in cfg.head.classes
+    assert cfg.head.guide and cfg.head.on == "own_encoder" and cfg.head.frames and "normal" in cfg.head.classes
+    # the head's own encoder is trained, not the seed's initialisation, and differs from the motion branch's
+    from hawk_core.model.hawk import _head_encoder
+
+    state, init = _state(), _head_encoder(cfg).state_dict()
+    w = "stages.0.conv.0.weight"
+    assert not torch.allclose(state[f"head_encoder.{w}"].float(), init[w], atol=1e-3)
+    assert not torch.allclose(state[f"head_encoder.{w}"].float(), state[f"branches.motion.encoder.{w}"].float(), atol=1e-3)
     # its frame head: a GRU over the clip on the encoder, the appearance (PCA) and the flow statistics
     h = cfg.head
     assert (h.frames_model, h.frames_flow, h.frames_appearance, h.frames_span) == ("gru", True, 64, pytest.approx(12.053))
