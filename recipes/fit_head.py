@@ -104,7 +104,7 @@ def _write_with_head(out: Path, model, head: dict, parts: dict[str, dict]):
     """Write ``model`` to ``out`` with ``head`` merged into its config and each module of
     ``parts`` (name -> its tensors under their own names: ``weight``, ``bias``, ...) replaced;
     the rest of the adapter is the source's (less what the new config no longer holds).
-    Checked by loading it back."""
+    Checked by loading it back; returns the model loaded back."""
     import torch
 
     from hawk_core.model.hawk import HawkModel, trainable_shapes, write_checkpoint
@@ -116,11 +116,12 @@ def _write_with_head(out: Path, model, head: dict, parts: dict[str, dict]):
     for name, tensors in parts.items():
         state.update({f"{name}.{k}": torch.as_tensor(v) for k, v in tensors.items()})
     write_checkpoint(out, config, state)
-    back = HawkModel.from_pretrained(out).adapter_tensors()  # strict: every tensor fits the written config
+    back = HawkModel.from_pretrained(out)  # strict: every tensor fits the written config
+    tensors = back.adapter_tensors()
     fitted = [k for k in state if k.startswith(tuple(f"{n}." for n in parts))]
-    if not all(torch.allclose(back[k].float(), state[k].float()) for k in fitted):
+    if not all(torch.allclose(tensors[k].float(), state[k].float()) for k in fitted):
         raise SystemExit(f"error: {out} did not load back the fitted {', '.join(parts)}")
-    return config
+    return back
 
 
 def _fit_frames(a, model, cache, amp, train, spans, test, say) -> int:
@@ -177,11 +178,8 @@ def _install_encoder_head(a, model, cache, amp, test, say) -> int:
     """``--encoder-head FILE``: the class head on its own learnt encoder (``head.on:
     own_encoder``), the encoder and linear head FILE holds (``benchmarks/learned_probe.py
     --save``), scored on ``--test``."""
-    from collections import Counter
-
     import torch
 
-    from hawk_core.model.hawk import HawkModel
     from hawk_core.synth.events import EVENT_TYPES
     from hawk_core.training.heads import pooled_features
 
@@ -200,20 +198,25 @@ def _install_encoder_head(a, model, cache, amp, test, say) -> int:
     head = {"classes": classes, "on": "own_encoder"}
     if a.guide is not None:
         head["guide"] = a.guide
-    config = _write_with_head(a.out, model, head, {"cluster_head": lin, "head_encoder": enc})
+    back = _write_with_head(a.out, model, head, {"cluster_head": lin, "head_encoder": enc})
     print(f"{a.out}: {a.model} with the class head on its own encoder from {a.encoder_head} (head.on own_encoder, "
-          f"{len(classes)} classes{', guided' if config.head.guide else ''})")
+          f"{len(classes)} classes{', guided' if back.config.head.guide else ''})")
     if test is not None:
-        back = HawkModel.from_pretrained(a.out)
         x = torch.from_numpy(pooled_features(back, cache, test[0], amp, read="own_encoder", on_progress=say("test", len(test[0]))))
         with torch.no_grad():
             pred = [classes[i] for i in back.cluster_head(x).argmax(1).tolist()]
-        k = sum(p_ == g for p_, g in zip(pred, test[1]))
-        normal = config.head.normal
-        an = sum((p_ == normal) == (g == normal) for p_, g in zip(pred, test[1]))
-        print(f"  on {a.test}: accuracy {k / len(pred):.3f} ({k} of {len(pred)}); anomaly vs normal {an / len(pred):.3f}; "
-              f"majority class {Counter(test[1]).most_common(1)[0][1] / len(pred):.3f}")
+        _say_test(a.test, pred, test[1], normal=back.config.head.normal)
     return 0
+
+
+def _say_test(path: Path, pred: list[str], truth: list[str], normal: str | None = None) -> None:
+    """Print a class head's accuracy on ``path``'s records, beside the majority class (and, with
+    ``normal``, how often it tells that class from the others)."""
+    k = sum(p_ == g for p_, g in zip(pred, truth))
+    an = "" if normal is None else \
+        f"anomaly vs normal {sum((p_ == normal) == (g == normal) for p_, g in zip(pred, truth)) / len(pred):.3f}; "
+    print(f"  on {path}: accuracy {k / len(pred):.3f} ({k} of {len(pred)}); {an}majority class "
+          f"{Counter(truth).most_common(1)[0][1] / len(pred):.3f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,14 +298,11 @@ def main(argv: list[str] | None = None) -> int:
               f"(training accuracy {acc:.3f}; majority class {Counter(y_train).most_common(1)[0][1] / len(y_train):.3f})")
         if test is not None:
             x_test = pooled_features(model, cache, test[0], amp, read="encoder", on_progress=say("test", len(test[0])))
-            pred = [classes[i] for i in (x_test @ weight.T + bias).argmax(1)]
-            k = sum(p_ == g for p_, g in zip(pred, test[1]))
-            print(f"  on {a.test}: accuracy {k / len(pred):.3f} ({k} of {len(pred)}); majority class "
-                  f"{Counter(test[1]).most_common(1)[0][1] / len(pred):.3f}")
+            _say_test(a.test, [classes[i] for i in (x_test @ weight.T + bias).argmax(1)], test[1])
         head = {"classes": classes, "on": "encoder"}
         if a.guide is not None:
             head["guide"] = a.guide
-        config = _write_with_head(a.out, model, head, {"cluster_head": {"weight": weight, "bias": bias}})
+        config = _write_with_head(a.out, model, head, {"cluster_head": {"weight": weight, "bias": bias}}).config
     except HawkError as e:
         raise SystemExit(f"error: {e}") from None
     print(f"{a.out}: {a.model} with the fitted head (head.on encoder, {len(classes)} classes"

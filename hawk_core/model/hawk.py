@@ -42,7 +42,7 @@ from . import losses, text
 from .backbones import build_llm, build_vision
 from .config import HEAD_INPUTS, HawkConfig
 from .losses import IGNORE_INDEX
-from .motion_encoder import flow_encoder_dim
+from .motion_encoder import flow_encoder_dim, pool_tokens
 from .presets import PRESETS
 from .qformer import Branch
 from .text import MOTION_SLOT, VIDEO_SLOT, TextBatch, TextSample, WordBatch
@@ -232,17 +232,15 @@ class HawkModel(nn.Module):
         """(B, C) class-head logits where the head reads (:attr:`head_on`, the model's own head's
         ``head.on``): the visual tokens' mean, or the learnt motion encoder's pooled tokens (the
         branch's, or the head's own: ``own_encoder``)."""
-        if self.head_on == "encoder":
-            return self.cluster_head(self.encoder_pooled(feats_m))
-        if self.head_on == "own_encoder":
-            return self.cluster_head(self.encoder_pooled(feats_m, own=True))
+        if self.head_on in ("encoder", "own_encoder"):
+            return self.cluster_head(self.encoder_pooled(feats_m, own=self.head_on == "own_encoder"))
         return self._token_head_logits(tok_v, tok_m)
 
     def encoder_pooled(self, feats_m, *, own: bool = False) -> torch.Tensor:
         """(B, 2 D) float32: the learnt motion encoder's tokens of each video's motion input
         ((B, T, N, C) or a list of (T, N, C)), their mean and maximum over frames and cells;
         ``own``: the class head's own encoder's (``head.on: own_encoder``)."""
-        return torch.cat([torch.cat([h.mean((1, 2)), h.amax((1, 2))], -1) for h in self._encoder_tokens(feats_m, own=own)])
+        return torch.cat([pool_tokens(h) for h in self._encoder_tokens(feats_m, own=own)])
 
     def _learnt_encoder(self, what: str = "") -> nn.Module:
         """The learnt motion encoder (``vision.motion_encoder: flow_cnn``); a ConfigError,
@@ -651,7 +649,7 @@ class HawkModel(nn.Module):
                 if len(seen) != 1:  # one call per batch of equal-length clips (a (B, T, N, D) tensor)
                     raise InputError("head_on encoder needs the batch's motion features as one (B, T, N, D) tensor")
                 enc = seen[0].float()  # (B, T, N, D)
-                head_logits = self.cluster_head(torch.cat([enc.mean((1, 2)), enc.amax((1, 2))], -1))
+                head_logits = self.cluster_head(pool_tokens(enc))
             else:
                 head_logits = self.cluster_head(tokens.float().mean(1))
             l_words = losses.clusters_loss(head_logits, batch.labels)

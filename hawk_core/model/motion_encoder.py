@@ -62,6 +62,12 @@ class _Stage(nn.Module):
         return x
 
 
+def pool_tokens(tokens: torch.Tensor) -> torch.Tensor:
+    """(B, T, N, D) encoder tokens -> (B, 2 D): their mean and maximum over frames and cells,
+    what a class head on a learnt encoder reads (``head.on: encoder`` / ``own_encoder``)."""
+    return torch.cat([tokens.mean((1, 2)), tokens.amax((1, 2))], -1)
+
+
 def flow_encoder_dim(width: int) -> int:
     """The token width D of a :class:`FlowEncoder` of ``width`` (``vision.flow_width``)."""
     return 2 * width

@@ -284,9 +284,11 @@ def encoder_head_logits(enc: Any, head: Any, x: Any, amp: Any = None) -> Any:
     autocast dtype."""
     import torch
 
+    from ..model.motion_encoder import pool_tokens
+
     with torch.autocast("cpu", dtype=amp or torch.float32, enabled=amp is not None):
         tok = enc(x).float()  # (B, T, N, D)
-    return head(torch.cat([tok.mean(dim=(1, 2)), tok.amax(dim=(1, 2))], dim=-1))
+    return head(pool_tokens(tok))
 
 
 __all__ = ["READS", "appearance_frame_rows", "encoder_head_logits", "fit_binary_head", "fit_encoder_head", "fit_linear_head",
