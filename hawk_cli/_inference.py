@@ -88,7 +88,7 @@ def answer_payload(predictor: Predictor, video: PreparedVideo, answer: Answer, t
         "question": answer.question,
         "text": answer.text,
         "truncated": answer.truncated,
-        **({"event": answer.event} if answer.event is not None else {}),  # a guided model's class (head.guide)
+        **answer.guide_fields(),  # a guided model's class (head.guide) and start (head.guide_start)
         "model": predictor.describe_model(),
         **video.to_dict(),
         "generation": options.to_dict(),

@@ -53,6 +53,31 @@ def test_fit_encoder_head_learns_is_seeded_and_checks_its_labels():
         fit_encoder_head(x, y[:-1], 2, width=8, epochs=1, batch=8)
 
 
+def test_fit_encoder_head_starts_from_a_saved_head_and_the_probe_stacks_files():
+    """init: the fit starts from given encoder + head weights (lr 0 leaves them; a misfit is one
+    DataError); learned_probe's Stacked reads several input arrays as one by index arrays."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from learned_probe import Stacked, _tag
+
+    x, y = _toy()
+    enc, head = fit_encoder_head(x, y, 2, width=8, epochs=2, batch=8, lr=5e-3)
+    start = (enc.state_dict(), head.state_dict())
+    enc2, head2 = fit_encoder_head(x, y, 2, width=8, epochs=1, batch=8, lr=0.0, init=start)
+    assert torch.equal(head2.weight, head.weight) and torch.equal(enc2.state_dict()["stages.0.conv.0.weight"], start[0]["stages.0.conv.0.weight"])
+    fresh, _ = fit_encoder_head(x, y, 2, width=8, epochs=1, batch=8, lr=0.0)
+    assert not torch.equal(fresh.state_dict()["stages.0.conv.0.weight"], start[0]["stages.0.conv.0.weight"])
+    with pytest.raises(DataError, match="do not fit width 16"):
+        fit_encoder_head(x, y, 2, width=16, epochs=1, batch=8, init=start)
+    with pytest.raises(DataError, match="3 classes"):
+        fit_encoder_head(x, y, 3, width=8, epochs=1, batch=8, init=start)
+    a, b = x[:5], x[5:12]
+    both = Stacked([a, b])
+    assert len(both) == 12 and np.array_equal(both[np.array([0, 4, 5, 11])], x[[0, 4, 5, 11]])
+    assert np.array_equal(both[np.array([7, 2])], x[[7, 2]])
+    recs = [{"video": "a.mp4"}, {"video": "b.mp4"}]
+    assert _tag("train", recs, 16, 112) != _tag("train", recs[::-1], 16, 112)  # same size, other videos: another file
+
+
 def test_the_class_head_reads_its_own_encoder():
     """head.on own_encoder: a second encoder in the adapter (shapes as trainable_shapes says), read
     by the class head (the guide's class), not the motion branch's encoder."""

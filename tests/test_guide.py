@@ -104,7 +104,7 @@ def test_train_guide_from_the_cli(tmp_path, fighting_video, hivau_jsonl, monkeyp
     data, recs = write_labelled_dataset(tmp_path / "hawk.json", fighting_video.parent, hivau_jsonl)
     events: list = []
     real = text_mod.render_prompt
-    monkeypatch.setattr(text_mod, "render_prompt", lambda m, q, h=None, t=None, e=None: events.append(e) or real(m, q, h, t, e))
+    monkeypatch.setattr(text_mod, "render_prompt", lambda m, q, h=None, t=None, e=None, s=None: events.append(e) or real(m, q, h, t, e, s))
     common = ["--data", data, "--cache-dir", tmp_path / "cache", "--preset", "tiny", "--device", "cpu", "--warmup", "0",
               "--test-fraction", "0", "--eval-every", "0"]
     r = invoke("train", "--out", tmp_path / "run", *common, "--batch-size", "3", "--steps", "2", "--label-weight", "1", "--guide")

@@ -113,7 +113,8 @@ def describe(
     err_console.print(
         f"[dim]{len(prepared.frames)} frames of {prepared.duration:.1f} s, {predictor.spec.label}, "
         f"{answer.tokens} tokens, {time.perf_counter() - started:.1f} s"
-        + (f", guided by its head's class: {answer.event}" if answer.event is not None else "") + "[/]", soft_wrap=True
+        + (f", guided by its head's class: {answer.event}" if answer.event is not None else "")
+        + (f" from {answer.event_start:g} s (its frame head's onset)" if answer.event_start is not None else "") + "[/]", soft_wrap=True
     )
 
 

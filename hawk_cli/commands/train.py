@@ -39,6 +39,7 @@ def train(
     label_field: Annotated[str, typer.Option("--label-field", help="With --words-loss labels or --label-weight, the record field that names each video's class (hawk synth writes event_type).")] = _D.label_field,
     label_weight: Annotated[float, typer.Option("--label-weight", min=0.0, help="Language stage: add this x a class head's loss on the visual tokens (the --label-field class; 0: the paper's loss).")] = _D.label_weight,
     guide: Annotated[Optional[bool], typer.Option("--guide/--no-guide", help="Name the class head's class in the prompt (model head.guide; with --label-weight): trained on each record's own --label-field class, at inference the head's most probable one, so the LLM writes about the event it is told (README, \"The guided head\").", show_default=False)] = None,
+    guide_start: Annotated[Optional[bool], typer.Option("--guide-start/--no-guide-start", help="The guide also says when the event starts (model head.guide_start; needs --guide and a frame head, head.frames): trained on each record's own time_span start, at inference the frame head's onset on the clip's frames (README, \"The guided head\").", show_default=False)] = None,
     freeze_encoder: Annotated[bool, typer.Option("--freeze-encoder/--train-encoder", help="Keep the learnt motion encoder (flow_cnn) fixed: no gradient, BatchNorm statistics kept.")] = _D.freeze_encoder,
     profile: Annotated[Optional[str], typer.Option("--profile", help="paper (the default) or release: behave as the authors' code (pixels, frames, motion, prompt, L_MV; README).", show_default=False)] = None,
     init: Annotated[Optional[Path], typer.Option("--init", help="Start from this checkpoint's weights and architecture (e.g. stage 2 from stage 1: RUN1/model).")] = None,
@@ -109,9 +110,10 @@ def train(
     model_overrides = file_cfg.get("model")
     if profile is not None:
         model_overrides = {**(model_overrides or {}), "profile": profile}
-    if guide is not None:
-        head = dict((model_overrides or {}).get("head") or {})
-        model_overrides = {**(model_overrides or {}), "head": {**head, "guide": guide}}
+    for key, value in (("guide", guide), ("guide_start", guide_start)):
+        if value is not None:
+            head = dict((model_overrides or {}).get("head") or {})
+            model_overrides = {**(model_overrides or {}), "head": {**head, key: value}}
     req = TrainRequest(
         data=data, out=out, train=tcfg, preset=preset, model_overrides=model_overrides,
         ablate=tuple(ablate) if ablate else None, init=init, resume=resume, video_root=video_root,

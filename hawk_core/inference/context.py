@@ -20,9 +20,13 @@ def prompt_length(predictor: Predictor, question: str, history: list[tuple[str, 
     if frame_times is None:
         frame_times = [0.0] * predictor.num_frames
     model = predictor.model
-    # a guided model (head.guide) names a class in the prompt: count the longest one
-    event = max(model.config.head.classes, key=lambda c: len(model.config.head.guide_sentence(c))) if model.guided else None
-    batch = model.collate([TextSample(question, history=list(history or []), frame_times=frame_times, event=event)], for_generation=True)
+    # a guided model (head.guide) names a class in the prompt (and with head.guide_start when it
+    # starts): count the longest sentence, the start at the clip's last frame
+    head = model.config.head
+    start = max(frame_times) if frame_times else 0.0
+    event = max(head.classes, key=lambda c: len(head.guide_sentence(c, start))) if model.guided else None
+    batch = model.collate([TextSample(question, history=list(history or []), frame_times=frame_times, event=event,
+                                      start=start)], for_generation=True)
     return int(batch.input_ids.shape[1])
 
 def fit_to_context(

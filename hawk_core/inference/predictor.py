@@ -133,6 +133,12 @@ class Answer:
     warnings: list[str] = field(default_factory=list)
     truncated: bool = False  # generation stopped at max_new_tokens, not at the end-of-text token
     event: str | None = None  # a guided model's (head.guide) class, named in its prompt; None otherwise
+    event_start: float | None = None  # with head.guide_start, the start (s) its prompt named; None otherwise
+
+    def guide_fields(self) -> dict:
+        """What a guided model's prompt named, for an output record: ``event`` (head.guide) and
+        ``event_start_s`` (head.guide_start), each only when named."""
+        return {k: v for k, v in (("event", self.event), ("event_start_s", self.event_start)) if v is not None}
 
     @property
     def tokens_per_s(self) -> float:
@@ -377,7 +383,7 @@ class Predictor:
         feats_v = join_videos([v.feats_v[0] for v, _, _ in items])  # (B, T, N, D), or a list when T differs
         feats_m = None if items[0][0].feats_m is None else join_videos([v.feats_m[0] for v, _, _ in items])
         t0 = time.perf_counter()
-        texts, truncated, events = self.model.generate(
+        texts, truncated, events, starts = self.model.generate(
             feats_v,
             feats_m,
             questions,
@@ -392,12 +398,13 @@ class Predictor:
             streamer=streamer,
             with_truncation=True,
             with_events=True,  # head.guide: the class each prompt named (all None otherwise)
+            with_starts=True,  # head.guide_start: and the start it named
         )
         dt = time.perf_counter() - t0
         texts = [t.strip() for t in texts]
         counts = [len(self.tokenizer(t, add_special_tokens=False)["input_ids"]) if t else 0 for t in texts]
         answers = []
-        for q, t, n, w, cut, ev in zip(questions, texts, counts, warns, truncated, events):
+        for q, t, n, w, cut, ev, st in zip(questions, texts, counts, warns, truncated, events, starts):
             if cut:
                 if options.trim_to_sentence:
                     t = trim_to_sentence(t)
@@ -405,7 +412,7 @@ class Predictor:
                 else:
                     w = [*w, f"answer cut at --max-new-tokens ({options.max_new_tokens}) mid-sentence; raise it, or pass --trim-to-sentence"]
             answers.append(Answer(question=q, text=t, tokens=n, generate_s=dt, batch_tokens=sum(counts), warnings=w, truncated=cut,
-                                  event=ev))
+                                  event=ev, event_start=st))
         return answers
 
 # ---- helpers on the model object ---------------------------------------------------------

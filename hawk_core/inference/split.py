@@ -149,8 +149,7 @@ def run_predictions(
                 group = queue[g : g + gen_batch]
                 answers = predictor.answer([(p, it.question, None) for p, it in group], options)
                 for (p, it), ans in zip(group, answers):
-                    extra = {"event": ans.event} if ans.event is not None else {}  # a guided model's class (head.guide)
-                    sink.write(it.record(ans.text, truncated=ans.truncated, **extra))
+                    sink.write(it.record(ans.text, truncated=ans.truncated, **ans.guide_fields()))  # head.guide's class and start
                     summary.written += 1
                     summary.warnings.extend(f"{it.id}: {w}" for w in ans.warnings)
                     summary.timings["tokens"] += ans.tokens

@@ -389,7 +389,13 @@ class HeadConfig:
     than one it must find in 64 soft tokens (tag-guided captioning, as Tag2Text guides its
     decoder with predicted tags). In training the prompt names the record's own class (the
     teacher's), at inference the head's most probable one; records without a class get no
-    guide sentence.
+    guide sentence. ``guide_start`` (hawk's, off by default; needs ``frames``): the guide also
+    says when the event starts, in ``guide_start_text`` after the class, for every class but
+    ``normal``: in training the record's own ``time_span`` start (the teacher's), at inference
+    the frame head's onset on the clip's sampled frames, the first time its probability reaches
+    ``guide_start_threshold`` (linearly interpolated between frames; the most anomalous frame's
+    time when none does: :func:`hawk_core.model.frame_head.onset_time`). The LLM then states a
+    start the model read off the video instead of guessing one.
 
     ``frames`` (hawk's, off by default): a second head, one anomaly logit per sampled frame, on
     the learnt motion encoder's tokens of that frame (mean and maximum over its cells), beside
@@ -418,6 +424,9 @@ class HeadConfig:
     on: str = "tokens"  # what it reads: the visual tokens' mean, the learnt motion encoder's mean + max, or its own encoder's (HEAD_READS)
     guide: bool = False  # name the head's class in the prompt (guide_text) after the question
     guide_text: str = "Event: {event}."  # the guide sentence; {event} is the class, underscores as spaces
+    guide_start: bool = False  # the guide also names the event's start (the frame head's onset; needs frames)
+    guide_start_text: str = "It starts at about {start} seconds."  # {start}: seconds, one decimal
+    guide_start_threshold: float = 0.5  # the frame head's probability at which the event starts
     frames: bool = False  # a per-frame anomaly head on the learnt motion encoder (HawkModel.frame_probabilities)
     frames_span: float = 0.0  # seconds of video the frame head reads at once (its training clips'; 0: each window)
     frames_context: int = 1  # the frame head reads the means of frames t -/+ j for j = 1..frames_context
@@ -442,6 +451,14 @@ class HeadConfig:
             raise ConfigError(f"head.guide must be true or false, got {self.guide!r}")
         if not isinstance(self.frames, bool):
             raise ConfigError(f"head.frames must be true or false, got {self.frames!r}")
+        if not isinstance(self.guide_start, bool):
+            raise ConfigError(f"head.guide_start must be true or false, got {self.guide_start!r}")
+        if self.guide_start and not (self.guide and self.frames):
+            raise ConfigError("head.guide_start names the frame head's onset in the guide sentence: it needs head.guide and head.frames")
+        t = self.guide_start_threshold
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < 1:
+            raise ConfigError(f"head.guide_start_threshold must be a probability in (0, 1), got {t!r}")
+        self.guide_start_threshold = float(t)
         if isinstance(self.frames_span, bool) or not isinstance(self.frames_span, (int, float)) or not (
                 0 <= self.frames_span < float("inf")):
             raise ConfigError(f"head.frames_span must be seconds >= 0, got {self.frames_span!r}")
@@ -460,10 +477,20 @@ class HeadConfig:
             self.guide_text.format(event="x")
         except (KeyError, IndexError, ValueError) as e:
             raise ConfigError(f"head.guide_text: only {{event}} may be filled in, got {self.guide_text!r} ({e})") from None
+        if not isinstance(self.guide_start_text, str) or "{start}" not in self.guide_start_text:
+            raise ConfigError(f"head.guide_start_text must contain {{start}}, got {self.guide_start_text!r}")
+        try:
+            self.guide_start_text.format(start="1.0")
+        except (KeyError, IndexError, ValueError) as e:
+            raise ConfigError(f"head.guide_start_text: only {{start}} may be filled in, got {self.guide_start_text!r} ({e})") from None
 
-    def guide_sentence(self, event: str) -> str:
-        """The guide sentence naming ``event`` (a class; underscores read as spaces)."""
-        return self.guide_text.format(event=event.replace("_", " ").strip())
+    def guide_sentence(self, event: str, start: float | None = None) -> str:
+        """The guide sentence naming ``event`` (a class; underscores read as spaces) and, with
+        ``guide_start``, ``start`` (seconds; not for the ``normal`` class, nor when None)."""
+        text = self.guide_text.format(event=event.replace("_", " ").strip())
+        if self.guide_start and start is not None and event != self.normal:
+            text = f"{text} {self.guide_start_text.format(start=f'{max(0.0, float(start)):.1f}')}"
+        return text
 
 
 _SECTIONS = {

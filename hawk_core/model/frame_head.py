@@ -90,3 +90,21 @@ def frame_logits(head: nn.Module, rows: torch.Tensor) -> torch.Tensor:
     if isinstance(head, FrameSequenceHead):
         return head(rows[None])[0]
     return head(rows)[:, 0]
+
+
+def onset_time(probs, times, threshold: float = 0.5) -> float:
+    """When an event starts, read off a frame head's per-frame probabilities ``probs`` (T,) at
+    the frames' seconds ``times`` (T,): the first time the probability reaches ``threshold``,
+    linearly interpolated between that frame and the one before it (the first frame's time when
+    it is already there); when no frame reaches it, the most anomalous frame's time. The guide's
+    start (``head.guide_start``)."""
+    p = [float(x) for x in (probs.tolist() if hasattr(probs, "tolist") else probs)]
+    t = [float(x) for x in times]
+    if not p or len(p) != len(t):
+        raise InputError(f"onset_time needs one time per probability, got {len(p)} probabilities and {len(t)} times")
+    for i, x in enumerate(p):
+        if x >= threshold:
+            if i == 0 or p[i] == p[i - 1]:
+                return t[i]
+            return t[i - 1] + (threshold - p[i - 1]) / (p[i] - p[i - 1]) * (t[i] - t[i - 1])
+    return t[max(range(len(p)), key=p.__getitem__)]

@@ -330,6 +330,29 @@ class HawkModel(nn.Module):
         classes = self.config.head.classes
         return [classes[i] for i in self._head_logits(feats_m, tok_v, tok_m).argmax(-1).tolist()]
 
+    def guide_starts(self, feats_m, feats_v, frame_times: list[list[float] | None] | None,
+                     events: list[str | None]) -> list[float | None]:
+        """Per video, the start (s) a guided model's prompt names (``head.guide_start``): the
+        frame head's onset on the sampled frames (:func:`~hawk_core.model.frame_head.onset_time`
+        at ``head.guide_start_threshold``), for a video whose guide names an anomalous class and
+        whose frames' seconds are known; None otherwise, and all None without ``guide_start``."""
+        head = self.config.head
+        if not (self.guided and head.guide_start) or frame_times is None:
+            return [None] * len(events)
+        from .frame_head import onset_time
+
+        wanted = [i for i, (e, t) in enumerate(zip(events, frame_times)) if e is not None and e != head.normal and t]
+        out: list[float | None] = [None] * len(events)
+        if not wanted:
+            return out
+        pick = (lambda f: None if f is None else [f[i] for i in wanted]) if isinstance(feats_v, (list, tuple)) else \
+            (lambda f: None if f is None else f[wanted])
+        probs = self.frame_probabilities(pick(feats_m), pick(feats_v))
+        for i, p in zip(wanted, probs):
+            if len(frame_times[i]) == p.numel():
+                out[i] = round(onset_time(p, frame_times[i], head.guide_start_threshold), 1)
+        return out
+
     def load_adapter(self, file: str | Path, *, strict: bool = True) -> None:
         """Load trainable weights from a safetensors file; CheckpointError names mismatches."""
         from safetensors.torch import load_file
@@ -546,10 +569,11 @@ class HawkModel(nn.Module):
 
     # ------------------------------------------------------------------ text side
     def render_prompt(self, instruction: str, history: list[tuple[str, str]] | None = None,
-                      frame_times: list[float] | None = None, event: str | None = None) -> str:
+                      frame_times: list[float] | None = None, event: str | None = None, start: float | None = None) -> str:
         """The LLM's prompt text (placeholders still in), ending where the answer starts
-        (:func:`hawk_core.model.text.render_prompt`; ``event``: the guided model's class)."""
-        return text.render_prompt(self, instruction, history, frame_times, event)
+        (:func:`hawk_core.model.text.render_prompt`; ``event``: the guided model's class,
+        ``start``: with ``head.guide_start``, when it starts)."""
+        return text.render_prompt(self, instruction, history, frame_times, event, start)
 
     def collate(self, samples: list[TextSample], *, for_generation: bool = False) -> TextBatch:
         """Tokenised prompts (+ answers) and motion phrases (:func:`hawk_core.model.text.collate`)."""
@@ -694,6 +718,7 @@ class HawkModel(nn.Module):
         streamer=None,
         with_truncation: bool = False,
         with_events: bool = False,
+        with_starts: bool = False,
     ) -> list[str] | tuple:
         """Answers to ``instructions`` (one per video; features of one video are shared by
         all instructions). Greedy at temperature 0, else nucleus sampling (``seed`` makes it
@@ -705,8 +730,10 @@ class HawkModel(nn.Module):
         instruction only). ``with_truncation``: also return, per answer, whether it was cut at
         ``max_new_tokens`` (no end-of-text token generated). ``with_events``: also return, per answer, the
         class a guided model (``head.guide``) named in its prompt (:meth:`guide_events`; None
-        without the guide). The extra lists follow the texts in that order: (texts, truncated,
-        events), (texts, truncated) or (texts, events)."""
+        without the guide). ``with_starts``: also return, per answer, the start (s) its prompt
+        named (``head.guide_start``, :meth:`guide_starts`; None where none was named). The extra
+        lists follow the texts in that order: (texts, truncated, events, starts), (texts,
+        truncated), (texts, events) and so on."""
         if isinstance(instructions, str):
             instructions = [instructions]
         n = len(instructions)
@@ -732,8 +759,9 @@ class HawkModel(nn.Module):
         try:
             tok_v, _, tok_m, _ = self.visual_tokens(feats_v, feats_m)
             events = self.guide_events(feats_m, tok_v, tok_m)  # head.guide: the class the prompt names
+            starts = self.guide_starts(feats_m, feats_v, frame_times, events)  # head.guide_start: and when it starts
             samples = [TextSample(q, history=list(history[i]) if history else [], frame_times=frame_times[i] if frame_times else None,
-                                  event=events[i]) for i, q in enumerate(instructions)]
+                                  event=events[i], start=starts[i]) for i, q in enumerate(instructions)]
             batch = self.collate(samples, for_generation=True).to(self.device)
             embeds = self.embed(batch.input_ids, tok_v, tok_m)
             kwargs = dict(max_new_tokens=max_new_tokens, pad_token_id=self.tokenizer.pad_token_id, num_beams=1,
@@ -758,14 +786,14 @@ class HawkModel(nn.Module):
         finally:
             self.train(was_training)
         texts = [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
-        if not with_truncation and not with_events:
+        if not (with_truncation or with_events or with_starts):
             return texts
         result: tuple = (texts,)
         if with_truncation:
             eos = self.tokenizer.eos_token_id
             eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos])
             result += ([out.size(1) >= max_new_tokens and not (eos_ids & set(row.tolist())) for row in out],)  # out: (B, new tokens)
-        return (result + (events,)) if with_events else result
+        return result + ((events,) if with_events else ()) + ((starts,) if with_starts else ())
 
     @torch.no_grad()
     def next_token_logits(

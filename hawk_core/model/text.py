@@ -34,7 +34,8 @@ class TextSample:
     into the first turn. ``frame_times``: seconds of the sampled frames, which the ``release``
     prompt format writes into the prompt (other formats ignore them). ``event``: the class
     a guided model (``head.guide``) names after the first question, or None (no guide
-    sentence; ignored by a model without the guide).
+    sentence; ignored by a model without the guide). ``start``: the seconds at which the
+    guide says the event starts (``head.guide_start``), or None (no start named).
     """
 
     instruction: str
@@ -43,6 +44,7 @@ class TextSample:
     history: list[tuple[str, str]] = field(default_factory=list)
     frame_times: list[float] | None = None
     event: str | None = None
+    start: float | None = None
 
 
 def _moved(batch, device):
@@ -117,14 +119,15 @@ def chat_format(tokenizer, llm: LLMConfig) -> str:
 
 
 def render_prompt(model: HawkModel, instruction: str, history: list[tuple[str, str]] | None = None,
-                  frame_times: list[float] | None = None, event: str | None = None) -> str:
+                  frame_times: list[float] | None = None, event: str | None = None, start: float | None = None) -> str:
     """The LLM's prompt text (placeholders still in), ending where the answer starts.
     ``frame_times`` (seconds of the sampled frames) are needed by the release format.
     ``event``: with ``head.guide``, the class named in the guide sentence after the first
-    turn's question (None: no guide sentence)."""
+    turn's question (None: no guide sentence); ``start``: with ``head.guide_start``, the seconds
+    at which that sentence says the event starts (None: not said)."""
     turns = [(q, a) for q, a in (history or [])] + [(instruction, None)]
     head = model.config.head
-    guide = head.guide_sentence(event) if (head.guide and event is not None) else None
+    guide = head.guide_sentence(event, start) if (head.guide and event is not None) else None
     if model.chat_format == "release":
         if any(VIDEO_PLACEHOLDER in q or MOTION_PLACEHOLDER in q for q, _ in turns):
             raise InputError(f"the release prompt format places the visual tokens itself; give the question without {VIDEO_PLACEHOLDER}")
@@ -169,9 +172,10 @@ def encode(model: HawkModel, text: str) -> list[int]:
     return model.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
 
 
-def prompt_ids(model: HawkModel, instruction: str, history, frame_times=None, event: str | None = None) -> list[int]:
+def prompt_ids(model: HawkModel, instruction: str, history, frame_times=None, event: str | None = None,
+               start: float | None = None) -> list[int]:
     """The rendered prompt's ids, each visual placeholder replaced by Q slot ids."""
-    text = render_prompt(model, instruction, history, frame_times, event)
+    text = render_prompt(model, instruction, history, frame_times, event, start)
     q = model.num_query_tokens
     ids: list[int] = []
     rest = text
@@ -195,7 +199,7 @@ def collate(model: HawkModel, samples: list[TextSample], *, for_generation: bool
     samples = [TextSample(**s) if isinstance(s, dict) else s for s in samples]
     rows, labels = [], []
     for s in samples:
-        p = prompt_ids(model, s.instruction, s.history, s.frame_times, s.event)
+        p = prompt_ids(model, s.instruction, s.history, s.frame_times, s.event, s.start)
         a = [] if for_generation else encode(model, s.answer.strip()) + [eos]
         text_len = sum(1 for i in p if i >= 0)
         a = a[: max(0, max_len - text_len)]

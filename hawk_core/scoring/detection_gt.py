@@ -154,6 +154,16 @@ def _hawk_spans(ts: Any, fps: float | None, where: str) -> list[Interval]:
     return out
 
 
+def first_start(ts: Any, fps: float | None = None, where: str = "time_span") -> float | None:
+    """The earliest start (s) of a HAWK record's ``time_span`` (any form :func:`read_hawk`
+    reads), or None when it has none or cannot be read (a training prompt then names no start)."""
+    try:
+        spans = _hawk_spans(ts, fps, where)
+    except DataError:
+        return None
+    return min(s for s, _ in spans) if spans else None
+
+
 def read_hawk(records: list[dict], path: Path, fps: float | None = None) -> GroundTruth:
     videos, without = [], 0
     for i, r in enumerate(records, 1):

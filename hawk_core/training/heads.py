@@ -215,7 +215,7 @@ def fit_sequence_head(seqs: Sequence[Any], labels: Sequence[Any], *, hidden: int
 
 def fit_encoder_head(inputs: Any, labels: Any, classes: int, *, width: int = 64, channels: Sequence[int] = (0, 1, 2, 3, 4),
                      epochs: int = 12, batch: int = 16, lr: float = 2e-3, weight_decay: float = 0.05, seed: int = 0,
-                     amp: Any = None, flip: bool = True,
+                     amp: Any = None, flip: bool = True, init: tuple[dict, dict] | None = None,
                      on_epoch: Callable[[int, float, Any, Any], None] | None = None) -> tuple[Any, Any]:
     """Train a :class:`~hawk_core.model.motion_encoder.FlowEncoder` of ``width`` from scratch,
     with a linear head on its tokens' mean and maximum over frames and cells, on ``inputs``
@@ -226,8 +226,11 @@ def fit_encoder_head(inputs: Any, labels: Any, classes: int, *, width: int = 64,
     (``flip``; the flow's x component negated). ``channels``: the input channels read (RGB 0-2,
     flow dx dy 3-4). ``amp``: an autocast dtype for the encoder (e.g. bf16 on CPUs with native
     support). ``on_epoch(epoch, mean loss, encoder, head)`` after each epoch (the encoder is
-    back in training mode after it). Returns (encoder, head), the encoder in eval mode. The
-    caller's random state is left alone."""
+    back in training mode after it). ``init``: (encoder, head) state dicts to start from (a
+    head saved by ``benchmarks/learned_probe.py --save``, trained further on more videos) in
+    place of the seeded random start; their shapes must match ``width``, ``channels`` and
+    ``classes``. Returns (encoder, head), the encoder in eval mode. The caller's random state
+    is left alone."""
     import numpy as np
     import torch
     import torch.nn.functional as F
@@ -245,6 +248,14 @@ def fit_encoder_head(inputs: Any, labels: Any, classes: int, *, width: int = 64,
         torch.manual_seed(seed)
         enc = FlowEncoder(in_channels=len(keep), width=width)
         head = torch.nn.Linear(enc.dim * 2, classes)
+    if init is not None:
+        try:
+            enc.load_state_dict(init[0])
+            head.load_state_dict(init[1])
+        except (RuntimeError, KeyError, TypeError, IndexError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise DataError(f"the encoder and head to start from do not fit width {width}, {len(keep)} channels and "
+                            f"{classes} classes ({first[:200]})") from None
     opt = torch.optim.AdamW(list(enc.parameters()) + list(head.parameters()), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * (len(labels) // batch), pct_start=0.1)
     dx = keep.index(3) if 3 in keep else None

@@ -156,6 +156,19 @@ class BatchMaker:
         name = ClassLabels.name_of(record.extra.get(self.guide_field))
         return name if name in self.model.config.head.classes else None
 
+    def guide_start(self, record: HawkRecord, event: str | None) -> float | None:
+        """The start (s) a guided model's training prompt names for ``record``
+        (``head.guide_start``): the first start of its own ``time_span`` (the teacher's), for
+        a record whose guide names an anomalous class; None when it has no span."""
+        from ..scoring.detection_gt import first_start
+
+        head = self.model.config.head
+        if not head.guide_start or event is None or event == head.normal:
+            return None
+        fps = record.extra.get("fps")
+        return first_start(record.extra.get("time_span"), fps if isinstance(fps, (int, float)) and fps > 0 else None,
+                           f"{record.video}: time_span")
+
     def batch(self, split: Split, picks: list[tuple[int, int, int]], name: str) -> tuple[Any, Any, Any]:
         """``picks``: (item index, epoch, position) each -> (feats_v, feats_m, TextBatch) on the device."""
         from ..model import TextSample
@@ -169,8 +182,9 @@ class BatchMaker:
             question, answer = question_and_answer(rec, it, rng, describe=prompts, caption=prompts)
             mt = self.phrases.get(answer) if self.phrases is not None else None
             # the model renders its prompt format around the question (the paper's instruction, or the release's)
+            event = self.guide_event(rec)
             samples.append(TextSample(instruction=question, answer=answer, motion_text=mt or None, frame_times=frame_times,
-                                      event=self.guide_event(rec)))
+                                      event=event, start=self.guide_start(rec, event)))
         return feats_v, feats_m, to_device(self.model.collate(samples), self.device)
 
 

@@ -328,6 +328,13 @@ class Trainer:
         if own_head:  # trained by --label-weight, else kept as it is (no gradient reaches it)
             self.model.cluster_head.requires_grad_(self._label_head())
             self.model.head_weight = self.cfg.label_weight
+        # the frame head is fitted outside hawk train (recipes/fit_head.py --frames) and no loss here reaches
+        # it; the class head's own encoder (head.on own_encoder) trains only with the class head. What no
+        # gradient reaches stays out of the optimiser (and out of DDP's reduction).
+        for fitted, trains in ((self.model.head_encoder, self._label_head()), (self.model.frame_head, False),
+                               (self.model.frame_proj, False)):
+            if fitted is not None:
+                fitted.requires_grad_(trains)
         trainable = list(self.model.trainable_parameters())
         if not trainable:
             raise ConfigError("the model has no trainable parameters")
