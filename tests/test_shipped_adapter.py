@@ -38,6 +38,7 @@ def test_shipped_adapter_is_the_default_and_fits_the_embedded_adapter():
     # its own learnt encoder named in the prompt, and the per-frame anomaly head (README, "The trained default model")
     assert cfg.vision.motion_encoder == "flow_cnn" and cfg.llm.lora.enabled
     assert cfg.head.guide and cfg.head.on == "own_encoder" and cfg.head.frames and "normal" in cfg.head.classes
+    assert cfg.head.guide_start  # the guide also names the frame head's onset (README, "The guided head")
     # the head's own encoder is trained, not the seed's initialisation, and differs from the motion branch's
     from hawk_core.model.hawk import _head_encoder
 

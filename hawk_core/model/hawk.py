@@ -345,9 +345,7 @@ class HawkModel(nn.Module):
         out: list[float | None] = [None] * len(events)
         if not wanted:
             return out
-        pick = (lambda f: None if f is None else [f[i] for i in wanted]) if isinstance(feats_v, (list, tuple)) else \
-            (lambda f: None if f is None else f[wanted])
-        probs = self.frame_probabilities(pick(feats_m), pick(feats_v))
+        probs = self.frame_probabilities(_some_videos(feats_m, wanted), _some_videos(feats_v, wanted))
         for i, p in zip(wanted, probs):
             if len(frame_times[i]) == p.numel():
                 out[i] = round(onset_time(p, frame_times[i], head.guide_start_threshold), 1)
@@ -969,6 +967,13 @@ def _zero_linear(width: int, classes: int) -> nn.Linear:
 
 def _num_videos(feats) -> int:
     return len(feats) if isinstance(feats, (list, tuple)) else int(feats.size(0))
+
+
+def _some_videos(feats, idx: list[int]):
+    """The videos ``idx`` of ``feats`` ((B, ...) or a list of per-video tensors), in that form; None stays None."""
+    if feats is None:
+        return None
+    return [feats[i] for i in idx] if isinstance(feats, (list, tuple)) else feats[idx]
 
 
 def _few(keys: list[str], n: int = 5) -> str:
