@@ -471,18 +471,14 @@ class HeadConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise ConfigError(f"head.{name} must be an integer in [{low}, {high}], got {value!r}")
-        if not isinstance(self.guide_text, str) or "{event}" not in self.guide_text:
-            raise ConfigError(f"head.guide_text must contain {{event}}, got {self.guide_text!r}")
-        try:
-            self.guide_text.format(event="x")
-        except (KeyError, IndexError, ValueError) as e:
-            raise ConfigError(f"head.guide_text: only {{event}} may be filled in, got {self.guide_text!r} ({e})") from None
-        if not isinstance(self.guide_start_text, str) or "{start}" not in self.guide_start_text:
-            raise ConfigError(f"head.guide_start_text must contain {{start}}, got {self.guide_start_text!r}")
-        try:
-            self.guide_start_text.format(start="1.0")
-        except (KeyError, IndexError, ValueError) as e:
-            raise ConfigError(f"head.guide_start_text: only {{start}} may be filled in, got {self.guide_start_text!r} ({e})") from None
+        for name, field in (("guide_text", "event"), ("guide_start_text", "start")):  # templates with one field each
+            template = getattr(self, name)
+            if not isinstance(template, str) or f"{{{field}}}" not in template:
+                raise ConfigError(f"head.{name} must contain {{{field}}}, got {template!r}")
+            try:
+                template.format(**{field: "1.0"})
+            except (KeyError, IndexError, ValueError) as e:
+                raise ConfigError(f"head.{name}: only {{{field}}} may be filled in, got {template!r} ({e})") from None
 
     def guide_sentence(self, event: str, start: float | None = None) -> str:
         """The guide sentence naming ``event`` (a class; underscores read as spaces) and, with
