@@ -64,9 +64,9 @@ def test_training_prompts_name_the_records_own_start(model):
     assert maker.guide_start(frames, "collision") == pytest.approx(2.2)
     assert maker.guide_start(SimpleNamespace(video="v.mp4", extra={}), "collision") is None  # no span: no start said
     # first_start reads every form hawk's detection ground truth reads, and gives None for what it cannot
-    assert first_start([[4.0, 5.0], [1.0, 2.0]]) == 1.0 and first_start(None) is None
-    assert first_start({"start_frame": 3, "end_frame": 4}) is None  # frames without fps
-    assert first_start({"start_s": 3, "end_s": 1}) is None
+    assert first_start({"time_span": [[4.0, 5.0], [1.0, 2.0]]}) == 1.0 and first_start({"time_span": None}) is None
+    assert first_start({"time_span": {"start_frame": 3, "end_frame": 4}}) is None  # frames without fps
+    assert first_start({"time_span": {"start_s": 3, "end_s": 1}}) is None
 
 
 def test_inference_names_the_frame_heads_onset(model, monkeypatch):

@@ -110,10 +110,9 @@ def train(
     model_overrides = file_cfg.get("model")
     if profile is not None:
         model_overrides = {**(model_overrides or {}), "profile": profile}
-    for key, value in (("guide", guide), ("guide_start", guide_start)):
-        if value is not None:
-            head = dict((model_overrides or {}).get("head") or {})
-            model_overrides = {**(model_overrides or {}), "head": {**head, key: value}}
+    head_flags = {k: v for k, v in (("guide", guide), ("guide_start", guide_start)) if v is not None}
+    if head_flags:  # --guide / --guide-start over the config file's head section
+        model_overrides = {**(model_overrides or {}), "head": {**((model_overrides or {}).get("head") or {}), **head_flags}}
     req = TrainRequest(
         data=data, out=out, train=tcfg, preset=preset, model_overrides=model_overrides,
         ablate=tuple(ablate) if ablate else None, init=init, resume=resume, video_root=video_root,

@@ -154,11 +154,13 @@ def _hawk_spans(ts: Any, fps: float | None, where: str) -> list[Interval]:
     return out
 
 
-def first_start(ts: Any, fps: float | None = None, where: str = "time_span") -> float | None:
-    """The earliest start (s) of a HAWK record's ``time_span`` (any form :func:`read_hawk`
-    reads), or None when it has none or cannot be read (a training prompt then names no start)."""
+def first_start(record: dict, where: str = "record") -> float | None:
+    """The earliest start (s) of a HAWK record's ``time_span``, read as :func:`read_hawk` reads
+    it (frame numbers through the record's ``fps``), or None when it has none or it cannot be
+    read (a training prompt then names no start)."""
     try:
-        spans = _hawk_spans(ts, fps, where)
+        fps = _num(record["fps"], "fps", where) if record.get("fps") is not None else None
+        spans = _hawk_spans(record.get("time_span"), fps if fps and fps > 0 else None, f"{where}: time_span")
     except DataError:
         return None
     return min(s for s, _ in spans) if spans else None

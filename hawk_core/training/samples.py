@@ -165,9 +165,7 @@ class BatchMaker:
         head = self.model.config.head
         if not head.guide_start or event is None or event == head.normal:
             return None
-        fps = record.extra.get("fps")
-        return first_start(record.extra.get("time_span"), fps if isinstance(fps, (int, float)) and fps > 0 else None,
-                           f"{record.video}: time_span")
+        return first_start(record.extra, record.video)
 
     def batch(self, split: Split, picks: list[tuple[int, int, int]], name: str) -> tuple[Any, Any, Any]:
         """``picks``: (item index, epoch, position) each -> (feats_v, feats_m, TextBatch) on the device."""
